@@ -1,0 +1,20 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build of the one tock binary (pure Go: SQLite driver included).
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/tock-sched/tock/internal/node.Version=${VERSION}" -o /out/tock ./cmd/tock
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home /var/lib/tock --create-home tock
+COPY --from=build /out/tock /usr/local/bin/tock
+COPY examples/tock.yaml /etc/tock/tock.yaml
+USER tock
+WORKDIR /var/lib/tock
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/tock"]
+CMD ["run", "-c", "/etc/tock/tock.yaml"]

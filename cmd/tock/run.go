@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tock-sched/tock/internal/node"
+)
+
+func newRunCmd(g *globals) *cobra.Command {
+	o := node.Options{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a replica: schedule (when leader) and execute jobs",
+		Long: `Run a tock replica.
+
+With the default --store sqlite:tock.db tock needs nothing else: it is its own
+leader and queue. With --store mysql://… --redis redis://… several replicas
+share the work: one leads and dispatches, all execute.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(os.Stdout)
+			if err != nil {
+				return err
+			}
+			o.ConfigPath, o.StoreURL, o.Logger = g.config, g.store, log
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			n, err := node.Open(ctx, o)
+			if err != nil {
+				return err
+			}
+			return n.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.RedisURL, "redis", os.Getenv("TOCK_REDIS"), "Redis URL for the leader lease and queue, distributed mode (env TOCK_REDIS)")
+	f.StringVar(&o.Cluster, "cluster", envOr("TOCK_CLUSTER", node.DefaultCluster), "cluster name: the Redis key prefix (env TOCK_CLUSTER)")
+	f.StringVar(&o.NodeID, "node", os.Getenv("TOCK_NODE"), "this replica's name (default the hostname; env TOCK_NODE)")
+	f.StringVar(&o.Role, "role", envOr("TOCK_ROLE", node.RoleAll), "all, scheduler or worker")
+	f.IntVar(&o.Workers, "workers", 16, "attempts this replica runs at once")
+	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", node.DefaultShutdownGrace, "time running attempts get to finish after SIGTERM before they are canceled")
+	f.DurationVar(&o.LeaseTTL, "lease-ttl", node.DefaultLeaseTTL, "leader lease TTL (distributed mode)")
+	f.DurationVar(&o.AttemptLease, "attempt-lease", 30*time.Second, "an attempt without a heartbeat for this long is lost and retried")
+	f.DurationVar(&o.ReapInterval, "reap-interval", time.Second, "how often the leader reaps expired attempts and re-enqueues queued runs")
+	f.DurationVar(&o.RequeueAfter, "requeue-after", 10*time.Second, "a queued run unclaimed this long has its doorbell rung again")
+	f.DurationVar(&o.DispatchTimeout, "dispatch-timeout", 10*time.Minute, "a queued run no replica claims within this time fails")
+	return cmd
+}

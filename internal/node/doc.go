@@ -1,0 +1,5 @@
+// Package node assembles one tock replica from its parts — store, queue,
+// lease, scheduler, worker pool, config reloader — according to the command
+// line, and runs it until a signal. It holds wiring only; behaviour lives in
+// scheduler, worker, storage and jobs.
+package node

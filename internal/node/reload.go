@@ -1,0 +1,132 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/tock-sched/tock/jobs"
+)
+
+// reloadDebounce coalesces the several events an editor's save produces.
+const reloadDebounce = 250 * time.Millisecond
+
+// Reloader reloads the config file on SIGHUP and when the file changes. An
+// invalid file keeps the old config running; the error is logged and kept
+// for health and metrics.
+type Reloader struct {
+	path  string
+	log   *slog.Logger
+	apply func(*jobs.Config)
+
+	mu       sync.Mutex
+	current  *jobs.Config
+	lastErr  error
+	failures int64
+	// Reloaded, when set, is called after every reload attempt (tests).
+	Reloaded func(cfg *jobs.Config, err error)
+}
+
+// NewReloader returns a Reloader of path calling apply with each valid config.
+func NewReloader(path string, log *slog.Logger, apply func(*jobs.Config)) *Reloader {
+	return &Reloader{path: path, log: log.With(slog.String("component", "reload")), apply: apply}
+}
+
+// Current returns the last applied config, or fallback before any reload.
+func (r *Reloader) Current(fallback *jobs.Config) *jobs.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.current == nil {
+		return fallback
+	}
+	return r.current
+}
+
+// LastError returns the error of the last reload attempt (nil if it
+// succeeded or none happened) and how many reloads failed in all.
+func (r *Reloader) LastError() (error, int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr, r.failures
+}
+
+// Reload reads the file now.
+func (r *Reloader) Reload() {
+	cfg, err := jobs.LoadFile(r.path)
+	r.mu.Lock()
+	r.lastErr = err
+	if err != nil {
+		r.failures++
+	} else {
+		r.current = cfg
+	}
+	cb := r.Reloaded
+	r.mu.Unlock()
+	if err != nil {
+		r.log.Error("config reload failed; keeping the previous config", slog.String("file", r.path), slog.Any("error", err))
+	} else {
+		r.log.Info("config reloaded", slog.String("file", r.path), slog.Int("jobs", len(cfg.Jobs)), slog.String("config_digest", cfg.Digest))
+		r.apply(cfg)
+	}
+	if cb != nil {
+		cb(cfg, err)
+	}
+}
+
+// Run watches for SIGHUP and file changes until ctx ends.
+func (r *Reloader) Run(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		// Watch the directory: editors and config management replace the
+		// file rather than writing it in place.
+		if err = w.Add(filepath.Dir(r.path)); err == nil {
+			events, errs = w.Events, w.Errors
+		}
+		defer w.Close()
+	}
+	if err != nil {
+		r.log.Warn("watching the config file; reload with SIGHUP", slog.Any("error", err))
+	}
+	base := filepath.Base(r.path)
+	var debounce <-chan time.Time
+	var timer *time.Timer
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case <-hup:
+			r.Reload()
+		case ev := <-events:
+			if filepath.Base(ev.Name) != base || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(reloadDebounce)
+			} else {
+				timer.Reset(reloadDebounce)
+			}
+			debounce = timer.C
+		case <-debounce:
+			debounce = nil
+			r.Reload()
+		case err := <-errs:
+			r.log.Warn("config watcher", slog.Any("error", err))
+		}
+	}
+}

@@ -1,0 +1,576 @@
+package jobs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mustParse parses a config that must be valid.
+func mustParse(t *testing.T, src string) *Config {
+	t.Helper()
+	cfg, err := Parse("tock.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return cfg
+}
+
+// parseErrors parses a config that must be invalid and returns its problems.
+func parseErrors(t *testing.T, src string) []FieldError {
+	t.Helper()
+	cfg, err := Parse("tock.yaml", []byte(src))
+	if err == nil {
+		t.Fatalf("Parse succeeded with %d jobs, want an error", len(cfg.Jobs))
+	}
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Parse error %T (%v), want *ConfigError", err, err)
+	}
+	return ce.Errors
+}
+
+func TestLoadFileValid(t *testing.T) {
+	cfg, err := LoadFile(filepath.Join("testdata", "valid.yaml"))
+	if err != nil {
+		t.Fatalf("LoadFile: %v", err)
+	}
+	if cfg.Path != filepath.Join("testdata", "valid.yaml") {
+		t.Errorf("Path = %q", cfg.Path)
+	}
+	wantDefaults := Defaults{
+		Timezone: "Europe/Berlin", Timeout: 20 * time.Minute, Retries: 1,
+		RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
+		Concurrency: ConcurrencyForbid, Misfire: MisfireRunOnce, CatchupWindow: 2 * time.Hour,
+		Jitter: 5 * time.Second, MaxConcurrency: 2,
+	}
+	if cfg.Defaults != wantDefaults {
+		t.Errorf("Defaults = %+v\nwant %+v", cfg.Defaults, wantDefaults)
+	}
+	if want := (HistoryConfig{Keep: 30 * 24 * time.Hour, KeepPerJob: 10000}); cfg.History != want {
+		t.Errorf("History = %+v, want %+v", cfg.History, want)
+	}
+
+	want := []*Job{
+		{
+			Name: "nightly-report", Schedule: "30 2 * * *", Timezone: "Europe/Berlin",
+			Command: []string{"/usr/bin/make", "-C", "/srv/reports", "report"},
+			Env:     map[string]string{"REPORT_DIR": "/var/reports", "LEVEL": "3"},
+			Timeout: 15 * time.Minute, Retries: 3, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
+			Concurrency: ConcurrencyForbid, Misfire: MisfireRunOnce, CatchupWindow: 2 * time.Hour,
+			MaxConcurrency: 1, Jitter: 30 * time.Second, Line: 19,
+		},
+		{
+			Name: "db.backup", Schedule: "@daily", Timezone: "America/New_York",
+			Shell:   "pg_dump app | gzip > /backups/app.sql.gz",
+			Timeout: 36 * time.Hour, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
+			Concurrency: ConcurrencyReplace, Misfire: MisfireRunAll, CatchupWindow: 24 * time.Hour,
+			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 29,
+		},
+		{
+			Name: "ping_upstream", Schedule: "*/20 * * * * *", Timezone: "UTC",
+			HTTP: &HTTPSpec{
+				Method: "POST", URL: "https://hooks.example.com/tock?source=cron",
+				Headers: map[string]string{"Content-Type": "application/json", "X-Token": "abc123"},
+				Body:    `{"ping": true}`, Success: []int{200, 204},
+			},
+			Timeout: 20 * time.Minute, Retries: 0, RetryBackoff: 0, RetryBackoffMax: 5 * time.Minute,
+			Concurrency: ConcurrencyAllow, Misfire: MisfireSkip, CatchupWindow: 2 * time.Hour,
+			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 38,
+		},
+		{
+			Name: "cache-warm", Schedule: "@every 1h30m", Timezone: "Europe/Berlin",
+			HTTP:    &HTTPSpec{Method: "GET", URL: "http://127.0.0.1:8080/warm"},
+			Timeout: 20 * time.Minute, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
+			Concurrency: ConcurrencyForbid, Misfire: MisfireRunOnce, CatchupWindow: 2 * time.Hour,
+			MaxConcurrency: 2, Jitter: 5 * time.Second, Paused: true, Line: 52,
+		},
+		{
+			Name: "monthly-invoices", Schedule: "0 6 1 * *", Timezone: "Asia/Kolkata",
+			Command: []string{"/opt/billing/bin/invoice", "--month=previous"},
+			Env:     map[string]string{"BILLING_DB": "postgres://billing@db/billing"},
+			Timeout: 20 * time.Minute, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
+			Concurrency: ConcurrencyForbid, Misfire: MisfireRunOnce, CatchupWindow: 2 * time.Hour,
+			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 57,
+		},
+	}
+	if len(cfg.Jobs) != len(want) {
+		t.Fatalf("got %d jobs, want %d", len(cfg.Jobs), len(want))
+	}
+	for i, w := range want {
+		got := *cfg.Jobs[i]
+		if got.sched == nil || got.loc == nil || got.loc.String() != w.Timezone {
+			t.Errorf("job %s: schedule %v, location %v not set", w.Name, got.sched, got.loc)
+		}
+		if len(got.Digest) != 2*digestLen {
+			t.Errorf("job %s: digest %q", w.Name, got.Digest)
+		}
+		got.sched, got.loc, got.Digest = nil, nil, ""
+		if !reflect.DeepEqual(&got, w) {
+			t.Errorf("job %d:\n got %+v\nwant %+v", i, &got, w)
+		}
+		if cfg.Job(w.Name) != cfg.Jobs[i] {
+			t.Errorf("Job(%q) did not find it", w.Name)
+		}
+	}
+	if cfg.Job("nope") != nil {
+		t.Error("Job(nope) found something")
+	}
+	if len(cfg.Digest) != 2*digestLen {
+		t.Errorf("config digest %q", cfg.Digest)
+	}
+
+	// Schedules are evaluated in each job's zone.
+	from := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ job, want string }{
+		{"nightly-report", "2026-06-01T00:30:00Z"},   // 02:30 CEST
+		{"db.backup", "2026-06-01T04:00:00Z"},        // midnight EDT
+		{"ping_upstream", "2026-06-01T00:00:20Z"},    // every 20 s
+		{"cache-warm", "2026-06-01T01:30:00Z"},       // @every 1h30m
+		{"monthly-invoices", "2026-06-01T00:30:00Z"}, // 06:00 IST
+	} {
+		if got := cfg.Job(tc.job).Next(from).Format(time.RFC3339); got != tc.want {
+			t.Errorf("%s: Next = %s, want %s", tc.job, got, tc.want)
+		}
+	}
+}
+
+func TestLoadFileMissing(t *testing.T) {
+	_, err := LoadFile(filepath.Join(t.TempDir(), "absent.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err = %v, want fs.ErrNotExist", err)
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		t.Fatal("a missing file is not a *ConfigError")
+	}
+}
+
+func TestLoadFileTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(path, make([]byte, MaxConfigSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("err = %v, want a size error", err)
+	}
+}
+
+func TestParseBuiltinDefaults(t *testing.T) {
+	cfg := mustParse(t, "jobs:\n  - name: a\n    schedule: '@hourly'\n    command: [true]\n")
+	if cfg.Defaults != BuiltinDefaults() {
+		t.Errorf("Defaults = %+v, want built-in", cfg.Defaults)
+	}
+	j := cfg.Jobs[0]
+	want := Job{
+		Name: "a", Schedule: "@hourly", Timezone: DefaultTimezone, Command: []string{"true"},
+		Timeout: DefaultTimeout, Retries: DefaultRetries, RetryBackoff: DefaultRetryBackoff,
+		RetryBackoffMax: DefaultRetryBackoffMax, Concurrency: DefaultConcurrency, Misfire: DefaultMisfire,
+		CatchupWindow: DefaultCatchupWindow, Jitter: DefaultJitter, MaxConcurrency: DefaultMaxConcurrency,
+		Line: 2,
+	}
+	got := *j
+	got.sched, got.loc, got.Digest = nil, nil, ""
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("job\n got %+v\nwant %+v", got, want)
+	}
+	if j.Location() != time.UTC {
+		t.Errorf("Location = %v, want UTC", j.Location())
+	}
+	if (cfg.History != HistoryConfig{}) {
+		t.Errorf("History = %+v, want keep forever", cfg.History)
+	}
+}
+
+func TestParseAliasesAndScalars(t *testing.T) {
+	cfg := mustParse(t, `
+jobs:
+  - name: a
+    schedule: "  0   3 * * *  "
+    command: [echo, 42, true, 1.5, 2026-01-02]
+    env: &env {A: 1}
+    retries: 0x2
+  - name: b
+    schedule: "@daily"
+    shell: "true"
+    env: *env
+`)
+	a, b := cfg.Jobs[0], cfg.Jobs[1]
+	if want := []string{"echo", "42", "true", "1.5", "2026-01-02"}; !reflect.DeepEqual(a.Command, want) {
+		t.Errorf("Command = %q, want %q", a.Command, want)
+	}
+	if a.Retries != 2 || a.Schedule != "0 3 * * *" {
+		t.Errorf("Retries %d, Schedule %q", a.Retries, a.Schedule)
+	}
+	if b.Env["A"] != "1" {
+		t.Errorf("aliased Env = %v", b.Env)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	// job builds a one-job config: the job starts on line 2, its fields
+	// follow one per line from line 3 on.
+	job := func(fields ...string) string {
+		return "jobs:\n  - name: a\n" + strings.Join(fields, "") + "\n"
+	}
+	const (
+		sched = "    schedule: '@daily'\n"
+		cmd   = "    command: [x]\n"
+	)
+	tests := []struct {
+		name  string
+		src   string
+		field string
+		line  int
+		msg   string
+	}{
+		// Syntax, shape and emptiness.
+		{"empty file", "", "", 0, "empty config file"},
+		{"only comments", "# nothing here\n\n", "", 0, "empty config file"},
+		{"null document", "---\n", "", 1, "no jobs defined"},
+		{"no jobs key", "defaults: {timeout: 5m}\n", "jobs", 1, "no jobs defined"},
+		{"empty jobs", "history: {}\njobs: []\n", "jobs", 2, "no jobs defined"},
+		{"null jobs", "jobs:\n", "jobs", 1, "no jobs defined"},
+		{"cr line breaks", "\r\r\r0", "", 4, "expected a mapping"},
+		{"syntax error after crlf", "jobs:\r\n  - name: a\r\n    schedule: \"x\r\n", "", 3, "invalid YAML"},
+		{"top level list", "- name: a\n", "", 1, "expected a mapping with keys defaults, jobs, history"},
+		{"jobs not a list", "jobs: {a: 1}\n", "jobs", 1, "expected a list of jobs, got a mapping"},
+		{"job not a mapping", "jobs:\n  - nightly\n", "jobs[0]", 2, `got string "nightly"`},
+		{"bad indentation", "jobs:\n  - name: a\n   schedule: x\n", "", 2, "invalid YAML"},
+		{"tab indentation", "jobs:\n  - name: a\n\tschedule: x\n", "", 2, "invalid YAML"},
+		{"unterminated quote", "jobs:\n  - name: a\n    schedule: \"x\n", "", 3, "invalid YAML"},
+		{"unknown anchor", "jobs:\n  - name: a\n" + sched + "    command: *argv\n", "", 4, "unknown anchor"},
+		{"invalid utf-8", "jobs:\n  - name: a\n    shell: \"\xff\"\n" + sched, "", 3, "invalid YAML"},
+		{"two documents", job(sched, cmd) + "---\njobs: []\n", "", 6, "more than one YAML document"},
+
+		// Unknown and repeated keys, at every level.
+		{"unknown top key", job(sched, cmd) + "extra: 1\n", "extra", 6, `unknown field (want one of defaults, jobs, history)`},
+		{"unknown job key", job(sched, cmd, "    timout: 5m\n"), "jobs[0].timout", 5, `did you mean "timeout"?`},
+		{"unknown defaults key", "defaults:\n  tz: UTC\n" + job(sched, cmd), "defaults.tz", 2, "unknown field"},
+		{"unknown history key", "history: {keep: 1d, max: 3}\n" + job(sched, cmd), "history.max", 1, "unknown field"},
+		{"unknown http key", job(sched, "    http: {url: 'http://x', verb: GET}\n"), "jobs[0].http.verb", 4, "unknown field"},
+		{"merge key", job(sched, cmd, "    <<: {retries: 1}\n"), "jobs[0]", 5, "merge keys (<<) are not supported"},
+		{"repeated key", job(sched, cmd, "    retries: 1\n    retries: 2\n"), "jobs[0].retries", 6, "set twice (first at line 5)"},
+		{"repeated env key", job(sched, cmd, "    env: {A: x, A: y}\n"), "jobs[0].env.A", 5, "set twice"},
+
+		// Types.
+		{"retries not int", job(sched, cmd, "    retries: three\n"), "jobs[0].retries", 5, `expected an integer, got string "three"`},
+		{"retries float", job(sched, cmd, "    retries: 1.5\n"), "jobs[0].retries", 5, "expected an integer, got number 1.5"},
+		{"retries huge", job(sched, cmd, "    retries: 99999999999999999999\n"), "jobs[0].retries", 5, "expected an integer"},
+		{"command not list", job(sched, "    command: make report\n"), "jobs[0].command", 4, "expected an argv list"},
+		{"command element list", job(sched, "    command: [make, [a]]\n"), "jobs[0].command[1]", 4, "expected a string, got a list"},
+		{"env not mapping", job(sched, cmd, "    env: [A]\n"), "jobs[0].env", 5, "expected a mapping of strings"},
+		{"env value null", job(sched, cmd, "    env: {A: ~}\n"), "jobs[0].env.A", 5, "expected a string, got nothing"},
+		{"env name with =", job(sched, cmd, "    env: {\"A=B\": x}\n"), "jobs[0].env", 5, `invalid variable name "A=B"`},
+		{"paused yes", job(sched, cmd, "    paused: yes\n"), "jobs[0].paused", 5, "expected true or false"},
+		{"name not string", job(sched, cmd) + "  - name: [b]\n" + sched + cmd, "jobs[1].name", 6, "expected a string, got a list"},
+		{"custom tag", job(sched, "    shell: !secret x\n"), "jobs[0].shell", 4, "expected a string"},
+		{"defaults not mapping", "defaults: 5\n" + job(sched, cmd), "defaults", 1, "expected a mapping"},
+
+		// Durations and numbers.
+		{"bad duration", job(sched, cmd, "    timeout: 5 minutes\n"), "jobs[0].timeout", 5, `invalid duration "5 minutes"`},
+		{"duration no unit", job(sched, cmd, "    timeout: 30\n"), "jobs[0].timeout", 5, "missing unit"},
+		{"duration bad unit", job(sched, cmd, "    jitter: 2w\n"), "jobs[0].jitter", 5, "unknown unit"},
+		{"negative duration", job(sched, cmd, "    retry_backoff: -5s\n"), "jobs[0].retry_backoff", 5, "must not be negative"},
+		{"zero timeout", job(sched, cmd, "    timeout: 0s\n"), "jobs[0].timeout", 5, "must be positive"},
+		{"duration mapping", job(sched, cmd, "    catchup_window: {h: 1}\n"), "jobs[0].catchup_window", 5, "expected a duration"},
+		{"bad history keep", "history:\n  keep: 1y\n" + job(sched, cmd), "history.keep", 2, "invalid duration"},
+		{"negative retries", job(sched, cmd, "    retries: -1\n"), "jobs[0].retries", 5, "must not be negative"},
+		{"too many retries", job(sched, cmd, "    retries: 5000\n"), "jobs[0].retries", 5, "at most 1000"},
+		{"negative max_concurrency", "defaults: {max_concurrency: -2}\n" + job(sched, cmd), "defaults.max_concurrency", 1, "must not be negative"},
+		{"negative keep_per_job", "history: {keep_per_job: -1}\n" + job(sched, cmd), "history.keep_per_job", 1, "must not be negative"},
+
+		// Schedules and zones.
+		{"four fields", job("    schedule: \"* * * *\"\n", cmd), "jobs[0].schedule", 3, `expected exactly 5 fields, found 4: "* * * *"`},
+		{"bad minute", job("    schedule: \"61 * * * *\"\n", cmd), "jobs[0].schedule", 3, `minute field "61"`},
+		{"cron tz prefix", job("    schedule: \"CRON_TZ=UTC 0 0 * * *\"\n", cmd), "jobs[0].schedule", 3, "set the timezone field instead"},
+		{"every too short", job("    schedule: \"@every 100ms\"\n", cmd), "jobs[0].schedule", 3, "below the minimum of 1s"},
+		{"never fires", job("    schedule: \"0 0 30 2 *\"\n", cmd), "jobs[0].schedule", 3, "never fires"},
+		{"missing schedule", job(cmd), "jobs[0].schedule", 2, "missing required field"},
+		{"unknown zone", job(sched, cmd, "    timezone: Mars/Olympus\n"), "jobs[0].timezone", 5, `unknown time zone "Mars/Olympus"`},
+		{"local zone", job(sched, cmd, "    timezone: Local\n"), "jobs[0].timezone", 5, "IANA name"},
+		{"bad default zone reported once", "defaults: {timezone: Nowhere/City}\n" + job(sched, cmd) + "  - name: b\n" + sched + cmd,
+			"defaults.timezone", 1, `unknown time zone "Nowhere/City"`},
+
+		// Names.
+		{"missing name", "jobs:\n  - schedule: '@daily'\n" + cmd, "jobs[0].name", 2, "missing required field"},
+		{"upper-case name", "jobs:\n  - name: Nightly\n" + sched + cmd, "jobs[0].name", 2, `invalid job name "Nightly"`},
+		{"name with space", "jobs:\n  - name: a b\n" + sched + cmd, "jobs[0].name", 2, "invalid job name"},
+		{"name leading dash", "jobs:\n  - name: -a\n" + sched + cmd, "jobs[0].name", 2, "invalid job name"},
+		{"name too long", "jobs:\n  - name: " + strings.Repeat("a", 201) + "\n" + sched + cmd, "jobs[0].name", 2, "longer than 200"},
+		{"duplicate name", job(sched, cmd) + "  - name: b\n" + sched + cmd + "  - name: a\n" + sched + cmd,
+			"jobs[2].name", 9, `duplicate job name "a" (first defined at line 2)`},
+
+		// Executors.
+		{"no executor", job(sched), "jobs[0]", 2, "no executor: set exactly one of command, shell, http"},
+		{"two executors", job(sched, cmd, "    shell: make\n"), "jobs[0]", 5, "more than one executor (command, shell)"},
+		{"three executors", job(sched, "    http: {url: 'http://x'}\n", cmd, "    shell: make\n"), "jobs[0]", 5, "(http, command, shell)"},
+		{"empty command", job(sched, "    command: []\n"), "jobs[0].command", 4, "empty command"},
+		{"empty program", job(sched, "    command: ['', x]\n"), "jobs[0].command[0]", 4, "empty program name"},
+		{"blank shell", job(sched, "    shell: '  '\n"), "jobs[0].shell", 4, "empty shell command"},
+		{"null shell", job(sched, "    shell:\n"), "jobs[0].shell", 4, "expected a string, got nothing"},
+		{"null http", job(sched, "    http:\n"), "jobs[0].http", 4, "expected a mapping"},
+		{"http without url", job(sched, "    http: {method: POST}\n"), "jobs[0].http.url", 4, "missing required field"},
+		{"http ftp url", job(sched, "    http: {url: 'ftp://host/x'}\n"), "jobs[0].http.url", 4, "must start with http:// or https://"},
+		{"http relative url", job(sched, "    http: {url: '/hook'}\n"), "jobs[0].http.url", 4, "must start with http://"},
+		{"http no host", job(sched, "    http: {url: 'http://'}\n"), "jobs[0].http.url", 4, "has no host"},
+		{"http bad url", job(sched, "    http: {url: 'http://[::1'}\n"), "jobs[0].http.url", 4, "invalid url"},
+		{"http bad method", job(sched, "    http: {url: 'http://x', method: FETCH}\n"), "jobs[0].http.method", 4, `unknown method "FETCH"`},
+		{"http code too low", job(sched, "    http: {url: 'http://x', success: [200, 99]}\n"), "jobs[0].http.success[1]", 4, "status code 99 outside 100-599"},
+		{"http code too high", job(sched, "    http: {url: 'http://x', success: [600]}\n"), "jobs[0].http.success[0]", 4, "outside 100-599"},
+		{"http code string", job(sched, "    http: {url: 'http://x', success: [ok]}\n"), "jobs[0].http.success[0]", 4, "expected an integer"},
+		{"http success scalar", job(sched, "    http: {url: 'http://x', success: 200}\n"), "jobs[0].http.success", 4, "expected a list of status codes"},
+		{"http header name", job(sched, "    http:\n      url: 'http://x'\n      headers: {'Bad Header': x}\n"), "jobs[0].http.headers.Bad Header", 6, "invalid header name"},
+		{"http header twice", job(sched, "    http:\n      url: 'http://x'\n      headers: {X-A: x, x-a: y}\n"), "jobs[0].http.headers.x-a", 6, "header set twice"},
+		{"http header newline", job(sched, "    http:\n      url: 'http://x'\n      headers: {X-A: \"a\\r\\nX-B: b\"}\n"), "jobs[0].http.headers.X-A", 6, "line breaks"},
+
+		// Policies.
+		{"bad concurrency", job(sched, cmd, "    concurrency: sometimes\n"), "jobs[0].concurrency", 5, `unknown value "sometimes" (want one of allow, forbid, replace)`},
+		{"bad misfire", "defaults:\n  misfire: always\n" + job(sched, cmd), "defaults.misfire", 2, `unknown value "always" (want one of skip, run_once, run_all)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := parseErrors(t, tc.src)
+			if len(errs) != 1 {
+				t.Fatalf("got %d errors, want 1:\n%v", len(errs), (&ConfigError{Errors: errs}).Error())
+			}
+			e := errs[0]
+			if e.File != "tock.yaml" || e.Field != tc.field || e.Line != tc.line || !strings.Contains(e.Msg, tc.msg) {
+				t.Errorf("got  %s (field %q, line %d)\nwant field %q, line %d, message containing %q", e.Error(), e.Field, e.Line, tc.field, tc.line, tc.msg)
+			}
+			if tc.field != "" && e.Column < 1 {
+				t.Errorf("column %d, want > 0", e.Column)
+			}
+		})
+	}
+}
+
+// TestParseFiveMistakes: every problem in a file is reported, each with its line.
+func TestParseFiveMistakes(t *testing.T) {
+	src := `defaults:
+  timeout: 10q                 # 2: bad duration
+jobs:
+  - name: backup
+    schedule: "0 3 * * *"
+    command: [/usr/bin/backup]
+    retries: -1                # 7: negative number
+  - name: report
+    schedule: "* * * *"        # 9: four fields
+    timezone: Europe/Atlantis  # 10: unknown zone
+    shell: make report
+  - name: backup               # 12: duplicate name
+    schedule: "@daily"
+    http: {url: "http://svc/hook", verbose: true}   # 14: unknown key
+`
+	errs := parseErrors(t, src)
+	want := []struct {
+		line  int
+		field string
+		msg   string
+	}{
+		{2, "defaults.timeout", `invalid duration "10q"`},
+		{7, "jobs[0].retries", "must not be negative"},
+		{9, "jobs[1].schedule", `expected exactly 5 fields, found 4: "* * * *"`},
+		{10, "jobs[1].timezone", `unknown time zone "Europe/Atlantis"`},
+		{12, "jobs[2].name", `duplicate job name "backup" (first defined at line 4)`},
+		{14, "jobs[2].http.verbose", "unknown field"},
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), (&ConfigError{Errors: errs}).Error())
+	}
+	for i, w := range want {
+		e := errs[i]
+		if e.Line != w.line || e.Field != w.field || !strings.Contains(e.Msg, w.msg) {
+			t.Errorf("error %d = %s, want line %d, field %s, message containing %q", i, e.Error(), w.line, w.field, w.msg)
+		}
+	}
+}
+
+func TestConfigErrorFormat(t *testing.T) {
+	src := "jobs:\n" + strings.Repeat("  - name: j\n    schedule: '@daily'\n    shell: x\n", 0) +
+		"  - name: a\n    schedule: '@daily'\n    shell: x\n" +
+		"  - name: b\n    schedule: '@daily'\n    shell: x\n" +
+		"\n\n\n\n\n" +
+		"  - name: c\n    schedule: \"* * * *\"\n    shell: x\n" +
+		"  - name: d\n    schedule: '@daily'\n"
+	_, err := Parse("tock.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("Parse succeeded")
+	}
+	want := "tock.yaml:14: jobs[2].schedule: expected exactly 5 fields, found 4: \"* * * *\"\n" +
+		"tock.yaml:16: jobs[3]: no executor: set exactly one of command, shell, http"
+	if err.Error() != want {
+		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
+	}
+	var fe FieldError
+	if !errors.As(err, &fe) || fe.Line != 14 {
+		t.Errorf("errors.As FieldError = %+v", fe)
+	}
+	if got := (FieldError{File: "tock.yaml", Msg: "empty config file"}).Error(); got != "tock.yaml: empty config file" {
+		t.Errorf("file-level error = %q", got)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"0", 0, ""},
+		{"90s", 90 * time.Second, ""},
+		{"1h30m", 90 * time.Minute, ""},
+		{"30d", 30 * 24 * time.Hour, ""},
+		{"1d12h", 36 * time.Hour, ""},
+		{"0d30m", 30 * time.Minute, ""},
+		{" 2d ", 48 * time.Hour, ""},
+		{"-1d", -24 * time.Hour, ""},
+		{"+5m", 5 * time.Minute, ""},
+		{"1.5h", 90 * time.Minute, ""},
+		{"500ms", 500 * time.Millisecond, ""},
+		{"", 0, "invalid duration"},
+		{"d", 0, "invalid duration"},
+		{"1.5d", 0, "invalid duration"},
+		{"1d-2h", 0, "invalid duration"},
+		{"12h1d", 0, "invalid duration"},
+		{"1dd", 0, "invalid duration"},
+		{"--1s", 0, "invalid duration"},
+		{"30", 0, "missing unit"},
+		{"2w", 0, "unknown unit"},
+		{"abc", 0, "invalid duration"},
+		{"106752d", 0, "out of range"},
+		{"106751d24h", 0, "out of range"},
+		{"99999999999999999999d", 0, "out of range"},
+		{"9999999999h", 0, "invalid duration"},
+	}
+	for _, tc := range tests {
+		got, err := ParseDuration(tc.in)
+		switch {
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("ParseDuration(%q) = %v, %v; want error containing %q", tc.in, got, err, tc.err)
+		}
+	}
+}
+
+func TestConfigJobWithoutIndex(t *testing.T) {
+	a, b := &Job{Name: "a"}, &Job{Name: "b"}
+	cfg := &Config{Jobs: []*Job{a, b}}
+	if cfg.Job("b") != b || cfg.Job("c") != nil {
+		t.Error("Job lookup on a hand-built Config failed")
+	}
+}
+
+func TestJobDigest(t *testing.T) {
+	const base = `jobs:
+  - name: a
+    schedule: "0 3 * * *"
+    command: [make, report]
+    env: {A: "1", B: "2"}
+`
+	digest := func(src string) string {
+		t.Helper()
+		return mustParse(t, src).Jobs[0].Digest
+	}
+	d0 := digest(base)
+	if len(d0) != 32 {
+		t.Fatalf("digest %q, want 32 hex digits", d0)
+	}
+
+	same := map[string]string{
+		"comments and blank lines": "# header\n\n" + strings.Replace(base, "  - name: a\n", "  - name: a   # the job\n\n", 1),
+		"key order":                "jobs:\n  - env: {B: \"2\", A: \"1\"}\n    command: [make, report]\n    schedule: \"0 3 * * *\"\n    name: a\n",
+		"paused":                   base + "    paused: true\n",
+		"defaults spelled out":     "defaults: {timeout: 30m, timezone: UTC, concurrency: forbid}\n" + base,
+		"spec white space":         strings.Replace(base, `"0 3 * * *"`, `"0  3 * *   *"`, 1),
+	}
+	for name, src := range same {
+		if d := digest(src); d != d0 {
+			t.Errorf("%s changed the digest", name)
+		}
+	}
+
+	changed := map[string]string{
+		"name":              strings.Replace(base, "name: a", "name: b", 1),
+		"schedule":          strings.Replace(base, `"0 3 * * *"`, `"0 4 * * *"`, 1),
+		"timezone":          base + "    timezone: Europe/Berlin\n",
+		"default timezone":  "defaults: {timezone: Asia/Tokyo}\n" + base,
+		"argv":              strings.Replace(base, "[make, report]", "[make, report2]", 1),
+		"argv split":        strings.Replace(base, "[make, report]", "[make report]", 1),
+		"shell":             strings.Replace(base, "command: [make, report]", "shell: make report", 1),
+		"http":              strings.Replace(base, "command: [make, report]", "http: {url: 'http://x/'}", 1),
+		"env value":         strings.Replace(base, `B: "2"`, `B: "3"`, 1),
+		"env key":           strings.Replace(base, `B: "2"`, `C: "2"`, 1),
+		"env entry shifted": strings.Replace(base, `{A: "1", B: "2"}`, `{A: "1B", "": "2"}`, 1),
+		"timeout":           base + "    timeout: 5m\n",
+		"default timeout":   "defaults: {timeout: 7m}\n" + base,
+		"retries":           base + "    retries: 2\n",
+		"retry_backoff":     base + "    retry_backoff: 1s\n",
+		"retry_backoff_max": base + "    retry_backoff_max: 1h\n",
+		"concurrency":       base + "    concurrency: allow\n",
+		"max_concurrency":   base + "    max_concurrency: 3\n",
+		"misfire":           base + "    misfire: skip\n",
+		"catchup_window":    base + "    catchup_window: 3h\n",
+		"jitter":            base + "    jitter: 1s\n",
+	}
+	seen := map[string]string{d0: "base"}
+	for name, src := range changed {
+		cfg, err := Parse("tock.yaml", []byte(src))
+		if err != nil {
+			if name == "env entry shifted" {
+				continue // an empty variable name is rejected, which is fine too
+			}
+			t.Fatalf("%s: %v", name, err)
+		}
+		d := cfg.Jobs[0].Digest
+		if other, dup := seen[d]; dup {
+			t.Errorf("%s: digest equals that of %s", name, other)
+		}
+		seen[d] = name
+	}
+
+	httpBase := "jobs:\n  - name: h\n    schedule: '@hourly'\n    http: {url: 'http://x/', method: POST, headers: {A: b}, body: x, success: [200, 204]}\n"
+	h0 := digest(httpBase)
+	if d := digest(strings.Replace(httpBase, "[200, 204]", "[204, 200]", 1)); d != h0 {
+		t.Error("success code order changed the digest")
+	}
+	if d := digest(strings.Replace(httpBase, "method: POST", "method: post", 1)); d != h0 {
+		t.Error("method case changed the digest")
+	}
+	for _, change := range [][2]string{
+		{"method: POST", "method: PUT"}, {"'http://x/'", "'http://y/'"}, {"{A: b}", "{A: c}"},
+		{"body: x", "body: y"}, {"[200, 204]", "[200]"},
+	} {
+		if d := digest(strings.Replace(httpBase, change[0], change[1], 1)); d == h0 {
+			t.Errorf("changing %s to %s kept the digest", change[0], change[1])
+		}
+	}
+}
+
+func TestConfigDigest(t *testing.T) {
+	const jobA = "  - name: a\n    schedule: '@daily'\n    shell: x\n"
+	const jobB = "  - name: b\n    schedule: '@hourly'\n    shell: y\n"
+	d0 := mustParse(t, "jobs:\n"+jobA+jobB).Digest
+	if d := mustParse(t, "jobs:\n"+jobB+jobA).Digest; d != d0 {
+		t.Error("job order changed the config digest")
+	}
+	if d := mustParse(t, "jobs:\n"+jobA+jobB+"    paused: true\n").Digest; d != d0 {
+		t.Error("pausing a job changed the config digest")
+	}
+	for name, src := range map[string]string{
+		"job changed":  "jobs:\n" + jobA + strings.Replace(jobB, "shell: y", "shell: z", 1),
+		"job removed":  "jobs:\n" + jobA,
+		"history":      "history: {keep: 7d}\njobs:\n" + jobA + jobB,
+		"keep_per_job": "history: {keep_per_job: 5}\njobs:\n" + jobA + jobB,
+	} {
+		if d := mustParse(t, src).Digest; d == d0 {
+			t.Errorf("%s kept the config digest", name)
+		}
+	}
+}

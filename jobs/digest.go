@@ -1,0 +1,103 @@
+package jobs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// digestLen is how many bytes of the SHA-256 sum a digest keeps (hex: twice that).
+const digestLen = 16
+
+// canon writes a canonical, unambiguous encoding: every field is tagged and
+// every string and list is length-prefixed, so no two different definitions
+// encode alike.
+type canon struct{ h hash.Hash }
+
+func (c canon) raw(s string) { c.h.Write([]byte(s)) }
+
+func (c canon) str(tag, s string) {
+	c.raw(tag + ":" + strconv.Itoa(len(s)) + ":" + s + ";")
+}
+
+func (c canon) int(tag string, v int64) { c.raw(tag + "=" + strconv.FormatInt(v, 10) + ";") }
+
+func (c canon) dur(tag string, d time.Duration) { c.int(tag, int64(d)) }
+
+func (c canon) strs(tag string, list []string) {
+	c.int(tag+"#", int64(len(list)))
+	for _, s := range list {
+		c.str(tag, s)
+	}
+}
+
+func (c canon) strMap(tag string, m map[string]string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	c.int(tag+"#", int64(len(keys)))
+	for _, k := range keys {
+		c.str(tag+".k", k)
+		c.str(tag+".v", m[k])
+	}
+}
+
+func (c canon) sum() string { return hex.EncodeToString(c.h.Sum(nil)[:digestLen]) }
+
+// jobDigest covers everything that affects how and when a job runs, and
+// nothing that does not (Paused, Line), so pausing a job or moving it in the
+// file does not make replicas disagree (I7).
+func jobDigest(j *Job) string {
+	c := canon{sha256.New()}
+	c.raw("tock-job-v1;")
+	c.str("name", j.Name)
+	c.str("schedule", j.Schedule)
+	c.str("timezone", j.Timezone)
+	c.str("executor", j.ExecutorKind())
+	c.strs("command", j.Command)
+	c.str("shell", j.Shell)
+	if h := j.HTTP; h != nil {
+		c.str("http.method", h.Method)
+		c.str("http.url", h.URL)
+		c.strMap("http.headers", h.Headers)
+		c.str("http.body", h.Body)
+		codes := append([]int(nil), h.Success...)
+		sort.Ints(codes)
+		c.int("http.success#", int64(len(codes)))
+		for _, code := range codes {
+			c.int("http.success", int64(code))
+		}
+	}
+	c.strMap("env", j.Env)
+	c.dur("timeout", j.Timeout)
+	c.int("retries", int64(j.Retries))
+	c.dur("retry_backoff", j.RetryBackoff)
+	c.dur("retry_backoff_max", j.RetryBackoffMax)
+	c.str("concurrency", string(j.Concurrency))
+	c.int("max_concurrency", int64(j.MaxConcurrency))
+	c.str("misfire", string(j.Misfire))
+	c.dur("catchup_window", j.CatchupWindow)
+	c.dur("jitter", j.Jitter)
+	return c.sum()
+}
+
+// configDigest covers every job's digest, in a fixed order, and the history
+// settings.
+func configDigest(cfg *Config) string {
+	digests := make([]string, len(cfg.Jobs))
+	for i, j := range cfg.Jobs {
+		digests[i] = j.Digest
+	}
+	sort.Strings(digests)
+	c := canon{sha256.New()}
+	c.raw("tock-config-v1;")
+	c.strs("jobs", digests)
+	c.dur("history.keep", cfg.History.Keep)
+	c.int("history.keep_per_job", int64(cfg.History.KeepPerJob))
+	return c.sum()
+}

@@ -1,0 +1,199 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"time"
+)
+
+// Executors: process groups and the shim.
+//
+// A command or shell job runs in a process group of its own, so stopping it
+// stops everything it started (I8): a timeout or cancel sends SIGTERM to the
+// whole group, then SIGKILL to the group after the kill grace if anything in
+// it still lives. When the job's main process exits, whatever it left in the
+// group is stopped the same way: a run owns its processes and none outlives
+// it. Output is read from one pipe shared by stdout and stderr into a
+// CappedBuffer, so a chatty job costs tock only its output limit.
+//
+// A process group alone does not survive tock being killed with SIGKILL:
+// nobody is left to signal it. So tock does not start the job itself but a
+// tiny shim (tock's own binary with TOCK_EXEC_SHIM=1, see RunShimIfRequested)
+// as the group leader, with Pdeathsig=SIGTERM. The shim starts the job in its
+// group and waits. On SIGTERM it looks at its parent: still tock means the
+// group is being stopped and the job got the signal too, so it keeps waiting;
+// a new parent means tock died, and it SIGKILLs the group at once. The shim
+// exits with the job's exit code (128+N for signal N) and reports the exact
+// outcome on a status pipe, so Result.ExitCode is the job's, not the shim's.
+//
+// Pdeathsig fires when the OS thread that forked the shim exits. Go retires a
+// thread only when a goroutine exits while locked to it; Execute never locks
+// a thread, and the parent check makes such a stray SIGTERM harmless anyway.
+// Processes that leave the group (setsid) are beyond the group signals; their
+// hold on the output pipe is cut after outputDrainTimeout.
+
+// Executor defaults.
+const (
+	// DefaultKillGrace is how long a stopped job has between SIGTERM and
+	// SIGKILL.
+	DefaultKillGrace = 5 * time.Second
+	// DefaultOutputLimit is how many bytes of output an attempt keeps.
+	DefaultOutputLimit = 64 << 10
+)
+
+const (
+	// outputDrainTimeout bounds how long Execute reads the output pipe after
+	// the job's process group is gone, for processes outside the group that
+	// still hold it open.
+	outputDrainTimeout = 500 * time.Millisecond
+	// shimReportTimeout bounds the read of the shim's status report, which
+	// is written before the shim exits.
+	shimReportTimeout = time.Second
+	// groupPollInterval is how often Execute looks whether a stopped process
+	// group still has members, once its leader has exited.
+	groupPollInterval = 20 * time.Millisecond
+)
+
+// errAttemptTimedOut is the cancel cause of an attempt that ran out of time.
+var errAttemptTimedOut = errors.New("jobs: attempt timed out")
+
+// defaultHTTPClient has no global timeout: the job's timeout bounds a request.
+var defaultHTTPClient = &http.Client{}
+
+// ExecOptions tunes Execute.
+type ExecOptions struct {
+	// KillGrace is the time between SIGTERM and SIGKILL when a job is
+	// stopped. Default DefaultKillGrace.
+	KillGrace time.Duration
+	// OutputLimit is how many bytes of output are kept, half from the start
+	// and half from the end. Default DefaultOutputLimit.
+	OutputLimit int
+	// Env is extra "K=V" entries for command and shell jobs, applied after
+	// the job's own env. Default none.
+	Env []string
+	// HTTPClient sends http jobs' requests. Default a client without a
+	// global timeout (the job's timeout applies).
+	HTTPClient *http.Client
+	// Shim is the argv prefix that starts the process-group shim; it must
+	// lead to RunShimIfRequested. An empty non-nil slice runs jobs directly
+	// as group leaders, which leaves them running if tock is SIGKILLed.
+	// Default ShimCommand().
+	Shim []string
+}
+
+func (o ExecOptions) withDefaults() ExecOptions {
+	if o.KillGrace <= 0 {
+		o.KillGrace = DefaultKillGrace
+	}
+	if o.OutputLimit <= 0 {
+		o.OutputLimit = DefaultOutputLimit
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = defaultHTTPClient
+	}
+	return o
+}
+
+// Result is what one attempt produced.
+type Result struct {
+	// Status is StatusSucceeded, StatusFailed, StatusTimedOut or
+	// StatusCanceled.
+	Status RunStatus
+	// ExitCode is the job's exit code (128+N when signal N killed it), or
+	// the HTTP status code of an http job; nil when there is none (the job
+	// did not start, the request got no response).
+	ExitCode *int
+	// Error says why the attempt did not succeed ("exit status 3",
+	// "signal: killed", "timed out after 2s", "canceled: <cause>",
+	// "http 503 not in success codes [200 204]", "starting …: …").
+	Error string
+	// Output is stdout and stderr interleaved (command, shell) or the
+	// response body (http), capped by ExecOptions.OutputLimit; see
+	// CappedBuffer.String. It may hold invalid UTF-8 if the job wrote binary.
+	Output string
+	// OutputDropped counts the bytes cut from the middle of Output.
+	OutputDropped int64
+	// Duration is how long the attempt took, stopping included.
+	Duration time.Duration
+}
+
+// Execute runs one attempt of j and returns when it is over: for command and
+// shell jobs, once the process group is gone and the output pipe is closed.
+// A positive j.Timeout bounds the attempt (StatusTimedOut); cancelling ctx
+// stops it (StatusCanceled, with context.Cause(ctx) in Error). Execute
+// reports every failure in the Result; it never panics on a bad job.
+func Execute(ctx context.Context, j *Job, opts ExecOptions) Result {
+	opts = opts.withDefaults()
+	if j == nil {
+		return Result{Status: StatusFailed, Error: "jobs: Execute: nil job"}
+	}
+	if ctx.Err() != nil {
+		return Result{Status: StatusCanceled, Error: canceledText(ctx)}
+	}
+	switch j.ExecutorKind() {
+	case "command":
+		return execProcess(ctx, j, j.Command, opts)
+	case "shell":
+		return execProcess(ctx, j, []string{"/bin/sh", "-c", j.Shell}, opts)
+	case "http":
+		return execHTTP(ctx, j, opts)
+	}
+	return Result{Status: StatusFailed, Error: fmt.Sprintf("jobs: job %q has no executor", j.Name)}
+}
+
+// attemptContext bounds an attempt by the job's timeout, if it has one.
+func attemptContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout > 0 {
+		return context.WithTimeoutCause(ctx, timeout, errAttemptTimedOut)
+	}
+	return context.WithCancel(ctx)
+}
+
+// stopped returns the status and error of an attempt whose context ended.
+func stopped(runCtx context.Context, timeout time.Duration) (RunStatus, string) {
+	if errors.Is(context.Cause(runCtx), errAttemptTimedOut) {
+		return StatusTimedOut, fmt.Sprintf("timed out after %s", timeout)
+	}
+	return StatusCanceled, canceledText(runCtx)
+}
+
+func canceledText(ctx context.Context) string {
+	return "canceled: " + context.Cause(ctx).Error()
+}
+
+// processEnv is tock's environment, then the job's env (sorted, so the
+// order is stable), then the extra entries; a later entry for a key wins.
+func processEnv(j *Job, extra []string) []string {
+	env := os.Environ()
+	keys := make([]string, 0, len(j.Env))
+	for k := range j.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+j.Env[k])
+	}
+	return append(env, extra...)
+}
+
+// startErrorText says why argv0 could not start, without the "fork/exec"
+// noise of the underlying error.
+func startErrorText(argv0 string, err error) string {
+	var ee *exec.Error
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &ee):
+		err = ee.Err
+	case errors.As(err, &pe):
+		err = pe.Err
+	}
+	return fmt.Sprintf("starting %s: %v", argv0, err)
+}
+
+func intPtr(n int) *int { return &n }

@@ -1,0 +1,21 @@
+//go:build !unix
+
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+)
+
+// execProcess refuses: process groups, the shim and the kill sequence are
+// built on unix process semantics.
+func execProcess(_ context.Context, _ *Job, _ []string, _ ExecOptions) Result {
+	return Result{Status: StatusFailed, Error: fmt.Sprintf("jobs: command and shell jobs need a unix system, not %s", runtime.GOOS)}
+}
+
+func runShim([]string) int {
+	fmt.Fprintf(os.Stderr, "tock: the exec shim needs a unix system, not %s\n", runtime.GOOS)
+	return 127
+}

@@ -1,0 +1,89 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// execHTTP sends the job's request and streams the response body into a
+// CappedBuffer, so a huge body costs only the output limit.
+func execHTTP(ctx context.Context, j *Job, opts ExecOptions) Result {
+	spec := j.HTTP
+	runCtx, cancel := attemptContext(ctx, j.Timeout)
+	defer cancel()
+	begin := time.Now()
+
+	method := spec.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if spec.Body != "" {
+		body = strings.NewReader(spec.Body)
+	}
+	req, err := http.NewRequestWithContext(runCtx, method, spec.URL, body)
+	if err != nil {
+		return Result{Status: StatusFailed, Error: fmt.Sprintf("building request: %v", err)}
+	}
+	for k, v := range spec.Headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+
+	// interrupted reports an error that the attempt's end caused.
+	interrupted := func(res Result) Result {
+		res.Status, res.Error = stopped(runCtx, j.Timeout)
+		res.Duration = time.Since(begin)
+		return res
+	}
+	resp, err := opts.HTTPClient.Do(req)
+	if err != nil {
+		if runCtx.Err() != nil {
+			return interrupted(Result{})
+		}
+		return Result{Status: StatusFailed, Error: err.Error(), Duration: time.Since(begin)}
+	}
+	defer resp.Body.Close()
+
+	out := NewCappedBuffer(opts.OutputLimit)
+	_, err = io.Copy(out, resp.Body)
+	res := Result{
+		ExitCode:      intPtr(resp.StatusCode),
+		Output:        out.String(),
+		OutputDropped: out.Dropped(),
+	}
+	switch {
+	case err != nil && runCtx.Err() != nil:
+		return interrupted(res)
+	case err != nil:
+		res.Status, res.Error = StatusFailed, fmt.Sprintf("http %d: reading response body: %v", resp.StatusCode, err)
+	case !httpSuccess(spec.Success, resp.StatusCode):
+		res.Status, res.Error = StatusFailed, fmt.Sprintf("http %d not in success codes %s", resp.StatusCode, successText(spec.Success))
+	default:
+		res.Status = StatusSucceeded
+	}
+	res.Duration = time.Since(begin)
+	return res
+}
+
+func httpSuccess(codes []int, status int) bool {
+	if len(codes) == 0 {
+		return status >= 200 && status <= 299
+	}
+	return slices.Contains(codes, status)
+}
+
+func successText(codes []int) string {
+	if len(codes) == 0 {
+		return "2xx"
+	}
+	return fmt.Sprint(codes)
+}

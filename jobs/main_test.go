@@ -1,0 +1,47 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tock-sched/tock/jobs"
+)
+
+// fakeTockEnv makes the test binary act as a tock that runs one job and
+// waits to be killed (TestExecuteNoOrphansAfterKill9). Its value is the file
+// the job writes its pids to.
+const fakeTockEnv = "TOCK_TEST_FAKE_TOCK"
+
+func TestMain(m *testing.M) {
+	// Execute re-runs this binary as its process-group shim.
+	jobs.RunShimIfRequested()
+	if pidFile := os.Getenv(fakeTockEnv); pidFile != "" {
+		os.Exit(runFakeTock(pidFile))
+	}
+	// A -race binary sleeps a second on exit to catch late races; as the
+	// shim it would make every job last that much longer.
+	if _, set := os.LookupEnv("GORACE"); !set {
+		_ = os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// runFakeTock runs a job that starts a background sleep and writes
+// "<shell pid> <sleep pid>" to pidFile, the way tock's worker would run it.
+// The test SIGKILLs this process while the job runs.
+func runFakeTock(pidFile string) int {
+	j := &jobs.Job{
+		Name:    "orphan-check",
+		Shell:   `sleep 300 & echo $$ $! > "$PID_FILE.tmp" && mv "$PID_FILE.tmp" "$PID_FILE"; wait`,
+		Env:     map[string]string{"PID_FILE": pidFile},
+		Timeout: time.Minute, // a safety net should the test fail to kill us
+	}
+	res := jobs.Execute(context.Background(), j, jobs.ExecOptions{})
+	fmt.Fprintf(os.Stderr, "fake tock: job ended: %+v\n", res)
+	return 1
+}

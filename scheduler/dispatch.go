@@ -1,0 +1,295 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// maxFarWait is how long the loop sleeps when no job is scheduled.
+const maxFarWait = time.Hour
+
+// term is the state of one leadership term's dispatch loop.
+type term struct {
+	s      *Scheduler
+	epoch  int64
+	log    *slog.Logger
+	sched  *schedule
+	cfg    *jobs.Config
+	byName map[string]*jobs.Job
+	paused map[string]bool
+	// delayed holds queued runs whose not_before (jitter) is in the future;
+	// their doorbell rings then.
+	delayed []jobs.Run
+
+	batch   []storage.NewRun
+	cursors map[string]time.Time
+}
+
+// dispatchLoop runs the tick loop for one term; any error ends the term (the
+// next term catches up from the store's cursors).
+func (s *Scheduler) dispatchLoop(ctx context.Context, endTerm context.CancelCauseFunc, epoch int64) {
+	t := &term{s: s, epoch: epoch, log: s.log.With(slog.Int64("epoch", epoch)), sched: newSchedule(), paused: map[string]bool{}, cursors: map[string]time.Time{}}
+	if err := t.run(ctx); err != nil && ctx.Err() == nil {
+		if !errors.Is(err, storage.ErrFenced) {
+			s.storeError("dispatch", err)
+		}
+		t.log.Error("leadership term ended", slog.Any("error", err))
+		endTerm(err)
+	}
+}
+
+func (t *term) run(ctx context.Context) error {
+	s := t.s
+	if err := t.poll(ctx); err != nil {
+		return err
+	}
+	states, err := t.states(ctx)
+	if err != nil {
+		return err
+	}
+	if err := t.load(ctx, s.cfg.Load(), states, true); err != nil {
+		return err
+	}
+	wait := s.opts.Clock.NewTimer(maxFarWait)
+	defer wait.Stop()
+	poll := s.opts.Clock.NewTimer(s.opts.PollInterval)
+	defer poll.Stop()
+	for {
+		now := s.opts.Clock.Now()
+		d := maxFarWait
+		if e := t.sched.peek(); e != nil {
+			d = e.next.Sub(now)
+		}
+		if len(t.delayed) > 0 {
+			if dd := t.delayed[0].NotBefore.Sub(now); dd < d {
+				d = dd
+			}
+		}
+		wait.Reset(d)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wait.C():
+			if err := t.fire(ctx); err != nil {
+				return err
+			}
+		case <-s.reload:
+			states, err := t.states(ctx)
+			if err != nil {
+				return err
+			}
+			if err := t.load(ctx, s.cfg.Load(), states, false); err != nil {
+				return err
+			}
+		case <-s.wake:
+			if err := t.poll(ctx); err != nil {
+				return err
+			}
+		case <-poll.C():
+			if err := t.poll(ctx); err != nil {
+				return err
+			}
+			poll.Reset(s.opts.PollInterval)
+		}
+	}
+}
+
+func (t *term) states(ctx context.Context) (map[string]storage.JobState, error) {
+	var st map[string]storage.JobState
+	err := t.s.call(ctx, func(ctx context.Context) (err error) {
+		st, err = t.s.opts.Store.JobStates(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading job states: %w", err)
+	}
+	return st, nil
+}
+
+// load (re)builds the heap from cfg. At the start of a term (catchUp) every
+// job's ticks since its stored cursor are planned by its misfire policy; on a
+// reload, jobs new to the heap start from now.
+func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]storage.JobState, catchUp bool) error {
+	now := t.s.opts.Clock.Now()
+	t.cfg = cfg
+	t.byName = make(map[string]*jobs.Job, len(cfg.Jobs))
+	for _, j := range cfg.Jobs {
+		t.byName[j.Name] = j
+	}
+	for name := range t.sched.byName {
+		if t.byName[name] == nil {
+			t.sched.remove(name)
+		}
+	}
+	for _, j := range cfg.Jobs {
+		st := states[j.Name]
+		t.paused[j.Name] = j.Paused || st.Paused
+		old, inHeap := t.sched.byName[j.Name]
+		switch {
+		case inHeap && old.job.Digest == j.Digest:
+			old.job = j
+			continue
+		case inHeap || !catchUp || st.Cursor.IsZero():
+			// A changed job keeps its cursor and gets its next tick from
+			// now; a job new to tock starts now, with nothing to catch up.
+			if st.Cursor.IsZero() || !inHeap && !catchUp {
+				t.cursors[j.Name] = now
+			}
+			t.sched.set(j, j.Next(later(now, st.Cursor)))
+		default:
+			if err := t.catchUp(ctx, j, st.Cursor, now); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	if t.s.opts.Events.Loaded != nil {
+		t.s.opts.Events.Loaded(t.sched.len())
+	}
+	return nil
+}
+
+// catchUp plans every tick of j in (cursor, now] and schedules the next.
+func (t *term) catchUp(ctx context.Context, j *jobs.Job, cursor, now time.Time) error {
+	after := cursor
+	for {
+		ticks := dueTicks(j, after, now, t.s.opts.MaxBatch)
+		if len(ticks) == 0 {
+			break
+		}
+		t.plan(j, ticks, now)
+		after = ticks[len(ticks)-1]
+		if len(t.batch) >= t.s.opts.MaxBatch {
+			if err := t.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	t.sched.set(j, j.Next(later(now, cursor)))
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// plan adds rows for ticks of j to the batch; a paused job's ticks only move
+// its cursor.
+func (t *term) plan(j *jobs.Job, ticks []time.Time, now time.Time) {
+	if t.paused[j.Name] {
+		t.cursors[j.Name] = ticks[len(ticks)-1]
+		return
+	}
+	p := planTicks(j, ticks, now, t.s.opts.OnTime, t.s.opts.Jitter)
+	t.batch = append(t.batch, p.runs...)
+	t.cursors[j.Name] = p.cursor
+}
+
+// fire dispatches every due tick and rings doorbells of delayed runs.
+func (t *term) fire(ctx context.Context) error {
+	now := t.s.opts.Clock.Now()
+	for {
+		e := t.sched.peek()
+		if e == nil || e.next.After(now) {
+			break
+		}
+		j := e.job
+		ticks := []time.Time{e.next}
+		for n := j.Next(e.next); !n.IsZero() && !n.After(now) && len(ticks) < t.s.opts.MaxBatch; n = j.Next(n) {
+			ticks = append(ticks, n)
+		}
+		t.plan(j, ticks, now)
+		t.sched.set(j, j.Next(ticks[len(ticks)-1]))
+		if len(t.batch) >= t.s.opts.MaxBatch {
+			if err := t.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	n := 0
+	for n < len(t.delayed) && !t.delayed[n].NotBefore.After(now) {
+		n++
+	}
+	if n > 0 {
+		t.s.push(ctx, t.delayed[:n])
+		t.delayed = append(t.delayed[:0], t.delayed[n:]...)
+	}
+	return nil
+}
+
+// flush writes the batch in one fenced transaction, then rings the doorbell
+// for the runs that are due (I1: insert before enqueue).
+func (t *term) flush(ctx context.Context) error {
+	if len(t.batch) == 0 && len(t.cursors) == 0 {
+		return nil
+	}
+	s := t.s
+	now := s.opts.Clock.Now()
+	var queued []jobs.Run
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		queued, err = s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dispatching %d runs: %w", len(t.batch), err)
+	}
+	if s.opts.Events.Dispatched != nil {
+		s.opts.Events.Dispatched(t.batch, len(queued))
+	}
+	t.batch = t.batch[:0]
+	t.cursors = map[string]time.Time{}
+	due := queued[:0:0]
+	for _, r := range queued {
+		if r.NotBefore.After(now) {
+			t.delayed = append(t.delayed, r)
+			continue
+		}
+		due = append(due, r)
+	}
+	sort.Slice(t.delayed, func(a, b int) bool { return t.delayed[a].NotBefore.Before(t.delayed[b].NotBefore) })
+	s.push(ctx, due)
+	return nil
+}
+
+// poll reads pause state and promotes manual triggers.
+func (t *term) poll(ctx context.Context) error {
+	s := t.s
+	cfg := s.cfg.Load()
+	states, err := t.states(ctx)
+	if err != nil {
+		return err
+	}
+	byName := make(map[string]*jobs.Job, len(cfg.Jobs))
+	for _, j := range cfg.Jobs {
+		byName[j.Name] = j
+		t.paused[j.Name] = j.Paused || states[j.Name].Paused
+	}
+	var promoted []jobs.Run
+	err = s.call(ctx, func(ctx context.Context) (err error) {
+		promoted, err = s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Jobs: byName})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("promoting manual triggers: %w", err)
+	}
+	if len(promoted) > 0 {
+		t.log.Info("manual triggers queued", slog.Int("runs", len(promoted)))
+	}
+	s.push(ctx, promoted)
+	return nil
+}

@@ -1,0 +1,120 @@
+package scheduler
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// Defaults of Options.
+const (
+	DefaultOnTime          = 5 * time.Second
+	DefaultPollInterval    = time.Second
+	DefaultReapInterval    = time.Second
+	DefaultRequeueAfter    = 10 * time.Second
+	DefaultDispatchTimeout = 10 * time.Minute
+	DefaultStoreTimeout    = 10 * time.Second
+	DefaultRetryInterval   = time.Second
+	DefaultMaxBatch        = 5000
+)
+
+// Options configure a Scheduler.
+type Options struct {
+	// Node is this replica's id, recorded as leader.
+	Node   string
+	Store  storage.Store
+	Queue  storage.Queue
+	Lease  storage.Lease
+	Clock  clock.Clock  // default clock.Real
+	Logger *slog.Logger // default slog.Default()
+
+	// OnTime is how late a tick may be and still dispatch as an ordinary
+	// schedule run; later ticks follow the misfire policy. Default 5s.
+	OnTime time.Duration
+	// PollInterval is how often the leader reads pause state and manual
+	// triggers from the store. Default 1s.
+	PollInterval time.Duration
+	// ReapInterval is how often the leader reaps expired attempt leases and
+	// re-enqueues due queued runs. Default 1s.
+	ReapInterval time.Duration
+	// RequeueAfter is how long a queued run may sit unclaimed before its
+	// doorbell is rung again. Default 10s.
+	RequeueAfter time.Duration
+	// DispatchTimeout fails queued runs no worker claimed for this long.
+	// Default 10m.
+	DispatchTimeout time.Duration
+	// StoreTimeout bounds each store call. Default 10s.
+	StoreTimeout time.Duration
+	// RetryInterval is the pause before a standby tries the lease again, or a
+	// leader that lost its session starts a new one. Default 1s (at most a
+	// third of the lease TTL).
+	RetryInterval time.Duration
+	// MaxBatch caps the rows of one dispatch transaction. Default 5000.
+	MaxBatch int
+	// Jitter returns the random delay for a job with jitter; default uniform
+	// in [0, job.Jitter).
+	Jitter func(*jobs.Job) time.Duration
+	// Events, when set, receives leadership and dispatch events (metrics,
+	// tests).
+	Events Events
+}
+
+// Events are hooks for metrics and tests; each may be nil.
+type Events struct {
+	Elected     func(epoch int64)
+	SteppedDown func(epoch int64, reason error)
+	Dispatched  func(runs []storage.NewRun, queued int)
+	Reaped      func(kind string, n int)
+	StoreError  func(op string, err error)
+	RenewFailed func(err error)
+	// Loaded is called after the leader (re)built its schedule from a config.
+	Loaded func(jobs int)
+}
+
+func (o *Options) setDefaults() {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.OnTime <= 0 {
+		o.OnTime = DefaultOnTime
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.ReapInterval <= 0 {
+		o.ReapInterval = DefaultReapInterval
+	}
+	if o.RequeueAfter <= 0 {
+		o.RequeueAfter = DefaultRequeueAfter
+	}
+	if o.DispatchTimeout <= 0 {
+		o.DispatchTimeout = DefaultDispatchTimeout
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = DefaultRetryInterval
+		if o.Lease != nil && o.Lease.TTL()/3 < o.RetryInterval {
+			o.RetryInterval = o.Lease.TTL() / 3
+		}
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.Jitter == nil {
+		o.Jitter = func(j *jobs.Job) time.Duration {
+			if j.Jitter <= 0 {
+				return 0
+			}
+			return time.Duration(rand.Int64N(int64(j.Jitter)))
+		}
+	}
+}

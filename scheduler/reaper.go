@@ -1,0 +1,95 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// requeueLimit caps the runs re-enqueued per reap.
+const requeueLimit = 10000
+
+// reapLoop runs on the leader: attempts whose lease expired become lost and
+// are retried while attempts remain (I5); queued runs whose doorbell was lost
+// are enqueued again (I4); runs no worker could take are failed.
+func (s *Scheduler) reapLoop(ctx context.Context, endTerm context.CancelCauseFunc, epoch int64) {
+	t := s.opts.Clock.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if err := s.reap(ctx, epoch); err != nil && ctx.Err() == nil {
+			if errors.Is(err, storage.ErrFenced) {
+				endTerm(err)
+				return
+			}
+			s.storeError("reap", err)
+			s.log.Warn("reaping", slog.Any("error", err))
+		}
+		t.Reset(s.opts.ReapInterval)
+	}
+}
+
+// reap does one pass.
+func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
+	now := s.opts.Clock.Now()
+	cfg := s.cfg.Load()
+	var lost []jobs.Run
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		lost, err = s.opts.Store.ReapExpired(ctx, storage.ReapParams{Epoch: epoch, Now: now, Backoff: func(r jobs.Run) time.Duration {
+			if j := cfg.Job(r.Job); j != nil {
+				return jobs.Backoff(j.RetryBackoff, j.RetryBackoffMax, r.Attempt+1)
+			}
+			return 0
+		}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reaping expired attempts: %w", err)
+	}
+	for _, r := range lost {
+		s.log.Warn("attempt lease expired", slog.String("job", r.Job), slog.Int64("run_id", r.ID),
+			slog.Int("attempt", r.Attempt), slog.String("status", string(r.Status)))
+	}
+	s.reaped("lost", len(lost))
+
+	var due []jobs.Run
+	err = s.call(ctx, func(ctx context.Context) (err error) {
+		due, err = s.opts.Store.DueQueued(ctx, now, now.Add(-s.opts.RequeueAfter), requeueLimit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("listing queued runs to re-enqueue: %w", err)
+	}
+	s.push(ctx, due)
+	s.reaped("requeued", len(due))
+
+	var failed []jobs.Run
+	err = s.call(ctx, func(ctx context.Context) (err error) {
+		failed, err = s.opts.Store.FailUnclaimed(ctx, now.Add(-s.opts.DispatchTimeout), now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("failing unclaimed runs: %w", err)
+	}
+	for _, r := range failed {
+		s.log.Error("run failed: no worker claimed it", slog.String("job", r.Job), slog.Int64("run_id", r.ID),
+			slog.String("digest", r.Digest), slog.Duration("dispatch_timeout", s.opts.DispatchTimeout))
+	}
+	s.reaped("unclaimed", len(failed))
+	return nil
+}
+
+func (s *Scheduler) reaped(kind string, n int) {
+	if n > 0 && s.opts.Events.Reaped != nil {
+		s.opts.Events.Reaped(kind, n)
+	}
+}

@@ -1,0 +1,280 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// Errors that end a leadership term.
+var (
+	errLeaseDeadline = errors.New("scheduler: lease deadline passed without a successful renewal")
+	errLeaseLost     = errors.New("scheduler: lease lost to another node")
+	errShutdown      = errors.New("scheduler: shutting down")
+)
+
+// Scheduler competes for the leader lease and, while it leads, dispatches
+// due ticks, promotes manual triggers and reaps expired attempts.
+type Scheduler struct {
+	opts Options
+	log  *slog.Logger
+
+	cfg    atomic.Pointer[jobs.Config]
+	reload chan struct{}
+	wake   chan struct{}
+
+	leader atomic.Bool
+	epoch  atomic.Int64
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	stopped bool
+}
+
+// New returns a Scheduler for cfg; Start runs it.
+func New(cfg *jobs.Config, opts Options) *Scheduler {
+	opts.setDefaults()
+	s := &Scheduler{
+		opts:   opts,
+		log:    opts.Logger.With(slog.String("component", "scheduler"), slog.String("node", opts.Node)),
+		reload: make(chan struct{}, 1),
+		wake:   make(chan struct{}, 1),
+	}
+	s.cfg.Store(cfg)
+	return s
+}
+
+// SetConfig swaps in a new, already validated config; the leader rebuilds its
+// heap without a restart.
+func (s *Scheduler) SetConfig(cfg *jobs.Config) {
+	s.cfg.Store(cfg)
+	select {
+	case s.reload <- struct{}{}:
+	default:
+	}
+}
+
+// Wake makes the leader read pause state and manual triggers now instead of
+// at its next poll.
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// IsLeader reports whether this replica holds the lease and a fenced epoch.
+func (s *Scheduler) IsLeader() bool { return s.leader.Load() }
+
+// Epoch returns the epoch of the current or last leadership term, 0 if none.
+func (s *Scheduler) Epoch() int64 { return s.epoch.Load() }
+
+// Start runs the scheduler until Stop or ctx ends; it returns at once.
+func (s *Scheduler) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil || s.stopped {
+		return errors.New("scheduler: already started")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.runElector(ctx)
+	}()
+	return nil
+}
+
+// Stop stops dispatching, releases the lease so a standby takes over at once,
+// and waits. It is idempotent and safe without Start.
+func (s *Scheduler) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	cancel, done := s.cancel, s.done
+	s.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
+}
+
+// runElector is the standby loop: try the lease, lead while it holds, retry.
+func (s *Scheduler) runElector(ctx context.Context) {
+	released := s.opts.Lease.Released(ctx)
+	for {
+		won, deadline, err := s.acquire(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("acquiring leader lease", slog.Any("error", err))
+		}
+		if won {
+			s.lead(ctx, deadline)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		t := s.opts.Clock.NewTimer(s.opts.RetryInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-released:
+			t.Stop()
+		case <-t.C():
+		}
+	}
+}
+
+func (s *Scheduler) acquire(ctx context.Context) (bool, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+	defer cancel()
+	return s.opts.Lease.Acquire(ctx)
+}
+
+// lead holds one leadership term: fence with a new epoch, then dispatch and
+// reap until the lease deadline passes, the lease is lost, the store fences
+// us out, or ctx ends (then the lease is released for a fast hand-over).
+func (s *Scheduler) lead(ctx context.Context, deadline time.Time) {
+	epoch, err := s.bumpEpoch(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("lease won but epoch not fenced; stepping down", slog.Any("error", err))
+			s.storeError("bump_epoch", err)
+		}
+		s.release()
+		return
+	}
+	s.epoch.Store(epoch)
+	s.leader.Store(true)
+	log := s.log.With(slog.Int64("epoch", epoch))
+	log.Info("elected leader")
+	if s.opts.Events.Elected != nil {
+		s.opts.Events.Elected(epoch)
+	}
+
+	termCtx, endTerm := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.keepLease(termCtx, endTerm, deadline)
+	}()
+	go func() {
+		defer wg.Done()
+		s.reapLoop(termCtx, endTerm, epoch)
+	}()
+	s.dispatchLoop(termCtx, endTerm, epoch)
+	endTerm(errShutdown)
+	wg.Wait()
+	s.leader.Store(false)
+	cause := context.Cause(termCtx)
+	if ctx.Err() != nil {
+		cause = errShutdown
+	}
+	log.Info("stepped down", slog.String("reason", cause.Error()))
+	if s.opts.Events.SteppedDown != nil {
+		s.opts.Events.SteppedDown(epoch, cause)
+	}
+	if !errors.Is(cause, errLeaseLost) && !errors.Is(cause, errLeaseDeadline) {
+		s.release()
+	}
+}
+
+func (s *Scheduler) bumpEpoch(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+	defer cancel()
+	e, err := s.opts.Store.BumpEpoch(ctx, s.opts.Node)
+	if err != nil {
+		return 0, fmt.Errorf("bumping leader epoch: %w", err)
+	}
+	return e, nil
+}
+
+// release gives the lease back with a short timeout of its own, since the
+// caller's context is usually done by now.
+func (s *Scheduler) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.opts.Lease.Release(ctx); err != nil {
+		s.log.Warn("releasing leader lease", slog.Any("error", err))
+	}
+}
+
+// keepLease renews the lease every TTL/3 and ends the term at the local
+// deadline whether or not the store or Redis answers (I3).
+func (s *Scheduler) keepLease(ctx context.Context, endTerm context.CancelCauseFunc, deadline time.Time) {
+	every := s.opts.Lease.TTL() / 3
+	if every <= 0 {
+		every = time.Second
+	}
+	dl := s.opts.Clock.NewTimer(deadline.Sub(s.opts.Clock.Now()))
+	defer dl.Stop()
+	tick := s.opts.Clock.NewTimer(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-dl.C():
+			endTerm(errLeaseDeadline)
+			return
+		case <-tick.C():
+			rctx, cancel := context.WithTimeout(ctx, every)
+			d, err := s.opts.Lease.Renew(rctx)
+			cancel()
+			switch {
+			case errors.Is(err, storage.ErrLeaseLost):
+				endTerm(errLeaseLost)
+				return
+			case err != nil:
+				if ctx.Err() != nil {
+					return
+				}
+				s.log.Warn("renewing leader lease", slog.Any("error", err))
+				if s.opts.Events.RenewFailed != nil {
+					s.opts.Events.RenewFailed(err)
+				}
+			default:
+				dl.Reset(d.Sub(s.opts.Clock.Now()))
+			}
+			tick.Reset(every)
+		}
+	}
+}
+
+func (s *Scheduler) storeError(op string, err error) {
+	if s.opts.Events.StoreError != nil {
+		s.opts.Events.StoreError(op, err)
+	}
+}
+
+// call runs one store call with its own timeout.
+func (s *Scheduler) call(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// push rings the doorbell for queued runs; a failure is logged, not fatal:
+// the reaper re-enqueues from the store (I4).
+func (s *Scheduler) push(ctx context.Context, runs []jobs.Run) {
+	if len(runs) == 0 {
+		return
+	}
+	items := make([]storage.QueueItem, len(runs))
+	for i, r := range runs {
+		items[i] = storage.QueueItem{RunID: r.ID, Job: r.Job, Digest: r.Digest}
+	}
+	if err := s.call(ctx, func(ctx context.Context) error { return s.opts.Queue.Push(ctx, items...) }); err != nil && ctx.Err() == nil {
+		s.log.Warn("enqueueing runs; the reaper will re-enqueue them", slog.Int("runs", len(items)), slog.Any("error", err))
+	}
+}

@@ -1,0 +1,46 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// QueueItem is a doorbell for one queued run. It carries nothing a worker
+// trusts: the worker claims the run in the store and runs its own copy of
+// the job (I4, I7).
+type QueueItem struct {
+	RunID  int64  `json:"run_id"`
+	Job    string `json:"job"`
+	Digest string `json:"digest"`
+}
+
+// Queue hands queued runs to workers. Losing its contents loses no run: the
+// reaper re-enqueues queued runs from the store.
+type Queue interface {
+	// Push appends items.
+	Push(ctx context.Context, items ...QueueItem) error
+	// Pop blocks until an item is available or ctx is done.
+	Pop(ctx context.Context) (QueueItem, error)
+	// Len returns the number of items waiting.
+	Len(ctx context.Context) (int64, error)
+	// Close releases the queue; blocked Pops return ErrClosed.
+	Close() error
+}
+
+// Lease is the leader lease (I3).
+type Lease interface {
+	// Acquire tries once to take the lease. On success it returns the local
+	// deadline: when the request was sent, plus the TTL, minus a safety
+	// margin, on the monotonic clock.
+	Acquire(ctx context.Context) (won bool, deadline time.Time, err error)
+	// Renew extends a held lease and returns the new local deadline.
+	// ErrLeaseLost means another holder has it: step down at once.
+	Renew(ctx context.Context) (deadline time.Time, err error)
+	// Release gives the lease up, if still held, and tells the others.
+	Release(ctx context.Context) error
+	// Released returns a channel that receives when a holder releases the
+	// lease, so standbys retry at once; ctx ends the subscription.
+	Released(ctx context.Context) <-chan struct{}
+	// TTL is the lease's time to live.
+	TTL() time.Duration
+}

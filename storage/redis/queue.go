@@ -1,0 +1,253 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	redigo "github.com/gomodule/redigo/redis"
+
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/storage"
+)
+
+const (
+	// DefaultQueueBlock is how long one BRPOP waits on the server before
+	// Pop looks at its context and loops.
+	DefaultQueueBlock = time.Second
+	// MinQueueBlock and MaxQueueBlock bound QueueOptions.Block; the upper
+	// bound keeps a blocked BRPOP under the connection's read timeout.
+	MinQueueBlock = 10 * time.Millisecond
+	MaxQueueBlock = 2 * time.Second
+
+	popBackoffMin = 50 * time.Millisecond
+	popBackoffMax = 5 * time.Second
+	// pushChunk caps the values of one LPUSH; larger pushes are pipelined.
+	pushChunk = 1000
+	// logValueMax caps how much of a garbage entry is logged.
+	logValueMax = 200
+)
+
+// QueueOptions configure a Queue.
+type QueueOptions struct {
+	// Cluster names the tock cluster; the list is KeyPrefix(Cluster) +
+	// "queue". Default DefaultCluster.
+	Cluster string
+	// Block is the server-side wait of one BRPOP. Between MinQueueBlock
+	// and MaxQueueBlock. Default DefaultQueueBlock.
+	Block time.Duration
+	// Clock times the backoff after Redis errors. Default clock.Real.
+	Clock clock.Clock
+	// Logger receives outages and skipped garbage entries. Default
+	// discards.
+	Logger *slog.Logger
+}
+
+// Queue is the doorbell queue on a Redis list: Push is LPUSH, Pop is BRPOP,
+// so items come out in the order they went in. It implements storage.Queue
+// and is safe for concurrent use. An item is gone from Redis once a Pop
+// took it, even if that Pop's context ended in the same instant; the
+// reaper re-enqueues such runs from the store (I4).
+type Queue struct {
+	pool     *Pool
+	key      string
+	blockArg string
+	clock    clock.Clock
+	log      *slog.Logger
+
+	closeCtx context.Context
+	closeFn  context.CancelFunc
+	closed   atomic.Bool
+	down     atomic.Bool
+
+	// beforePop, if set (tests), is called before each BRPOP.
+	beforePop func()
+}
+
+var _ storage.Queue = (*Queue)(nil)
+
+// NewQueue returns the queue of opts.Cluster on pool.
+func NewQueue(pool *Pool, opts QueueOptions) (*Queue, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: nil pool", ErrBadQueueOptions)
+	}
+	cluster, err := checkCluster(opts.Cluster)
+	if err != nil {
+		return nil, fmt.Errorf("redis: NewQueue: %w", err)
+	}
+	if opts.Block == 0 {
+		opts.Block = DefaultQueueBlock
+	}
+	if opts.Block < MinQueueBlock || opts.Block > MaxQueueBlock {
+		return nil, fmt.Errorf("%w: Block %s must be between %s and %s", ErrBadQueueOptions, opts.Block, MinQueueBlock, MaxQueueBlock)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	key := KeyPrefix(cluster) + "queue"
+	q := &Queue{
+		pool:     pool,
+		key:      key,
+		blockArg: strconv.FormatFloat(opts.Block.Seconds(), 'f', -1, 64),
+		clock:    opts.Clock,
+		log:      opts.Logger.With(slog.String("component", "redis_queue"), slog.String("key", key)),
+	}
+	q.closeCtx, q.closeFn = context.WithCancel(context.Background())
+	return q, nil
+}
+
+// Push appends items, pipelining one LPUSH per pushChunk items.
+func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
+	if q.closed.Load() {
+		return storage.ErrClosed
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	c, err := q.pool.get(ctx)
+	if err != nil {
+		return fmt.Errorf("pushing %d items onto %s: %w", len(items), q.key, err)
+	}
+	defer c.Close()
+	args := make([]any, 0, 1+min(len(items), pushChunk))
+	for start := 0; start < len(items); start += pushChunk {
+		args = append(args[:0], q.key)
+		for _, it := range items[start:min(start+pushChunk, len(items))] {
+			b, err := json.Marshal(it)
+			if err != nil {
+				return fmt.Errorf("encoding queue item of run %d: %w", it.RunID, err)
+			}
+			args = append(args, b)
+		}
+		if err := c.Send("LPUSH", args...); err != nil {
+			return fmt.Errorf("pushing %d items onto %s: %w", len(items), q.key, err)
+		}
+	}
+	replies, err := redigo.Values(redigo.DoContext(c, ctx, ""))
+	if err == nil {
+		for _, r := range replies {
+			if e, ok := r.(redigo.Error); ok {
+				err = e
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("pushing %d items onto %s: %w", len(items), q.key, err)
+	}
+	return nil
+}
+
+// Pop blocks until an item arrives, ctx is done (its error is returned) or
+// the queue is closed (storage.ErrClosed). Redis errors are not returned:
+// Pop retries with capped backoff and logs once per outage. Entries that do
+// not decode to a plausible item are logged and skipped.
+func (q *Queue) Pop(ctx context.Context) (storage.QueueItem, error) {
+	if q.closed.Load() {
+		return storage.QueueItem{}, storage.ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(q.closeCtx, cancel)
+	defer stop()
+
+	b := backoff{min: popBackoffMin, max: popBackoffMax}
+	for {
+		if err := q.stopped(ctx); err != nil {
+			return storage.QueueItem{}, err
+		}
+		if q.beforePop != nil {
+			q.beforePop()
+		}
+		vals, err := redigo.ByteSlices(q.pool.do(ctx, "BRPOP", q.key, q.blockArg))
+		switch {
+		case errors.Is(err, redigo.ErrNil):
+			q.available()
+			b.reset()
+			continue // nothing within Block
+		case err != nil:
+			if err := q.stopped(ctx); err != nil {
+				return storage.QueueItem{}, err
+			}
+			if q.down.CompareAndSwap(false, true) {
+				q.log.Warn("Redis queue unavailable; retrying with backoff", slog.Any("error", err))
+			}
+			t := q.clock.NewTimer(b.next())
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C():
+			}
+			continue
+		}
+		q.available()
+		b.reset()
+		if len(vals) != 2 {
+			q.log.Warn("skipping malformed BRPOP reply", slog.Int("values", len(vals)))
+			continue
+		}
+		item, err := decodeItem(vals[1])
+		if err != nil {
+			v := vals[1]
+			if len(v) > logValueMax {
+				v = v[:logValueMax]
+			}
+			q.log.Warn("skipping garbage queue entry", slog.String("entry", string(v)), slog.Any("error", err))
+			continue
+		}
+		return item, nil
+	}
+}
+
+// stopped returns storage.ErrClosed after Close, else ctx's error.
+func (q *Queue) stopped(ctx context.Context) error {
+	if q.closed.Load() {
+		return storage.ErrClosed
+	}
+	return ctx.Err()
+}
+
+func (q *Queue) available() {
+	if q.down.CompareAndSwap(true, false) {
+		q.log.Info("Redis queue available again")
+	}
+}
+
+// decodeItem parses one entry. Unknown fields are allowed, so replicas of
+// a newer version may add some; an entry without a run id or job is junk.
+func decodeItem(b []byte) (storage.QueueItem, error) {
+	var it storage.QueueItem
+	if err := json.Unmarshal(b, &it); err != nil {
+		return storage.QueueItem{}, fmt.Errorf("decoding queue entry: %w", err)
+	}
+	if it.RunID <= 0 || it.Job == "" {
+		return storage.QueueItem{}, fmt.Errorf("decoding queue entry: run_id %d, job %q: not a queued run", it.RunID, it.Job)
+	}
+	return it, nil
+}
+
+// Len returns the number of items waiting.
+func (q *Queue) Len(ctx context.Context) (int64, error) {
+	n, err := redigo.Int64(q.pool.do(ctx, "LLEN", q.key))
+	if err != nil {
+		return 0, fmt.Errorf("measuring %s: %w", q.key, err)
+	}
+	return n, nil
+}
+
+// Close makes blocked and later Pops and Pushes return storage.ErrClosed.
+// It leaves the items in Redis and the pool open. Idempotent.
+func (q *Queue) Close() error {
+	q.closed.Store(true)
+	q.closeFn()
+	return nil
+}

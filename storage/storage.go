@@ -1,0 +1,210 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/tock-sched/tock/jobs"
+)
+
+// Store is the history and the source of truth for run state. Every method
+// that changes a run commits the run and its attempt in one transaction (I6).
+type Store interface {
+	// Migrate brings the schema up to date; safe to call from several
+	// processes at once.
+	Migrate(ctx context.Context) error
+	// Ping checks the store answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+
+	// BumpEpoch increments leader_epoch in one transaction and returns the
+	// new value; node is recorded as the leader (I2).
+	BumpEpoch(ctx context.Context, node string) (int64, error)
+	// Leader returns the node and epoch last recorded by BumpEpoch.
+	Leader(ctx context.Context) (node string, epoch int64, err error)
+
+	// JobStates returns the stored per-job state (cursor, paused) of every
+	// job that has one.
+	JobStates(ctx context.Context) (map[string]JobState, error)
+	// SetPaused pauses or resumes a job cluster-wide.
+	SetPaused(ctx context.Context, job string, paused bool) error
+
+	// Dispatch inserts runs for due ticks in one transaction, after
+	// checking that params.Epoch is still the stored leader epoch
+	// (ErrFenced otherwise). Runs whose (job, scheduled_at) already exists
+	// for a schedule-like trigger are left out (I1). Under the forbid policy
+	// a run whose job still has a queued or running run is stored as
+	// skipped; under replace the active runs get a cancel request. Cursors
+	// advance each job's schedule cursor (never backwards). It returns the
+	// runs that were inserted as queued, with their IDs, for enqueueing.
+	Dispatch(ctx context.Context, params DispatchParams) ([]jobs.Run, error)
+	// Trigger inserts a manual run in status scheduled; the leader promotes
+	// it with PromoteScheduled.
+	Trigger(ctx context.Context, job string, at time.Time) (jobs.Run, error)
+	// PromoteScheduled moves scheduled (manual) runs of the given jobs to
+	// queued, stamping each with its job's digest and attempt budget, under
+	// the fencing check; runs naming jobs absent from the map are failed
+	// with a reason.
+	PromoteScheduled(ctx context.Context, params PromoteParams) ([]jobs.Run, error)
+
+	// Claim moves a queued run to running and opens its next attempt with
+	// a lease, if and only if it is still queued, due, and its job and
+	// digest match (I4, I7). ErrNotClaimed means someone else has it, or it
+	// is not what the caller may run.
+	Claim(ctx context.Context, params ClaimParams) (jobs.Run, error)
+	// Heartbeat extends a running attempt's lease. It returns whether a
+	// cancel was requested, and ErrLeaseLost if the attempt is no longer
+	// running on this node.
+	Heartbeat(ctx context.Context, params HeartbeatParams) (cancel bool, err error)
+	// Finish closes an attempt and sets the run's state in one transaction:
+	// terminal, or back to queued (not before params.RetryAt) when a retry
+	// remains. ErrLeaseLost if the attempt was reaped meanwhile.
+	Finish(ctx context.Context, params FinishParams) (jobs.Run, error)
+
+	// ReapExpired marks running attempts whose lease ended before now as
+	// lost, requeueing their runs when attempts remain (with backoff) and
+	// failing them otherwise. Fenced like Dispatch.
+	ReapExpired(ctx context.Context, params ReapParams) ([]jobs.Run, error)
+	// RecoverNode marks every running attempt of node lost (used at start
+	// when the node's previous process died) and requeues or fails their
+	// runs like ReapExpired.
+	RecoverNode(ctx context.Context, node string, now time.Time) ([]jobs.Run, error)
+	// DueQueued lists queued runs whose not_before has passed and that were
+	// last enqueued before enqueuedBefore, and stamps them as enqueued now;
+	// the caller pushes them onto the queue again (I4: the queue is only a
+	// doorbell).
+	DueQueued(ctx context.Context, now, enqueuedBefore time.Time, limit int) ([]jobs.Run, error)
+	// FailUnclaimed fails queued runs created before createdBefore that no
+	// worker claimed, with a reason naming job and digest.
+	FailUnclaimed(ctx context.Context, createdBefore, now time.Time) ([]jobs.Run, error)
+	// RequestCancel cancels a queued or scheduled run at once, or asks the
+	// worker of a running one to stop it. ErrNotFound for an unknown id;
+	// ErrConflict if the run already finished.
+	RequestCancel(ctx context.Context, id int64, now time.Time) (jobs.Run, error)
+
+	// ListRuns returns runs matching the filter, newest first, with keyset
+	// pagination on (scheduled_at, id) descending via filter.Before.
+	ListRuns(ctx context.Context, filter RunFilter) ([]jobs.Run, error)
+	// GetRun returns one run with all its attempts (output included).
+	GetRun(ctx context.Context, id int64) (jobs.Run, []jobs.Attempt, error)
+	// LastRuns returns the newest run of each job.
+	LastRuns(ctx context.Context) (map[string]jobs.Run, error)
+
+	// UpsertNode records a node's heartbeat and facts.
+	UpsertNode(ctx context.Context, n Node) error
+	// Nodes lists nodes seen since the given time.
+	Nodes(ctx context.Context, since time.Time) ([]Node, error)
+}
+
+// JobState is the state of a job kept in the store so that every replica
+// sees it.
+type JobState struct {
+	Job    string
+	Paused bool
+	// Cursor is the last schedule tick accounted for (dispatched, missed or
+	// skipped). Zero for a job never scheduled.
+	Cursor time.Time
+}
+
+// NewRun is a run to insert by Dispatch.
+type NewRun struct {
+	Job         string
+	Digest      string
+	ScheduledAt time.Time
+	Trigger     jobs.Trigger
+	// Status is queued for a run, missed or skipped for a terminal row.
+	Status      jobs.RunStatus
+	MaxAttempts int
+	NotBefore   time.Time
+	// Error is the reason of a missed or skipped row.
+	Error       string
+	Concurrency jobs.ConcurrencyPolicy
+}
+
+// DispatchParams are the arguments of Store.Dispatch.
+type DispatchParams struct {
+	Epoch   int64
+	Now     time.Time
+	Runs    []NewRun
+	Cursors map[string]time.Time
+}
+
+// PromoteParams are the arguments of Store.PromoteScheduled.
+type PromoteParams struct {
+	Epoch int64
+	Now   time.Time
+	// Jobs maps job name to its definition in the leader's config.
+	Jobs map[string]*jobs.Job
+}
+
+// ClaimParams are the arguments of Store.Claim.
+type ClaimParams struct {
+	RunID      int64
+	Job        string
+	Digest     string
+	Node       string
+	Now        time.Time
+	LeaseUntil time.Time
+}
+
+// HeartbeatParams are the arguments of Store.Heartbeat.
+type HeartbeatParams struct {
+	RunID      int64
+	Attempt    int
+	Node       string
+	LeaseUntil time.Time
+}
+
+// FinishParams are the arguments of Store.Finish.
+type FinishParams struct {
+	RunID         int64
+	Attempt       int
+	Node          string
+	Status        jobs.RunStatus
+	FinishedAt    time.Time
+	ExitCode      *int
+	Error         string
+	Output        string
+	OutputDropped int64
+	// RetryAt, when set and attempts remain, sends the run back to queued
+	// (trigger unchanged) not before that time instead of ending it.
+	RetryAt *time.Time
+}
+
+// ReapParams are the arguments of Store.ReapExpired.
+type ReapParams struct {
+	Epoch int64
+	Now   time.Time
+	// Backoff gives the delay before the next attempt of a reaped run.
+	Backoff func(run jobs.Run) time.Duration
+}
+
+// RunFilter selects runs for ListRuns.
+type RunFilter struct {
+	Job     string
+	Status  jobs.RunStatus
+	Trigger jobs.Trigger
+	Since   time.Time
+	Until   time.Time
+	// Before is the keyset cursor: only runs strictly older than it.
+	Before *Cursor
+	Limit  int
+}
+
+// Cursor is a keyset position in run history.
+type Cursor struct {
+	ScheduledAt time.Time
+	ID          int64
+}
+
+// Node is a replica's membership record.
+type Node struct {
+	ID        string    `json:"id"`
+	Host      string    `json:"host"`
+	Role      string    `json:"role"`
+	Version   string    `json:"version"`
+	Digest    string    `json:"config_digest"`
+	StartedAt time.Time `json:"started_at"`
+	Heartbeat time.Time `json:"heartbeat"`
+}

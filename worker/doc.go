@@ -1,0 +1,9 @@
+// Package worker executes queued runs. A Pool takes doorbells from the
+// Queue while it has a free slot in its channel semaphore of --workers slots
+// (and the job's own max_concurrency semaphore), claims the run in the store
+// by compare-and-set (I4) only if its own config has the run's job and digest
+// (I7), runs the job with the executor from package jobs, heartbeats the
+// attempt lease (I5) and records the result in one transaction (I6).
+//
+// It never decides what to run or when; that is package scheduler.
+package worker

@@ -1,0 +1,99 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// Defaults of Options.
+const (
+	DefaultWorkers           = 16
+	DefaultAttemptLease      = 30 * time.Second
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultStoreTimeout      = 10 * time.Second
+	DefaultFinishRetryFor    = 5 * time.Minute
+)
+
+// Options configure a Pool.
+type Options struct {
+	Node   string
+	Store  storage.Store
+	Queue  storage.Queue
+	Clock  clock.Clock  // default clock.Real
+	Logger *slog.Logger // default slog.Default()
+
+	// Workers is the number of attempts this replica runs at once. Default 16.
+	Workers int
+	// AttemptLease is how long an attempt stays owned without a heartbeat;
+	// the reaper marks it lost after that. Default 30s.
+	AttemptLease time.Duration
+	// HeartbeatInterval is how often a running attempt renews its lease and
+	// checks for a cancel request. Default 5s (at most a third of the lease).
+	HeartbeatInterval time.Duration
+	// KillGrace is the time between SIGTERM and SIGKILL. Default
+	// jobs.DefaultKillGrace.
+	KillGrace time.Duration
+	// OutputLimit caps captured output per attempt. Default
+	// jobs.DefaultOutputLimit.
+	OutputLimit int
+	// StoreTimeout bounds each store call. Default 10s.
+	StoreTimeout time.Duration
+	// FinishRetryFor is how long a result write is retried while the store
+	// is unreachable. Default 5m.
+	FinishRetryFor time.Duration
+	// Exec runs one attempt; default jobs.Execute.
+	Exec func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result
+	// Events, when set, receives attempt events (metrics, tests).
+	Events Events
+}
+
+// Events are hooks for metrics and tests; each may be nil.
+type Events struct {
+	// Started is called when an attempt was claimed and is about to run.
+	Started func(run jobs.Run, fireDelay time.Duration)
+	// Finished is called after the result was recorded (or given up on).
+	Finished func(run jobs.Run, res jobs.Result)
+	// StoreError is called on a failed store call.
+	StoreError func(op string, err error)
+}
+
+func (o *Options) setDefaults() {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.AttemptLease <= 0 {
+		o.AttemptLease = DefaultAttemptLease
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.HeartbeatInterval > o.AttemptLease/3 {
+		o.HeartbeatInterval = o.AttemptLease / 3
+	}
+	if o.KillGrace <= 0 {
+		o.KillGrace = jobs.DefaultKillGrace
+	}
+	if o.OutputLimit <= 0 {
+		o.OutputLimit = jobs.DefaultOutputLimit
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.FinishRetryFor <= 0 {
+		o.FinishRetryFor = DefaultFinishRetryFor
+	}
+	if o.Exec == nil {
+		o.Exec = jobs.Execute
+	}
+}

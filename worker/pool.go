@@ -1,0 +1,374 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// Causes of an attempt's cancellation, as they appear in its error.
+var (
+	// ErrCanceledByRequest: a user, the API or the replace policy canceled the run.
+	ErrCanceledByRequest = errors.New("canceled by request")
+	// ErrShutdown: this replica is shutting down and the grace period ended.
+	ErrShutdown = errors.New("tock is shutting down")
+	// ErrAttemptLost: the reaper took the attempt away (its lease expired).
+	ErrAttemptLost = errors.New("attempt lease lost: the run was handed to another worker")
+	// ErrLeaseExpired: heartbeats could not reach the store before the lease ended.
+	ErrLeaseExpired = errors.New("attempt lease expired: store unreachable for heartbeats")
+)
+
+// Pool runs queued runs on at most Workers slots.
+type Pool struct {
+	opts Options
+	log  *slog.Logger
+	cfg  atomic.Pointer[jobs.Config]
+
+	slots   chan struct{}
+	jobMu   sync.Mutex
+	jobSems map[string]chan struct{}
+
+	busy atomic.Int64
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	stopPop  context.CancelFunc
+	popDone  chan struct{}
+	runCtx   context.Context
+	killAll  context.CancelCauseFunc
+	attempts sync.WaitGroup
+}
+
+// New returns a Pool running jobs of cfg; Start runs it.
+func New(cfg *jobs.Config, opts Options) *Pool {
+	opts.setDefaults()
+	p := &Pool{
+		opts:    opts,
+		log:     opts.Logger.With(slog.String("component", "worker"), slog.String("node", opts.Node)),
+		slots:   make(chan struct{}, opts.Workers),
+		jobSems: map[string]chan struct{}{},
+	}
+	p.cfg.Store(cfg)
+	return p
+}
+
+// SetConfig swaps in a new config: later claims use it; running attempts
+// finish with the definition they started with.
+func (p *Pool) SetConfig(cfg *jobs.Config) { p.cfg.Store(cfg) }
+
+// Capacity is the number of slots.
+func (p *Pool) Capacity() int { return p.opts.Workers }
+
+// Busy is the number of attempts running now.
+func (p *Pool) Busy() int { return int(p.busy.Load()) }
+
+// Start begins taking runs from the queue; it returns at once.
+func (p *Pool) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started || p.stopped {
+		return errors.New("worker: pool already started")
+	}
+	p.started = true
+	popCtx, stopPop := context.WithCancel(ctx)
+	runCtx, killAll := context.WithCancelCause(context.WithoutCancel(ctx))
+	p.stopPop, p.runCtx, p.killAll = stopPop, runCtx, killAll
+	p.popDone = make(chan struct{})
+	go func() {
+		defer close(p.popDone)
+		p.loop(popCtx)
+	}()
+	return nil
+}
+
+// Stop shuts down with no grace: running attempts are canceled at once.
+func (p *Pool) Stop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Shutdown(ctx)
+}
+
+// Shutdown stops taking runs, waits for running attempts until ctx ends, then
+// cancels the rest (SIGTERM to their process groups, SIGKILL after the kill
+// grace) and waits until every result is recorded. Idempotent.
+func (p *Pool) Shutdown(ctx context.Context) {
+	p.mu.Lock()
+	p.stopped = true
+	started := p.started
+	p.mu.Unlock()
+	if !started {
+		return
+	}
+	p.stopPop()
+	<-p.popDone
+	done := make(chan struct{})
+	go func() {
+		p.attempts.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		p.log.Warn("shutdown grace over; canceling running attempts", slog.Int("running", p.Busy()))
+		p.killAll(ErrShutdown)
+		<-done
+	}
+	p.killAll(ErrShutdown)
+}
+
+// loop takes one doorbell per free slot.
+func (p *Pool) loop(ctx context.Context) {
+	for {
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		if !p.takeOne(ctx) {
+			<-p.slots
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// takeOne pops and claims one run; it reports whether an attempt started
+// (and now owns the slot).
+func (p *Pool) takeOne(ctx context.Context) bool {
+	item, err := p.opts.Queue.Pop(ctx)
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, storage.ErrClosed) {
+			return false
+		}
+		p.log.Warn("taking from the queue", slog.Any("error", err))
+		p.pause(ctx, time.Second)
+		return false
+	}
+	cfg := p.cfg.Load()
+	job := cfg.Job(item.Job)
+	if job == nil || job.Digest != item.Digest {
+		// I7: not ours to run; it stays queued for a replica that has it.
+		p.log.Debug("skipping run of a job this replica does not define", slog.Int64("run_id", item.RunID),
+			slog.String("job", item.Job), slog.String("digest", item.Digest))
+		return false
+	}
+	jsem := p.jobSem(job)
+	if jsem != nil {
+		select {
+		case jsem <- struct{}{}:
+		default:
+			// At its max_concurrency here: leave it queued, the reaper
+			// rings its doorbell again.
+			return false
+		}
+	}
+	now := p.opts.Clock.Now()
+	var run jobs.Run
+	err = p.call(ctx, func(ctx context.Context) (err error) {
+		run, err = p.opts.Store.Claim(ctx, storage.ClaimParams{RunID: item.RunID, Job: job.Name, Digest: job.Digest,
+			Node: p.opts.Node, Now: now, LeaseUntil: now.Add(p.opts.AttemptLease)})
+		return err
+	})
+	if err != nil {
+		if jsem != nil {
+			<-jsem
+		}
+		if !errors.Is(err, storage.ErrNotClaimed) && ctx.Err() == nil {
+			p.storeError("claim", err)
+			p.log.Warn("claiming run", slog.Int64("run_id", item.RunID), slog.Any("error", err))
+		}
+		return false
+	}
+	p.busy.Add(1)
+	p.attempts.Add(1)
+	go func() {
+		defer p.attempts.Done()
+		defer func() { <-p.slots }()
+		defer p.busy.Add(-1)
+		if jsem != nil {
+			defer func() { <-jsem }()
+		}
+		p.execute(job, run)
+	}()
+	return true
+}
+
+func (p *Pool) jobSem(j *jobs.Job) chan struct{} {
+	if j.MaxConcurrency <= 0 {
+		return nil
+	}
+	p.jobMu.Lock()
+	defer p.jobMu.Unlock()
+	s := p.jobSems[j.Name]
+	if s == nil || cap(s) != j.MaxConcurrency {
+		s = make(chan struct{}, j.MaxConcurrency)
+		p.jobSems[j.Name] = s
+	}
+	return s
+}
+
+// execute runs one attempt to its recorded end.
+func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
+	log := p.log.With(slog.String("job", job.Name), slog.Int64("run_id", run.ID), slog.Int("attempt", run.Attempt))
+	start := p.opts.Clock.Now()
+	delay := start.Sub(run.NotBefore)
+	if run.Attempt == 1 && run.Trigger == jobs.TriggerSchedule {
+		delay = start.Sub(run.ScheduledAt)
+	}
+	if p.opts.Events.Started != nil {
+		p.opts.Events.Started(run, delay)
+	}
+	log.Info("attempt started", slog.Duration("fire_delay", delay))
+
+	ctx, cancel := context.WithCancelCause(p.runCtx)
+	defer cancel(nil)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		p.heartbeat(ctx, cancel, run)
+	}()
+	res := p.opts.Exec(ctx, job, jobs.ExecOptions{
+		KillGrace:   p.opts.KillGrace,
+		OutputLimit: p.opts.OutputLimit,
+		Env: []string{
+			"TOCK_RUN_ID=" + strconv.FormatInt(run.ID, 10),
+			"TOCK_JOB=" + job.Name,
+			"TOCK_ATTEMPT=" + strconv.Itoa(run.Attempt),
+			"TOCK_SCHEDULED_AT=" + run.ScheduledAt.UTC().Format(time.RFC3339),
+		},
+	})
+	cause := context.Cause(ctx)
+	cancel(nil)
+	<-hbDone
+
+	if errors.Is(cause, ErrAttemptLost) {
+		log.Warn("attempt stopped: its lease was taken away", slog.String("status", string(res.Status)))
+		return
+	}
+	now := p.opts.Clock.Now()
+	var retryAt *time.Time
+	retryable := res.Status == jobs.StatusFailed || res.Status == jobs.StatusTimedOut ||
+		res.Status == jobs.StatusCanceled && errors.Is(cause, ErrShutdown)
+	if retryable && run.Attempt < run.MaxAttempts {
+		t := now.Add(jobs.Backoff(job.RetryBackoff, job.RetryBackoffMax, run.Attempt+1))
+		retryAt = &t
+	}
+	final, err := p.finish(storage.FinishParams{
+		RunID: run.ID, Attempt: run.Attempt, Node: p.opts.Node, Status: res.Status, FinishedAt: now,
+		ExitCode: res.ExitCode, Error: res.Error, Output: res.Output, OutputDropped: res.OutputDropped, RetryAt: retryAt,
+	})
+	if err != nil {
+		log.Error("recording attempt result", slog.String("status", string(res.Status)), slog.Any("error", err))
+	} else {
+		lvl := slog.LevelInfo
+		if res.Status != jobs.StatusSucceeded {
+			lvl = slog.LevelWarn
+		}
+		log.Log(context.Background(), lvl, "attempt finished", slog.String("status", string(res.Status)),
+			slog.String("run_status", string(final.Status)), slog.Duration("duration", res.Duration),
+			slog.String("error", res.Error))
+	}
+	if p.opts.Events.Finished != nil {
+		p.opts.Events.Finished(final, res)
+	}
+}
+
+// heartbeat renews the attempt lease until ctx ends, and cancels the attempt
+// on a cancel request, a lost lease, or a lease it could not renew in time.
+func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, run jobs.Run) {
+	leaseUntil := p.opts.Clock.Now().Add(p.opts.AttemptLease)
+	t := p.opts.Clock.NewTimer(p.opts.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		now := p.opts.Clock.Now()
+		next := now.Add(p.opts.AttemptLease)
+		var cancelReq bool
+		err := p.call(ctx, func(ctx context.Context) (err error) {
+			cancelReq, err = p.opts.Store.Heartbeat(ctx, storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt, Node: p.opts.Node, LeaseUntil: next})
+			return err
+		})
+		switch {
+		case errors.Is(err, storage.ErrLeaseLost):
+			cancel(ErrAttemptLost)
+			return
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			p.storeError("heartbeat", err)
+			p.log.Warn("heartbeat", slog.Int64("run_id", run.ID), slog.Any("error", err))
+			if !p.opts.Clock.Now().Before(leaseUntil) {
+				cancel(ErrLeaseExpired)
+				return
+			}
+		default:
+			leaseUntil = next
+			if cancelReq {
+				cancel(ErrCanceledByRequest)
+				return
+			}
+		}
+		t.Reset(p.opts.HeartbeatInterval)
+	}
+}
+
+// finish records the result, retrying with backoff while the store is
+// unreachable so no finished result is lost.
+func (p *Pool) finish(fp storage.FinishParams) (jobs.Run, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.FinishRetryFor)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for {
+		var run jobs.Run
+		err := p.call(ctx, func(ctx context.Context) (err error) {
+			run, err = p.opts.Store.Finish(ctx, fp)
+			return err
+		})
+		if err == nil {
+			return run, nil
+		}
+		if errors.Is(err, storage.ErrLeaseLost) || ctx.Err() != nil {
+			return run, fmt.Errorf("finishing run %d attempt %d: %w", fp.RunID, fp.Attempt, err)
+		}
+		p.storeError("finish", err)
+		p.log.Warn("recording result; retrying", slog.Int64("run_id", fp.RunID), slog.Duration("in", wait), slog.Any("error", err))
+		p.pause(ctx, wait)
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+func (p *Pool) pause(ctx context.Context, d time.Duration) {
+	t := p.opts.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C():
+	}
+}
+
+func (p *Pool) call(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.StoreTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+func (p *Pool) storeError(op string, err error) {
+	if p.opts.Events.StoreError != nil {
+		p.opts.Events.StoreError(op, err)
+	}
+}

@@ -1,0 +1,265 @@
+package worker
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/memory"
+	"github.com/tock-sched/tock/storage/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	jobs.RunShimIfRequested()
+	goleak.VerifyTestMain(m)
+}
+
+var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+const testConfig = `
+defaults: {concurrency: allow, retry_backoff: 10s}
+jobs:
+  - {name: ok, schedule: "* * * * *", command: ["true"]}
+  - {name: flaky, schedule: "* * * * *", command: ["false"], retries: 1}
+  - {name: slow, schedule: "* * * * *", command: ["sleep", "60"]}
+  - {name: one, schedule: "* * * * *", command: ["sleep", "60"], max_concurrency: 1}
+`
+
+type rig struct {
+	t        *testing.T
+	clk      *clock.Fake
+	store    storage.Store
+	queue    *memory.Queue
+	cfg      *jobs.Config
+	pool     *Pool
+	epoch    int64
+	finished chan jobs.Run
+	started  chan jobs.Run
+}
+
+// exec is a fake executor: jobs named slow/one block until canceled; flaky
+// fails; the rest succeed.
+func fakeExec(ctx context.Context, j *jobs.Job, _ jobs.ExecOptions) jobs.Result {
+	switch j.Name {
+	case "slow", "one":
+		<-ctx.Done()
+		return jobs.Result{Status: jobs.StatusCanceled, Error: "canceled: " + context.Cause(ctx).Error()}
+	case "flaky":
+		code := 1
+		return jobs.Result{Status: jobs.StatusFailed, ExitCode: &code, Error: "exit status 1"}
+	}
+	code := 0
+	return jobs.Result{Status: jobs.StatusSucceeded, ExitCode: &code, Output: "hello\n"}
+}
+
+func newRig(t *testing.T, workers int) *rig {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	epoch, err := st.BumpEpoch(ctx, "leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := memory.NewQueue(memory.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := jobs.Parse("test.yaml", []byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, clk: clock.NewFake(t0), store: st, queue: q, cfg: cfg, epoch: epoch,
+		finished: make(chan jobs.Run, 100), started: make(chan jobs.Run, 100)}
+	r.pool = New(cfg, Options{Node: "w1", Store: st, Queue: q, Clock: r.clk, Workers: workers,
+		AttemptLease: 30 * time.Second, HeartbeatInterval: 5 * time.Second, Exec: fakeExec,
+		Events: Events{
+			Started:  func(run jobs.Run, _ time.Duration) { r.started <- run },
+			Finished: func(run jobs.Run, _ jobs.Result) { r.finished <- run },
+		}})
+	if err := r.pool.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.pool.Stop)
+	return r
+}
+
+// dispatch inserts a queued run of job and rings its doorbell.
+func (r *rig) dispatch(job string, at time.Time) jobs.Run {
+	r.t.Helper()
+	j := r.cfg.Job(job)
+	runs, err := r.store.Dispatch(context.Background(), storage.DispatchParams{Epoch: r.epoch, Now: r.clk.Now(), Runs: []storage.NewRun{{
+		Job: j.Name, Digest: j.Digest, ScheduledAt: at, Trigger: jobs.TriggerSchedule, Status: jobs.StatusQueued,
+		MaxAttempts: j.MaxAttempts(), NotBefore: at, Concurrency: j.Concurrency,
+	}}})
+	if err != nil || len(runs) != 1 {
+		r.t.Fatalf("dispatch: %v %v", runs, err)
+	}
+	if err := r.queue.Push(context.Background(), storage.QueueItem{RunID: runs[0].ID, Job: job, Digest: j.Digest}); err != nil {
+		r.t.Fatal(err)
+	}
+	return runs[0]
+}
+
+func (r *rig) wait(ch chan jobs.Run, what string) jobs.Run {
+	r.t.Helper()
+	select {
+	case run := <-ch:
+		return run
+	case <-time.After(10 * time.Second):
+		r.t.Fatalf("no %s event", what)
+	}
+	return jobs.Run{}
+}
+
+func (r *rig) get(id int64) (jobs.Run, []jobs.Attempt) {
+	r.t.Helper()
+	run, atts, err := r.store.GetRun(context.Background(), id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return run, atts
+}
+
+func TestRunSucceeds(t *testing.T) {
+	r := newRig(t, 2)
+	run := r.dispatch("ok", t0)
+	r.wait(r.finished, "finished")
+	got, atts := r.get(run.ID)
+	if got.Status != jobs.StatusSucceeded || got.Node != "w1" || got.Attempt != 1 || got.FinishedAt == nil {
+		t.Fatalf("run = %+v", got)
+	}
+	if len(atts) != 1 || atts[0].Status != jobs.StatusSucceeded || atts[0].Output != "hello\n" || *atts[0].ExitCode != 0 {
+		t.Fatalf("attempts = %+v", atts)
+	}
+}
+
+func TestFailedAttemptIsRetriedAfterBackoff(t *testing.T) {
+	r := newRig(t, 2)
+	run := r.dispatch("flaky", t0)
+	r.wait(r.finished, "finished")
+	got, atts := r.get(run.ID)
+	if got.Status != jobs.StatusQueued || !got.NotBefore.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("after attempt 1: status %s not_before %v, want queued at +10s", got.Status, got.NotBefore)
+	}
+	if len(atts) != 1 || atts[0].Status != jobs.StatusFailed {
+		t.Fatalf("attempts = %+v", atts)
+	}
+	// Not due yet: a doorbell now claims nothing.
+	r.queue.Push(context.Background(), storage.QueueItem{RunID: run.ID, Job: "flaky", Digest: got.Digest})
+	r.clk.Advance(10 * time.Second)
+	r.queue.Push(context.Background(), storage.QueueItem{RunID: run.ID, Job: "flaky", Digest: got.Digest})
+	r.wait(r.finished, "finished")
+	got, atts = r.get(run.ID)
+	if got.Status != jobs.StatusFailed || got.Attempt != 2 || len(atts) != 2 {
+		t.Fatalf("after attempt 2: %+v, %d attempts", got, len(atts))
+	}
+}
+
+func TestForeignDoorbellsRunNothing(t *testing.T) {
+	r := newRig(t, 2)
+	run := r.dispatch("slow", t0)
+	r.wait(r.started, "started")
+	ok := r.dispatch("ok", t0)
+	// Forged: unknown job, wrong digest, real run under another job's name.
+	ctx := context.Background()
+	r.queue.Push(ctx,
+		storage.QueueItem{RunID: 999, Job: "rm-rf", Digest: "x"},
+		storage.QueueItem{RunID: ok.ID, Job: "ok", Digest: "wrong"},
+		storage.QueueItem{RunID: run.ID, Job: "ok", Digest: r.cfg.Job("ok").Digest},
+	)
+	r.wait(r.finished, "finished") // the genuine "ok" run
+	// One more genuine run proves the forged items were consumed and skipped.
+	ok2 := r.dispatch("ok", t0.Add(time.Minute))
+	if got := r.wait(r.finished, "finished"); got.ID != ok2.ID {
+		t.Fatalf("finished run %d, want %d", got.ID, ok2.ID)
+	}
+	if got, atts := r.get(run.ID); got.Attempt != 1 || len(atts) != 1 {
+		t.Fatalf("slow run claimed again through a forged doorbell: %+v", got)
+	}
+}
+
+func TestPoolBoundsAndMaxConcurrency(t *testing.T) {
+	r := newRig(t, 3)
+	r.dispatch("one", t0)
+	b := r.dispatch("one", t0.Add(time.Minute))
+	r.wait(r.started, "started")
+	for i := 0; i < 4; i++ {
+		r.dispatch("slow", t0.Add(time.Duration(i)*time.Minute))
+	}
+	r.wait(r.started, "started")
+	r.wait(r.started, "started")
+	if busy := r.pool.Busy(); busy != 3 {
+		t.Fatalf("busy = %d, want 3 (the pool size)", busy)
+	}
+	// max_concurrency 1: b stays queued while a runs.
+	if got, _ := r.get(b.ID); got.Status != jobs.StatusQueued {
+		t.Fatalf("second run of a max_concurrency=1 job is %s", got.Status)
+	}
+}
+
+func TestCancelRequestStopsAttempt(t *testing.T) {
+	r := newRig(t, 2)
+	run := r.dispatch("slow", t0)
+	r.wait(r.started, "started")
+	if _, err := r.store.RequestCancel(context.Background(), run.ID, r.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	<-r.clk.BlockUntil(1)
+	r.clk.Advance(5 * time.Second) // next heartbeat sees the request
+	r.wait(r.finished, "finished")
+	got, atts := r.get(run.ID)
+	if got.Status != jobs.StatusCanceled || atts[0].Status != jobs.StatusCanceled {
+		t.Fatalf("run %s attempt %s, want canceled", got.Status, atts[0].Status)
+	}
+}
+
+func TestReapedAttemptStopsWithoutWriting(t *testing.T) {
+	r := newRig(t, 2)
+	run := r.dispatch("slow", t0)
+	r.wait(r.started, "started")
+	// The reaper (on the leader) decides the attempt's lease expired.
+	if _, err := r.store.ReapExpired(context.Background(), storage.ReapParams{Epoch: r.epoch, Now: t0.Add(time.Hour),
+		Backoff: func(jobs.Run) time.Duration { return 0 }}); err != nil {
+		t.Fatal(err)
+	}
+	<-r.clk.BlockUntil(1)
+	r.clk.Advance(5 * time.Second) // heartbeat → lease lost → attempt canceled
+	r.pool.Stop()
+	got, atts := r.get(run.ID)
+	if atts[0].Status != jobs.StatusLost {
+		t.Fatalf("attempt = %s, want lost (the worker must not overwrite it)", atts[0].Status)
+	}
+	if got.Status == jobs.StatusRunning {
+		t.Fatalf("run still running")
+	}
+}
+
+func TestShutdownCancelsAfterGraceAndRecords(t *testing.T) {
+	r := newRig(t, 2)
+	run := r.dispatch("slow", t0)
+	r.wait(r.started, "started")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // grace already over
+	r.pool.Shutdown(ctx)
+	got, atts := r.get(run.ID)
+	if got.Status != jobs.StatusCanceled || len(atts) != 1 || atts[0].Status != jobs.StatusCanceled {
+		t.Fatalf("after shutdown: run %s, attempts %+v", got.Status, atts)
+	}
+	if !strings.Contains(atts[0].Error, ErrShutdown.Error()) {
+		t.Fatalf("canceled attempt error %q does not name the shutdown", atts[0].Error)
+	}
+}
