@@ -33,3 +33,15 @@ fmt-check:
 	@out=$$($(GOFMT) -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## ---- chaos / bench (added by the lead) ----------------------------------
+
+# chaos: a randomised fault run (kill -9/SIGTERM of replicas, Redis flush and
+# restarts, MariaDB restarts) on a private redis-server and MariaDB, then a
+# history audit; fails on any duplicate or silently missing tick. See
+# RELIABILITY.md. Example: make chaos DURATION=10m SEED=1
+DURATION ?= 10m
+SEED     ?= 0
+CHAOSFLAGS ?=
+
+.PHONY: chaos
+chaos:
+	$(GO) run ./cmd/tock-chaos -duration $(DURATION) -seed $(SEED) $(CHAOSFLAGS)

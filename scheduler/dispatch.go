@@ -174,7 +174,9 @@ func (t *term) catchUp(ctx context.Context, j *jobs.Job, cursor, now time.Time) 
 			}
 		}
 	}
-	t.sched.set(j, j.Next(later(now, cursor)))
+	// Next after the last tick planned (not after now), so that @every
+	// schedules keep their grid across a catch-up.
+	t.sched.set(j, j.Next(after))
 	return nil
 }
 

@@ -116,8 +116,14 @@ func (s *Scheduler) runElector(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("acquiring leader lease", slog.Any("error", err))
 		}
-		if won {
-			s.lead(ctx, deadline)
+		wake := released
+		if won && !s.lead(ctx, deadline) {
+			// The store could not fence a term (it is likely down), and
+			// every replica that tries now fails alike: wait out the retry
+			// interval instead of answering release notifications — our
+			// own release sent one — or the replicas spin against each
+			// other until the store returns.
+			wake = nil
 		}
 		if ctx.Err() != nil {
 			return
@@ -127,7 +133,7 @@ func (s *Scheduler) runElector(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-released:
+		case <-wake:
 			t.Stop()
 		case <-t.C():
 		}
@@ -142,8 +148,10 @@ func (s *Scheduler) acquire(ctx context.Context) (bool, time.Time, error) {
 
 // lead holds one leadership term: fence with a new epoch, then dispatch and
 // reap until the lease deadline passes, the lease is lost, the store fences
-// us out, or ctx ends (then the lease is released for a fast hand-over).
-func (s *Scheduler) lead(ctx context.Context, deadline time.Time) {
+// us out, or ctx ends (then the lease is released for a fast hand-over). It
+// reports false if the term could not start because the epoch was not
+// fenced.
+func (s *Scheduler) lead(ctx context.Context, deadline time.Time) bool {
 	epoch, err := s.bumpEpoch(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -151,7 +159,7 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) {
 			s.storeError("bump_epoch", err)
 		}
 		s.release()
-		return
+		return false
 	}
 	s.epoch.Store(epoch)
 	s.leader.Store(true)
@@ -187,6 +195,7 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) {
 	if !errors.Is(cause, errLeaseLost) && !errors.Is(cause, errLeaseDeadline) {
 		s.release()
 	}
+	return true
 }
 
 func (s *Scheduler) bumpEpoch(ctx context.Context) (int64, error) {

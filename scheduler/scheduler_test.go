@@ -59,6 +59,8 @@ func newRigOn(t *testing.T, yaml string, st storage.Store, clk *clock.Fake) *rig
 	r.s = New(mustConfig(t, yaml), Options{
 		Node: "n1", Store: st, Queue: q, Lease: memory.NewLease(clk), Clock: clk,
 		Jitter: func(*jobs.Job) time.Duration { return 0 },
+		// Tests count doorbells: no re-ringing of runs nobody works on.
+		RequeueAfter: 24 * time.Hour,
 		Events: Events{
 			Elected:     func(e int64) { r.elected <- e },
 			SteppedDown: func(_ int64, err error) { r.down <- err },
@@ -245,7 +247,8 @@ func TestFencedLeaderStepsDown(t *testing.T) {
 	if _, err := r.store.BumpEpoch(context.Background(), "n2"); err != nil {
 		t.Fatal(err)
 	}
-	r.step(time.Minute)
+	// The next fenced write (a poll, a reap or a dispatch) ends the term.
+	r.s.Wake()
 	select {
 	case err := <-r.down:
 		if !errors.Is(err, storage.ErrFenced) {

@@ -205,6 +205,11 @@ if [[ ${TOCK_TEST_SKIP_REDIS:-} != 1 ]]; then
 	ensure_redis
 fi
 
+# promtool checks the /metrics exposition (internal/metrics tests).
+if ! command -v promtool >/dev/null; then
+	apt_install --no-install-recommends prometheus
+fi
+
 command -v go >/dev/null || die "go is not on PATH (expected /usr/local/go/bin)"
 go version
 

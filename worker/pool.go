@@ -258,7 +258,7 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
 	now := p.opts.Clock.Now()
 	var retryAt *time.Time
 	retryable := res.Status == jobs.StatusFailed || res.Status == jobs.StatusTimedOut ||
-		res.Status == jobs.StatusCanceled && errors.Is(cause, ErrShutdown)
+		res.Status == jobs.StatusCanceled && (errors.Is(cause, ErrShutdown) || errors.Is(cause, ErrLeaseExpired))
 	if retryable && run.Attempt < run.MaxAttempts {
 		t := now.Add(jobs.Backoff(job.RetryBackoff, job.RetryBackoffMax, run.Attempt+1))
 		retryAt = &t
@@ -312,7 +312,9 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, ru
 			}
 			p.storeError("heartbeat", err)
 			p.log.Warn("heartbeat", slog.Int64("run_id", run.ID), slog.Any("error", err))
-			if !p.opts.Clock.Now().Before(leaseUntil) {
+			// Stop the job before the lease runs out, so the reaper's retry
+			// elsewhere never overlaps this attempt.
+			if !p.opts.Clock.Now().Add(p.opts.HeartbeatInterval).Before(leaseUntil) {
 				cancel(ErrLeaseExpired)
 				return
 			}

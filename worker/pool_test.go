@@ -103,7 +103,7 @@ func (r *rig) dispatch(job string, at time.Time) jobs.Run {
 	j := r.cfg.Job(job)
 	runs, err := r.store.Dispatch(context.Background(), storage.DispatchParams{Epoch: r.epoch, Now: r.clk.Now(), Runs: []storage.NewRun{{
 		Job: j.Name, Digest: j.Digest, ScheduledAt: at, Trigger: jobs.TriggerSchedule, Status: jobs.StatusQueued,
-		MaxAttempts: j.MaxAttempts(), NotBefore: at, Concurrency: j.Concurrency,
+		MaxAttempts: j.MaxAttempts(), NotBefore: r.clk.Now(), Concurrency: j.Concurrency,
 	}}})
 	if err != nil || len(runs) != 1 {
 		r.t.Fatalf("dispatch: %v %v", runs, err)

@@ -29,6 +29,9 @@ share the work: one leads and dispatches, all execute.`,
 				return err
 			}
 			o.ConfigPath, o.StoreURL, o.Logger = g.config, g.store, log
+			// Tokens come from the environment here, not as flag defaults,
+			// so that --help never prints them.
+			o.APIToken, o.APIReadToken = flagOrEnv(o.APIToken, "TOCK_API_TOKEN"), flagOrEnv(o.APIReadToken, "TOCK_API_READ_TOKEN")
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			n, err := node.Open(ctx, o)
@@ -50,5 +53,24 @@ share the work: one leads and dispatches, all execute.`,
 	f.DurationVar(&o.ReapInterval, "reap-interval", time.Second, "how often the leader reaps expired attempts and re-enqueues queued runs")
 	f.DurationVar(&o.RequeueAfter, "requeue-after", 10*time.Second, "a queued run unclaimed this long has its doorbell rung again")
 	f.DurationVar(&o.DispatchTimeout, "dispatch-timeout", 10*time.Minute, "a queued run no replica claims within this time fails")
+	f.StringVar(&o.Listen, "listen", envOrUnset("TOCK_LISTEN", node.DefaultListen), "address of the REST API, web dashboard, /metrics, /healthz and /readyz; empty disables them (env TOCK_LISTEN)")
+	f.StringVar(&o.APIToken, "api-token", "", "bearer token every mutating API call and dashboard action needs (env TOCK_API_TOKEN)")
+	f.StringVar(&o.APIReadToken, "api-read-token", "", "read-only token; when set, reads need it or --api-token (env TOCK_API_READ_TOKEN)")
 	return cmd
+}
+
+// envOrUnset is envOr, except that a variable set to the empty string
+// counts (TOCK_LISTEN= disables the HTTP server).
+func envOrUnset(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func flagOrEnv(flag, key string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv(key)
 }

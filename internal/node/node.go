@@ -59,6 +59,12 @@ type Options struct {
 	// DispatchTimeout fails runs no worker claimed for this long.
 	DispatchTimeout time.Duration
 	Logger          *slog.Logger
+	// Listen is the address of the API, dashboard and /metrics (see
+	// http.go); empty serves no HTTP.
+	Listen string
+	// APIToken and APIReadToken guard the API and dashboard (api.Auth).
+	APIToken     string
+	APIReadToken string
 }
 
 // Check validates the combination of options.
@@ -120,6 +126,7 @@ type Node struct {
 	Workers   *worker.Pool         // nil for role scheduler
 	reloader  *Reloader
 	closeOnce sync.Once
+	ops       opsSurface // metrics and HTTP server (http.go)
 }
 
 // Open loads the config, opens and migrates the store and builds the parts.
@@ -161,16 +168,19 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 	}
+	n.initOps() // http.go: metrics, fed by the Events below
 	if o.Role != RoleWorker {
 		n.Scheduler = scheduler.New(cfg, scheduler.Options{
 			Node: o.NodeID, Store: n.store, Queue: n.queue, Lease: n.lease, Logger: o.Logger,
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
+			Events: n.ops.metrics.SchedulerEvents(),
 		})
 	}
 	if o.Role != RoleScheduler {
 		n.Workers = worker.New(cfg, worker.Options{
 			Node: o.NodeID, Store: n.store, Queue: n.queue, Logger: o.Logger,
 			Workers: o.Workers, AttemptLease: o.AttemptLease,
+			Events: n.ops.metrics.WorkerEvents(),
 		})
 	}
 	n.reloader = NewReloader(o.ConfigPath, o.Logger, n.apply)
@@ -210,6 +220,11 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	if err := n.startHTTP(bg); err != nil { // http.go
+		stopBG()
+		return err
+	}
+	defer n.stopHTTP()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); n.reloader.Run(bg) }()
@@ -232,6 +247,7 @@ func (n *Node) Run(ctx context.Context) error {
 		slog.String("store", redact(n.opts.StoreURL)), slog.Int("jobs", len(n.cfg.Jobs)), slog.String("config_digest", n.cfg.Digest))
 	<-ctx.Done()
 	log.Info("shutting down", slog.Duration("grace", n.opts.ShutdownGrace))
+	n.stopHTTP() // http.go: no new triggers while the rest stops
 	if n.Scheduler != nil {
 		n.Scheduler.Stop()
 	}

@@ -1,0 +1,294 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/scheduler"
+	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/worker"
+)
+
+// QueueLenTimeout bounds the queue length read of one scrape.
+const QueueLenTimeout = time.Second
+
+// Histogram buckets, in seconds.
+var (
+	// RunDurationBuckets span a quick script to a nightly batch.
+	RunDurationBuckets = []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600}
+	// FireDelayBuckets span an on-time start to one delayed by a failover.
+	FireDelayBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}
+)
+
+// Reaper action kinds, as the scheduler reports them.
+var reaperKinds = []string{"lost", "requeued", "unclaimed"}
+
+// Dispatch outcomes counted by tock_dispatched_total.
+var dispatchStatuses = []string{"queued", "missed", "skipped"}
+
+// Metrics holds tock's collectors and their registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	runs          *prometheus.CounterVec
+	attempts      *prometheus.CounterVec
+	runDuration   *prometheus.HistogramVec
+	fireDelay     prometheus.Histogram
+	renewFailures prometheus.Counter
+	reaper        *prometheus.CounterVec
+	storeErrors   *prometheus.CounterVec
+	dispatched    *prometheus.CounterVec
+
+	observeOnce sync.Once
+}
+
+// New returns Metrics with the event-fed collectors and the Go and process
+// collectors registered; Observe adds the gauges read from a running node.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tock_runs_total",
+			Help: "Runs that reached a terminal state on this replica: finished by its worker pool, or recorded missed by its scheduler.",
+		}, []string{"job", "status"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tock_attempts_total",
+			Help: "Attempts executed by this replica's worker pool, by job and attempt status.",
+		}, []string{"job", "status"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tock_run_duration_seconds",
+			Help:    "Wall time of each attempt executed by this replica, by job.",
+			Buckets: RunDurationBuckets,
+		}, []string{"job"}),
+		fireDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tock_fire_delay_seconds",
+			Help:    "Delay from a run's scheduled time (or, for retries and manual runs, its not-before time) to its attempt's start.",
+			Buckets: FireDelayBuckets,
+		}),
+		renewFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tock_lease_renewal_failures_total",
+			Help: "Leader lease renewals that failed with an error (a lost lease ends the term instead).",
+		}),
+		reaper: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tock_reaper_actions_total",
+			Help: "Runs handled by the leader's reaper: lost (attempt lease expired), requeued (doorbell rung again), unclaimed (failed: no worker took it).",
+		}, []string{"kind"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tock_store_errors_total",
+			Help: "Failed store calls, by operation.",
+		}, []string{"op"}),
+		dispatched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tock_dispatched_total",
+			Help: "Ticks dispatched by this replica while leader: queued (a run was queued), missed (recorded missed), skipped (not queued: overlapping run under forbid, or already dispatched).",
+		}, []string{"status"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.runs, m.attempts, m.runDuration, m.fireDelay, m.renewFailures, m.reaper, m.storeErrors, m.dispatched,
+	)
+	for _, k := range reaperKinds {
+		m.reaper.WithLabelValues(k)
+	}
+	for _, s := range dispatchStatuses {
+		m.dispatched.WithLabelValues(s)
+	}
+	return m
+}
+
+// Registry returns the registry, for tests and for adding collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
+	opts := promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError}
+	if log != nil {
+		opts.ErrorLog = slogPrinter{log}
+	}
+	return promhttp.HandlerFor(m.reg, opts)
+}
+
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) {
+	p.log.Warn("serving metrics", slog.Any("error", v))
+}
+
+// Sources are the live values read at scrape time. Any may be nil: the
+// gauge then reads 0 (a role without that part).
+type Sources struct {
+	// QueueLen reads the number of doorbells waiting; NaN is exported when
+	// it fails or takes longer than QueueLenTimeout.
+	QueueLen func(ctx context.Context) (int64, error)
+	// Busy and Capacity are the worker pool's slots.
+	Busy     func() int
+	Capacity func() int
+	// IsLeader and Epoch are the scheduler's leadership.
+	IsLeader func() bool
+	Epoch    func() int64
+	// ConfigState reports the last reload error (nil: the config in force
+	// is the file's) and how many reloads failed in all.
+	ConfigState func() (lastErr error, failures int64)
+	// Jobs is the number of jobs in the config in force.
+	Jobs func() int
+}
+
+// Observe registers the gauges read from src. Only the first call has an
+// effect.
+func (m *Metrics) Observe(src Sources) {
+	m.observeOnce.Do(func() { m.observe(src) })
+}
+
+func (m *Metrics) observe(src Sources) {
+	intOf := func(f func() int) func() float64 {
+		return func() float64 {
+			if f == nil {
+				return 0
+			}
+			return float64(f())
+		}
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tock_queue_depth",
+			Help: "Doorbells waiting in the queue (NaN when the queue did not answer in time).",
+		}, func() float64 {
+			if src.QueueLen == nil {
+				return 0
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), QueueLenTimeout)
+			defer cancel()
+			n, err := src.QueueLen(ctx)
+			if err != nil {
+				if !errors.Is(err, storage.ErrClosed) {
+					m.StoreError("queue_len")
+				}
+				return math.NaN()
+			}
+			return float64(n)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "tock_worker_slots",
+			Help:        "Worker pool slots of this replica: busy (running an attempt) and capacity.",
+			ConstLabels: prometheus.Labels{"state": "busy"},
+		}, intOf(src.Busy)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "tock_worker_slots",
+			Help:        "Worker pool slots of this replica: busy (running an attempt) and capacity.",
+			ConstLabels: prometheus.Labels{"state": "capacity"},
+		}, intOf(src.Capacity)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tock_leader",
+			Help: "1 while this replica holds the leader lease with a fenced epoch, else 0.",
+		}, func() float64 {
+			if src.IsLeader != nil && src.IsLeader() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tock_leader_epoch",
+			Help: "Epoch of this replica's current or last leadership term (0 if it never led).",
+		}, func() float64 {
+			if src.Epoch == nil {
+				return 0
+			}
+			return float64(src.Epoch())
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tock_config_reload_failures_total",
+			Help: "Config reloads that failed validation; the previous config stayed in force.",
+		}, func() float64 {
+			if src.ConfigState == nil {
+				return 0
+			}
+			_, n := src.ConfigState()
+			return float64(n)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tock_config_valid",
+			Help: "1 if the last config load or reload succeeded, 0 if the file in place is invalid and an older config runs.",
+		}, func() float64 {
+			if src.ConfigState == nil {
+				return 1
+			}
+			if err, _ := src.ConfigState(); err != nil {
+				return 0
+			}
+			return 1
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tock_jobs",
+			Help: "Jobs in the config in force on this replica.",
+		}, intOf(src.Jobs)),
+	)
+}
+
+// StoreError counts a failed store call of operation op.
+func (m *Metrics) StoreError(op string) { m.storeErrors.WithLabelValues(op).Inc() }
+
+// SchedulerEvents returns hooks that feed the scheduler's counters.
+func (m *Metrics) SchedulerEvents() scheduler.Events {
+	return scheduler.Events{
+		Dispatched: m.observeDispatch,
+		Reaped: func(kind string, n int) {
+			m.reaper.WithLabelValues(kind).Add(float64(n))
+		},
+		StoreError:  func(op string, _ error) { m.StoreError(op) },
+		RenewFailed: func(error) { m.renewFailures.Inc() },
+	}
+}
+
+func (m *Metrics) observeDispatch(runs []storage.NewRun, queued int) {
+	planned := 0
+	for _, r := range runs {
+		switch r.Status {
+		case jobs.StatusMissed:
+			m.dispatched.WithLabelValues("missed").Inc()
+			m.runs.WithLabelValues(r.Job, string(jobs.StatusMissed)).Inc()
+		case jobs.StatusSkipped:
+			m.dispatched.WithLabelValues("skipped").Inc()
+		default:
+			planned++
+		}
+	}
+	m.dispatched.WithLabelValues("queued").Add(float64(queued))
+	if planned > queued {
+		m.dispatched.WithLabelValues("skipped").Add(float64(planned - queued))
+	}
+}
+
+// WorkerEvents returns hooks that feed the worker pool's counters and
+// histograms.
+func (m *Metrics) WorkerEvents() worker.Events {
+	return worker.Events{
+		Started: func(_ jobs.Run, delay time.Duration) {
+			m.fireDelay.Observe(max(delay, 0).Seconds())
+		},
+		Finished:   m.observeFinish,
+		StoreError: func(op string, _ error) { m.StoreError(op) },
+	}
+}
+
+func (m *Metrics) observeFinish(run jobs.Run, res jobs.Result) {
+	// A result the pool could not record comes with an empty run: there is
+	// no job to label it with, and the store error was counted already.
+	if run.Job == "" {
+		return
+	}
+	m.attempts.WithLabelValues(run.Job, string(res.Status)).Inc()
+	m.runDuration.WithLabelValues(run.Job).Observe(max(res.Duration, 0).Seconds())
+	if run.Status.Terminal() {
+		m.runs.WithLabelValues(run.Job, string(run.Status)).Inc()
+	}
+}

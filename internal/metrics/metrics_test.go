@@ -1,0 +1,169 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// scrape returns the text exposition of m.
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler(nil))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("scraping: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading scrape: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: status %d: %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// fed returns Metrics that saw one of every event and observe sources.
+func fed(t *testing.T) *Metrics {
+	t.Helper()
+	m := New()
+	se, we := m.SchedulerEvents(), m.WorkerEvents()
+	se.Dispatched([]storage.NewRun{
+		{Job: "backup", Status: jobs.StatusQueued},
+		{Job: "backup", Status: jobs.StatusQueued},
+		{Job: "report", Status: jobs.StatusMissed},
+		{Job: "report", Status: jobs.StatusSkipped},
+	}, 1)
+	se.Reaped("lost", 2)
+	se.StoreError("dispatch", errors.New("boom"))
+	se.RenewFailed(errors.New("timeout"))
+	we.Started(jobs.Run{Job: "backup"}, 1500*time.Millisecond)
+	we.Started(jobs.Run{Job: "backup"}, -time.Second) // clock skew counts as on time
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed}, jobs.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusQueued}, jobs.Result{Status: jobs.StatusTimedOut, Duration: time.Minute})
+	we.Finished(jobs.Run{}, jobs.Result{Status: jobs.StatusSucceeded})
+	we.StoreError("heartbeat", errors.New("gone"))
+	m.Observe(Sources{
+		QueueLen:    func(context.Context) (int64, error) { return 7, nil },
+		Busy:        func() int { return 3 },
+		Capacity:    func() int { return 16 },
+		IsLeader:    func() bool { return true },
+		Epoch:       func() int64 { return 42 },
+		ConfigState: func() (error, int64) { return errors.New("tock.yaml:3: bad"), 2 },
+		Jobs:        func() int { return 5 },
+	})
+	return m
+}
+
+func TestMetricValues(t *testing.T) {
+	out := scrape(t, fed(t))
+	for _, want := range []string{
+		`tock_runs_total{job="backup",status="failed"} 1`,
+		`tock_runs_total{job="report",status="missed"} 1`,
+		`tock_attempts_total{job="backup",status="failed"} 1`,
+		`tock_attempts_total{job="backup",status="timed_out"} 1`,
+		`tock_run_duration_seconds_count{job="backup"} 2`,
+		`tock_run_duration_seconds_sum{job="backup"} 63`,
+		`tock_fire_delay_seconds_count 2`,
+		`tock_fire_delay_seconds_sum 1.5`,
+		`tock_fire_delay_seconds_bucket{le="0.005"} 1`,
+		`tock_dispatched_total{status="queued"} 1`,
+		`tock_dispatched_total{status="missed"} 1`,
+		`tock_dispatched_total{status="skipped"} 2`,
+		`tock_reaper_actions_total{kind="lost"} 2`,
+		`tock_reaper_actions_total{kind="unclaimed"} 0`,
+		`tock_store_errors_total{op="dispatch"} 1`,
+		`tock_store_errors_total{op="heartbeat"} 1`,
+		`tock_lease_renewal_failures_total 1`,
+		`tock_queue_depth 7`,
+		`tock_worker_slots{state="busy"} 3`,
+		`tock_worker_slots{state="capacity"} 16`,
+		`tock_leader 1`,
+		`tock_leader_epoch 42`,
+		`tock_config_reload_failures_total 2`,
+		`tock_config_valid 0`,
+		`tock_jobs 5`,
+		`go_goroutines `,
+		`process_start_time_seconds `,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	// The queued retry is not a finished run, and the unrecorded result
+	// has no job: neither is counted as a run.
+	for _, bad := range []string{`tock_runs_total{job="backup",status="queued"}`, `job=""`} {
+		if strings.Contains(out, bad) {
+			t.Errorf("scrape has %q", bad)
+		}
+	}
+}
+
+func TestMetricsWithoutSources(t *testing.T) {
+	m := New()
+	m.Observe(Sources{})
+	m.Observe(Sources{IsLeader: func() bool { return true }}) // ignored: Observe is once
+	out := scrape(t, m)
+	for _, want := range []string{"tock_leader 0", "tock_queue_depth 0", `tock_worker_slots{state="capacity"} 0`, "tock_config_valid 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
+func TestQueueDepthFailure(t *testing.T) {
+	m := New()
+	m.Observe(Sources{QueueLen: func(ctx context.Context) (int64, error) {
+		dl, ok := ctx.Deadline()
+		if !ok || time.Until(dl) > QueueLenTimeout {
+			t.Errorf("queue length read without a deadline of at most %s", QueueLenTimeout)
+		}
+		return 0, context.DeadlineExceeded // a queue that did not answer in time
+	}})
+	if out := scrape(t, m); !strings.Contains(out, "tock_queue_depth NaN") {
+		t.Errorf("scrape lacks NaN queue depth:\n%s", out)
+	}
+	// The failure is counted while a scrape gathers, so the next scrape
+	// shows at least the first one (and maybe its own).
+	out := scrape(t, m)
+	if !strings.Contains(out, `tock_store_errors_total{op="queue_len"} 1`) && !strings.Contains(out, `tock_store_errors_total{op="queue_len"} 2`) {
+		t.Errorf("scrape lacks the queue_len store errors:\n%s", out)
+	}
+}
+
+// TestPromtoolCheckMetrics lints the exposition with Prometheus's own
+// checker (Debian package prometheus; scripts/test.sh installs it).
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is missing in CI: scripts/test.sh must install the Debian package prometheus")
+		}
+		t.Skip("SKIPPING: promtool not found; install it with `apt-get install -y --no-install-recommends prometheus` (scripts/test.sh does)")
+	}
+	out := scrape(t, fed(t))
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(out)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, stderr.String())
+	}
+	if s := strings.TrimSpace(stderr.String()); s != "" {
+		t.Fatalf("promtool check metrics reported problems:\n%s", s)
+	}
+}

@@ -1,0 +1,69 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"io/fs"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// ErrorKind classifies a driver error.
+type ErrorKind int
+
+// Error kinds.
+const (
+	// KindOther is any error the store does not treat specially.
+	KindOther ErrorKind = iota
+	// KindDuplicate is a unique-key violation (MySQL 1062, SQLite
+	// SQLITE_CONSTRAINT_UNIQUE); it is returned as storage.ErrDuplicate.
+	KindDuplicate
+	// KindTransient is a deadlock, lock wait timeout or busy database;
+	// the transaction is retried.
+	KindTransient
+)
+
+// Dialect is what differs between the SQL engines the Store runs on. The
+// driver packages fill it in; every field is required unless it says
+// otherwise.
+type Dialect struct {
+	// Name names the engine in messages, e.g. "sqlite" or "mysql".
+	Name string
+	// DriverName is the database/sql driver name sqlx uses to pick the
+	// placeholder style; both engines use "?".
+	DriverName string
+	// Goose is the goose dialect Migrate uses.
+	Goose goose.Dialect
+	// Migrations holds the dialect's numbered goose SQL files at its root.
+	Migrations fs.FS
+	// MigrationLocker, when set, serialises Migrate across processes on
+	// goose's dedicated connection. Optional.
+	MigrationLocker lock.SessionLocker
+
+	// Time converts a UTC time truncated to microseconds to the value
+	// stored in a time column. Times read back are scanned from either
+	// int64 Unix microseconds or time.Time.
+	Time func(time.Time) any
+	// ForUpdate is appended to a SELECT whose rows the transaction goes on
+	// to change: " FOR UPDATE" where rows are locked one by one, "" where
+	// the write transaction already holds the whole database.
+	ForUpdate string
+	// SkipDuplicates is appended to an INSERT so that rows a unique key
+	// already holds are skipped silently, e.g. " ON CONFLICT DO NOTHING".
+	SkipDuplicates string
+	// Upsert returns the clause that turns an INSERT into an update of the
+	// row holding the same key column, up to and including the keyword
+	// before the assignments: "ON CONFLICT (key) DO UPDATE SET" or
+	// "ON DUPLICATE KEY UPDATE".
+	Upsert func(key string) string
+	// Inserted names, inside an upsert's assignments, the value the INSERT
+	// tried to put in col: "excluded.col" or "VALUES(col)".
+	Inserted func(col string) string
+	// WriteTx are the options of write transactions; nil for the driver's
+	// defaults. Optional.
+	WriteTx *sql.TxOptions
+	// Classify tells duplicate-key and transient driver errors apart from
+	// the others; it must look through wrapping (errors.As).
+	Classify func(error) ErrorKind
+}

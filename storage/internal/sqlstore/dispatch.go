@@ -1,0 +1,411 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// Reasons written on rows that the concurrency policies end.
+const (
+	reasonReplaced = "replaced by a newer run"
+	reasonForbid   = "previous run %d still active (concurrency: forbid)"
+)
+
+// insertRunCols are the columns newRow.args fills, in its order.
+const insertRunCols = "job, digest, scheduled_at, tick_key, trig, status, max_attempts, " +
+	"not_before, created_at, enqueued_at, finished_at, error"
+
+// newRow is a run about to be inserted.
+type newRow struct {
+	storage.NewRun
+	// tick says the row occupies its tick: tick_key = scheduled_at (I1).
+	tick       bool
+	enqueued   bool
+	finishedAt time.Time
+	// waitsFor is the index, in the batch, of the queued row a forbid
+	// skip names in its reason; -1 when the reason is already written.
+	waitsFor int
+	id       int64
+}
+
+type tickKey struct {
+	job string
+	at  int64 // Unix microseconds
+}
+
+func (r *newRow) key() tickKey { return tickKey{r.Job, r.ScheduledAt.UnixMicro()} }
+
+func (s *Store) args(r *newRow, now time.Time) []any {
+	var tick, enqueued any
+	if r.tick {
+		tick = s.t(r.ScheduledAt)
+	}
+	if r.enqueued {
+		enqueued = s.t(now)
+	}
+	return []any{r.Job, r.Digest, s.t(r.ScheduledAt), tick, string(r.Trigger), string(r.Status), r.MaxAttempts,
+		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error}
+}
+
+func (r *newRow) run(now time.Time) jobs.Run {
+	run := jobs.Run{ID: r.id, Job: r.Job, Digest: r.Digest, ScheduledAt: r.ScheduledAt, Trigger: r.Trigger,
+		Status: r.Status, MaxAttempts: r.MaxAttempts, NotBefore: r.NotBefore, CreatedAt: now, Error: r.Error}
+	if !r.finishedAt.IsZero() {
+		f := r.finishedAt
+		run.FinishedAt = &f
+	}
+	return run
+}
+
+func scheduleLike(t jobs.Trigger) bool { return t == jobs.TriggerSchedule || t == jobs.TriggerCatchup }
+
+// newRows normalises the runs to insert: stored text and times, defaults,
+// terminal rows finished now.
+func newRows(in []storage.NewRun, now time.Time) []*newRow {
+	out := make([]*newRow, len(in))
+	for i, n := range in {
+		r := &newRow{NewRun: n, waitsFor: -1}
+		r.Job, r.Digest, r.Error = text(n.Job), text(n.Digest), text(n.Error)
+		r.ScheduledAt = utc(n.ScheduledAt)
+		r.NotBefore = utc(n.NotBefore)
+		if n.NotBefore.IsZero() {
+			r.NotBefore = now
+		}
+		if r.MaxAttempts < 1 {
+			r.MaxAttempts = 1
+		}
+		r.tick = scheduleLike(n.Trigger)
+		switch {
+		case n.Status == jobs.StatusQueued:
+			r.enqueued = true
+		case n.Status.Terminal():
+			r.finishedAt = now
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// Dispatch inserts the runs of due ticks in one fenced transaction (I1, I2).
+// Rows of a schedule or catchup tick already in history, or twice in the
+// batch, are dropped. Queued rows are subject to their job's concurrency
+// policy: forbid stores a row as skipped while the job has a scheduled,
+// queued or running run (including one queued earlier in the batch);
+// replace cancels the job's scheduled and queued runs (earlier rows of the
+// batch included) and asks its running ones to stop. Cursors only move
+// forward. It returns the rows inserted as queued, in batch order.
+func (s *Store) Dispatch(ctx context.Context, p storage.DispatchParams) ([]jobs.Run, error) {
+	var out []jobs.Run
+	err := s.write(ctx, fmt.Sprintf("dispatching %d runs", len(p.Runs)), func(tx *sqlx.Tx) error {
+		out = nil
+		if err := s.fence(ctx, tx, p.Epoch); err != nil {
+			return err
+		}
+		now := utc(p.Now)
+		rows, err := s.dropDispatched(ctx, tx, newRows(p.Runs, now))
+		if err != nil {
+			return err
+		}
+		if err := s.applyPolicies(ctx, tx, rows, now); err != nil {
+			return err
+		}
+		if err := s.insertRows(ctx, tx, rows, now); err != nil {
+			return err
+		}
+		if err := s.advanceCursors(ctx, tx, p.Cursors); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if r.Status == jobs.StatusQueued {
+				out = append(out, r.run(now))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// dropDispatched leaves out rows whose tick is already in history or
+// earlier in the batch. The fence lock serialises dispatchers, and only
+// Dispatch writes tick keys, so what it reads stays true until commit; the
+// INSERT still skips duplicates as a second guard.
+func (s *Store) dropDispatched(ctx context.Context, tx *sqlx.Tx, rows []*newRow) ([]*newRow, error) {
+	var ticks []*newRow
+	for _, r := range rows {
+		if r.tick {
+			ticks = append(ticks, r)
+		}
+	}
+	seen, err := s.tickIDs(ctx, tx, ticks)
+	if err != nil {
+		return nil, fmt.Errorf("reading dispatched ticks: %w", err)
+	}
+	kept := rows[:0:0]
+	for _, r := range rows {
+		if r.tick {
+			k := r.key()
+			if _, dup := seen[k]; dup {
+				continue
+			}
+			seen[k] = 0
+		}
+		kept = append(kept, r)
+	}
+	return kept, nil
+}
+
+// tickIDs returns the ids of the rows holding the ticks of rows.
+func (s *Store) tickIDs(ctx context.Context, tx *sqlx.Tx, rows []*newRow) (map[tickKey]int64, error) {
+	ids := make(map[tickKey]int64, len(rows))
+	err := chunks(len(rows), chunkRows, func(lo, hi int) error {
+		var b strings.Builder
+		args := make([]any, 0, 2*(hi-lo))
+		b.WriteString("SELECT id, job, tick_key FROM runs WHERE ")
+		for i, r := range rows[lo:hi] {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			b.WriteString("(job = ? AND tick_key = ?)")
+			args = append(args, r.Job, s.t(r.ScheduledAt))
+		}
+		var found []struct {
+			ID   int64  `db:"id"`
+			Job  string `db:"job"`
+			Tick dbTime `db:"tick_key"`
+		}
+		if err := tx.SelectContext(ctx, &found, b.String(), args...); err != nil {
+			return err
+		}
+		for _, f := range found {
+			ids[tickKey{f.Job, f.Tick.T.UnixMicro()}] = f.ID
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// applyPolicies rewrites queued rows by their job's concurrency policy and
+// ends the stored runs that replace policy displaces.
+func (s *Store) applyPolicies(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now time.Time) error {
+	var names []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if r.Status == jobs.StatusQueued && r.Concurrency != jobs.ConcurrencyAllow && r.Concurrency != "" && !seen[r.Job] {
+			seen[r.Job] = true
+			names = append(names, r.Job)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	active, err := s.activeRuns(ctx, tx, names)
+	if err != nil {
+		return err
+	}
+	latest := map[string]int{} // job → index of its latest queued row in the batch
+	replaced := map[string]bool{}
+	for i, r := range rows {
+		if r.Status != jobs.StatusQueued {
+			continue
+		}
+		switch r.Concurrency {
+		case jobs.ConcurrencyForbid:
+			if a := active[r.Job]; len(a) > 0 {
+				skip(r, now, fmt.Sprintf(reasonForbid, a[len(a)-1].ID))
+			} else if j, ok := latest[r.Job]; ok {
+				skip(r, now, "")
+				r.waitsFor = j
+			} else {
+				latest[r.Job] = i
+			}
+		case jobs.ConcurrencyReplace:
+			if j, ok := latest[r.Job]; ok {
+				rows[j].Status, rows[j].Error = jobs.StatusCanceled, reasonReplaced
+				rows[j].enqueued, rows[j].finishedAt = false, now
+			}
+			latest[r.Job] = i
+			replaced[r.Job] = true
+		}
+	}
+	var cancel, stop []int64
+	for job := range replaced {
+		for _, a := range active[job] {
+			if a.Status == string(jobs.StatusRunning) {
+				stop = append(stop, a.ID)
+			} else {
+				cancel = append(cancel, a.ID)
+			}
+		}
+	}
+	if len(cancel) > 0 {
+		q, args, err := in("UPDATE runs SET status = 'canceled', finished_at = ?, error = ? "+
+			"WHERE id IN (?) AND status IN ('scheduled', 'queued')", s.t(now), reasonReplaced, cancel)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("canceling replaced runs: %w", err)
+		}
+	}
+	if len(stop) > 0 {
+		q, args, err := in("UPDATE runs SET cancel_requested = 1 WHERE id IN (?) AND status = 'running'", stop)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("stopping replaced runs: %w", err)
+		}
+	}
+	return nil
+}
+
+func skip(r *newRow, now time.Time, reason string) {
+	r.Status, r.Error, r.enqueued, r.finishedAt = jobs.StatusSkipped, reason, false, now
+}
+
+type activeRun struct {
+	ID     int64  `db:"id"`
+	Job    string `db:"job"`
+	Status string `db:"status"`
+}
+
+// activeRuns returns the scheduled, queued and running runs of the named
+// jobs, oldest first.
+func (s *Store) activeRuns(ctx context.Context, tx *sqlx.Tx, names []string) (map[string][]activeRun, error) {
+	out := map[string][]activeRun{}
+	err := chunks(len(names), chunkRows, func(lo, hi int) error {
+		q, args, err := in("SELECT id, job, status FROM runs WHERE job IN (?) "+
+			"AND status IN ('scheduled', 'queued', 'running') ORDER BY id", names[lo:hi])
+		if err != nil {
+			return err
+		}
+		var found []activeRun
+		if err := tx.SelectContext(ctx, &found, q, args...); err != nil {
+			return fmt.Errorf("reading active runs: %w", err)
+		}
+		for _, a := range found {
+			out[a.Job] = append(out[a.Job], a)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// insertRows inserts rows and sets their ids where later steps need them
+// (queued rows). Forbid skips that name a row of the same batch go last,
+// once that row's id is known.
+func (s *Store) insertRows(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now time.Time) error {
+	var first, last []*newRow
+	for _, r := range rows {
+		if r.waitsFor >= 0 {
+			last = append(last, r)
+		} else {
+			first = append(first, r)
+		}
+	}
+	if err := s.insertPass(ctx, tx, first, now); err != nil {
+		return err
+	}
+	for _, r := range last {
+		r.Error = fmt.Sprintf(reasonForbid, rows[r.waitsFor].id)
+	}
+	return s.insertPass(ctx, tx, last, now)
+}
+
+func (s *Store) insertPass(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now time.Time) error {
+	var ticks, queuedTicks []*newRow
+	for _, r := range rows {
+		if !r.tick {
+			// No key to read the id back by: one INSERT each (manual rows
+			// are rare in a dispatch).
+			id, err := s.insertOne(ctx, tx, r, now)
+			if err != nil {
+				return err
+			}
+			r.id = id
+			continue
+		}
+		ticks = append(ticks, r)
+		if r.Status == jobs.StatusQueued {
+			queuedTicks = append(queuedTicks, r)
+		}
+	}
+	err := chunks(len(ticks), chunkRows, func(lo, hi int) error {
+		args := make([]any, 0, 12*(hi-lo))
+		for _, r := range ticks[lo:hi] {
+			args = append(args, s.args(r, now)...)
+		}
+		q := "INSERT INTO runs (" + insertRunCols + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat(placeholders(12)+", ", hi-lo), ", ") + s.d.SkipDuplicates
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("inserting runs: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	ids, err := s.tickIDs(ctx, tx, queuedTicks)
+	if err != nil {
+		return fmt.Errorf("reading ids of inserted runs: %w", err)
+	}
+	for _, r := range queuedTicks {
+		id, ok := ids[r.key()]
+		if !ok {
+			return fmt.Errorf("reading ids of inserted runs: run of job %q at %s not found", r.Job, r.ScheduledAt.Format(time.RFC3339Nano))
+		}
+		r.id = id
+	}
+	return nil
+}
+
+func (s *Store) insertOne(ctx context.Context, tx *sqlx.Tx, r *newRow, now time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, "INSERT INTO runs ("+insertRunCols+") VALUES "+placeholders(12), s.args(r, now)...)
+	if err != nil {
+		return 0, fmt.Errorf("inserting run: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("reading id of inserted run: %w", err)
+	}
+	return id, nil
+}
+
+// advanceCursors moves each job's schedule cursor to the given tick unless
+// it is already later.
+func (s *Store) advanceCursors(ctx context.Context, tx *sqlx.Tx, cursors map[string]time.Time) error {
+	names := make([]string, 0, len(cursors))
+	for name, at := range cursors {
+		if !at.IsZero() {
+			names = append(names, name)
+		}
+	}
+	// A fixed order keeps concurrent transactions from locking rows in
+	// opposite orders.
+	sort.Strings(names)
+	inserted := s.d.Inserted("tick_cursor")
+	return chunks(len(names), chunkRows, func(lo, hi int) error {
+		args := make([]any, 0, 2*(hi-lo))
+		for _, name := range names[lo:hi] {
+			args = append(args, text(name), s.t(cursors[name]))
+		}
+		q := "INSERT INTO job_state (job, paused, tick_cursor) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, 0, ?), ", hi-lo), ", ") + " " + s.d.Upsert("job") +
+			" tick_cursor = CASE WHEN tick_cursor IS NULL OR tick_cursor < " + inserted + " THEN " + inserted + " ELSE tick_cursor END"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("advancing schedule cursors: %w", err)
+		}
+		return nil
+	})
+}

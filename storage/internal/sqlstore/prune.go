@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// Prune batch sizes.
+const (
+	// DefaultPruneBatch is PruneParams.Batch when unset.
+	DefaultPruneBatch = 1000
+	// MaxPruneBatch caps PruneParams.Batch.
+	MaxPruneBatch = 5000
+)
+
+// PruneParams are the arguments of Prune.
+type PruneParams struct {
+	// Before: only runs that finished before it are deleted.
+	Before time.Time
+	// KeepPerJob keeps the newest KeepPerJob runs (by id) of each job,
+	// however old; 0 keeps none by count.
+	KeepPerJob int
+	// Batch bounds the runs deleted per transaction. Default
+	// DefaultPruneBatch, at most MaxPruneBatch.
+	Batch int
+}
+
+// Prune deletes terminal runs that finished before params.Before and are
+// not among the newest params.KeepPerJob runs of their job, with their
+// attempts, in transactions of at most params.Batch runs. Scheduled, queued
+// and running runs are never deleted. It returns how many runs it deleted,
+// also when ctx ends it part-way.
+func (s *Store) Prune(ctx context.Context, p PruneParams) (int64, error) {
+	batch := p.Batch
+	if batch <= 0 {
+		batch = DefaultPruneBatch
+	}
+	batch = min(batch, MaxPruneBatch)
+	var terminal []string
+	for _, st := range jobs.AllStatuses {
+		if st.Terminal() {
+			terminal = append(terminal, string(st))
+		}
+	}
+	names := []string{""}
+	if p.KeepPerJob > 0 {
+		names = nil
+		err := s.query(ctx, "pruning runs: listing jobs", func(db *sqlx.DB) error {
+			return db.SelectContext(ctx, &names, "SELECT DISTINCT job FROM runs")
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	var total int64
+	for _, job := range names {
+		n, err := s.pruneJob(ctx, job, p, terminal, batch)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// pruneJob prunes the runs of job, or of every job when KeepPerJob is 0.
+func (s *Store) pruneJob(ctx context.Context, job string, p PruneParams, terminal []string, batch int) (int64, error) {
+	what := "pruning runs"
+	cond, args := "", []any{}
+	if p.KeepPerJob > 0 {
+		what = fmt.Sprintf("pruning runs of job %q", job)
+		var keepFrom int64
+		err := s.query(ctx, what, func(db *sqlx.DB) error {
+			return db.GetContext(ctx, &keepFrom, "SELECT id FROM runs WHERE job = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+				job, p.KeepPerJob-1)
+		})
+		if errors.Is(err, storage.ErrNotFound) {
+			return 0, nil // no more runs than it keeps
+		}
+		if err != nil {
+			return 0, err
+		}
+		cond, args = "job = ? AND id < ? AND ", []any{job, keepFrom}
+	}
+	// A run finishes after it is scheduled, so the scheduled_at bound only
+	// narrows the scan to an index range.
+	before := s.t(p.Before)
+	q, qargs, err := in("SELECT id FROM runs WHERE "+cond+"status IN (?) AND scheduled_at < ? "+
+		"AND COALESCE(finished_at, scheduled_at) < ? ORDER BY id LIMIT ?", append(args, terminal, before, before, batch)...)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		var ids []int64
+		var deleted int64
+		err := s.write(ctx, what, func(tx *sqlx.Tx) error {
+			ids, deleted = nil, 0
+			if err := tx.SelectContext(ctx, &ids, q, qargs...); err != nil || len(ids) == 0 {
+				return err
+			}
+			dq, dargs, err := in("DELETE FROM attempts WHERE run_id IN (?)", ids)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, dq, dargs...); err != nil {
+				return fmt.Errorf("deleting attempts: %w", err)
+			}
+			dq, dargs, err = in("DELETE FROM runs WHERE id IN (?)", ids)
+			if err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, dq, dargs...)
+			if err != nil {
+				return fmt.Errorf("deleting runs: %w", err)
+			}
+			deleted, err = res.RowsAffected()
+			return err
+		})
+		total += deleted
+		if err != nil || len(ids) < batch {
+			return total, err
+		}
+	}
+}

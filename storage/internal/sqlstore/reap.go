@@ -1,0 +1,196 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+const (
+	reasonLeaseExpired = "lease expired: node %s stopped heartbeating"
+	reasonNodeRestart  = "node %s restarted before the attempt finished"
+	reasonUnclaimed    = "no worker claimed it within the dispatch timeout (job %s, digest %s): no live replica has this job definition"
+)
+
+type runningAttempt struct {
+	RunID  int64  `db:"run_id"`
+	Number int    `db:"number"`
+	Node   string `db:"node"`
+}
+
+// ReapExpired marks running attempts whose lease ended before params.Now
+// lost and requeues or ends their runs (I5), at most batchLimit per call.
+// Fenced (I2).
+func (s *Store) ReapExpired(ctx context.Context, p storage.ReapParams) ([]jobs.Run, error) {
+	var out []jobs.Run
+	err := s.write(ctx, "reaping expired attempts", func(tx *sqlx.Tx) error {
+		out = nil
+		if err := s.fence(ctx, tx, p.Epoch); err != nil {
+			return err
+		}
+		now := utc(p.Now)
+		var atts []runningAttempt
+		if err := tx.SelectContext(ctx, &atts, "SELECT run_id, number, node FROM attempts "+
+			"WHERE status = 'running' AND lease_until < ? ORDER BY lease_until, run_id LIMIT ?"+s.d.ForUpdate,
+			s.t(now), batchLimit); err != nil {
+			return fmt.Errorf("reading expired attempts: %w", err)
+		}
+		var err error
+		out, err = s.loseAttempts(ctx, tx, atts, now, p.Backoff, reasonLeaseExpired)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RecoverNode marks every running attempt of node lost, whatever its
+// lease, and requeues or ends their runs like ReapExpired (without
+// backoff). Not fenced: a node recovers its own attempts as it starts.
+func (s *Store) RecoverNode(ctx context.Context, node string, now time.Time) ([]jobs.Run, error) {
+	var all []jobs.Run
+	for {
+		var out []jobs.Run
+		var n int
+		err := s.write(ctx, fmt.Sprintf("recovering attempts of node %s", node), func(tx *sqlx.Tx) error {
+			var atts []runningAttempt
+			if err := tx.SelectContext(ctx, &atts, "SELECT run_id, number, node FROM attempts "+
+				"WHERE node = ? AND status = 'running' ORDER BY run_id LIMIT ?"+s.d.ForUpdate,
+				text(node), batchLimit); err != nil {
+				return fmt.Errorf("reading running attempts: %w", err)
+			}
+			n = len(atts)
+			var err error
+			out, err = s.loseAttempts(ctx, tx, atts, utc(now), nil, reasonNodeRestart)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, out...)
+		if n < batchLimit {
+			return all, nil
+		}
+	}
+}
+
+// loseAttempts marks the attempts lost with reason (a format taking the
+// node) and sends each run back to queued, not before now plus backoff,
+// when attempts remain and no cancel was requested; otherwise it ends the
+// run lost, or canceled if a cancel was requested. It returns the runs.
+func (s *Store) loseAttempts(ctx context.Context, tx *sqlx.Tx, atts []runningAttempt, now time.Time,
+	backoff func(jobs.Run) time.Duration, reason string) ([]jobs.Run, error) {
+	var out []jobs.Run
+	for _, a := range atts {
+		msg := fmt.Sprintf(reason, a.Node)
+		if _, err := tx.ExecContext(ctx, "UPDATE attempts SET status = 'lost', finished_at = ?, error = ? "+
+			"WHERE run_id = ? AND number = ? AND status = 'running'", s.t(now), msg, a.RunID, a.Number); err != nil {
+			return nil, fmt.Errorf("marking run %d attempt %d lost: %w", a.RunID, a.Number, err)
+		}
+		run, err := s.getRun(ctx, tx, a.RunID, true)
+		if err != nil {
+			return nil, fmt.Errorf("reading run %d: %w", a.RunID, err)
+		}
+		if run.Status != jobs.StatusRunning || run.Attempt != a.Number {
+			continue
+		}
+		run.Error, run.ExitCode = msg, nil
+		if run.Attempt < run.MaxAttempts && !run.CancelRequested {
+			var delay time.Duration
+			if backoff != nil {
+				delay = backoff(run)
+			}
+			run.Status, run.NotBefore, run.Node = jobs.StatusQueued, utc(now.Add(delay)), ""
+			_, err = tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', not_before = ?, enqueued_at = NULL, "+
+				"node = '', exit_code = NULL, error = ? WHERE id = ?", s.t(run.NotBefore), msg, run.ID)
+		} else {
+			fin := now
+			run.Status, run.FinishedAt = jobs.StatusLost, &fin
+			if run.CancelRequested {
+				run.Status = jobs.StatusCanceled
+			}
+			_, err = tx.ExecContext(ctx, "UPDATE runs SET status = ?, finished_at = ?, exit_code = NULL, error = ? "+
+				"WHERE id = ?", string(run.Status), s.t(now), msg, run.ID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("updating run %d: %w", run.ID, err)
+		}
+		out = append(out, run)
+	}
+	return out, nil
+}
+
+// DueQueued returns up to limit queued runs whose not_before has passed
+// and that were not enqueued since enqueuedBefore, oldest not_before
+// first, and stamps them enqueued now. limit <= 0 means batchLimit.
+func (s *Store) DueQueued(ctx context.Context, now, enqueuedBefore time.Time, limit int) ([]jobs.Run, error) {
+	if limit <= 0 || limit > batchLimit {
+		limit = batchLimit
+	}
+	var out []jobs.Run
+	err := s.write(ctx, "reading due queued runs", func(tx *sqlx.Tx) error {
+		out = nil
+		var rows []runRow
+		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs WHERE status = 'queued' AND not_before <= ? "+
+			"AND (enqueued_at IS NULL OR enqueued_at < ?) ORDER BY not_before, id LIMIT ?"+s.d.ForUpdate,
+			s.t(now), s.t(enqueuedBefore), limit); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		out = runs(rows)
+		ids := make([]int64, len(out))
+		for i, r := range out {
+			ids[i] = r.ID
+		}
+		q, args, err := in("UPDATE runs SET enqueued_at = ? WHERE id IN (?)", s.t(now), ids)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("stamping enqueued runs: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FailUnclaimed fails queued runs that became due (not_before) before
+// createdBefore and still wait for a worker, naming job and digest: no live
+// replica has that definition (I7). At most batchLimit per call.
+func (s *Store) FailUnclaimed(ctx context.Context, createdBefore, now time.Time) ([]jobs.Run, error) {
+	var out []jobs.Run
+	err := s.write(ctx, "failing unclaimed runs", func(tx *sqlx.Tx) error {
+		out = nil
+		var rows []runRow
+		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs WHERE status = 'queued' AND not_before < ? "+
+			"ORDER BY not_before, id LIMIT ?"+s.d.ForUpdate, s.t(createdBefore), batchLimit); err != nil {
+			return err
+		}
+		fin := utc(now)
+		for _, row := range rows {
+			run := row.run()
+			run.Status, run.FinishedAt, run.Error = jobs.StatusFailed, &fin, fmt.Sprintf(reasonUnclaimed, run.Job, run.Digest)
+			if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
+				s.t(fin), run.Error, run.ID); err != nil {
+				return fmt.Errorf("failing run %d: %w", run.ID, err)
+			}
+			out = append(out, run)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,7 @@
+package mysql
+
+// ParseURL exposes parseURL to the external tests.
+var ParseURL = parseURL
+
+// SetReadCommitted exposes setReadCommitted to the external tests.
+var SetReadCommitted = setReadCommitted

@@ -1,0 +1,251 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
+
+	"github.com/tock-sched/tock/migrations"
+	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/internal/sqlstore"
+)
+
+// Connection defaults.
+const (
+	// DefaultMaxOpenConns bounds the connection pool.
+	DefaultMaxOpenConns = 16
+	// DialTimeout bounds establishing a connection.
+	DialTimeout = 5 * time.Second
+	// IOTimeout bounds each read and write on a connection.
+	IOTimeout = 30 * time.Second
+	// ConnMaxLifetime recycles connections before servers or proxies drop
+	// them as idle.
+	ConnMaxLifetime = 5 * time.Minute
+	// DefaultPort is used when the URL names none.
+	DefaultPort = "3306"
+)
+
+// MySQL error numbers the store tells apart.
+const (
+	errDupEntry        = 1062
+	errLockWaitTimeout = 1205
+	errLockDeadlock    = 1213
+	errUnknownSysVar   = 1193
+)
+
+// Options configures Open.
+type Options struct {
+	// Logger receives migration and retry messages. Default: discard.
+	Logger *slog.Logger
+	// MaxOpenConns bounds the pool. Default DefaultMaxOpenConns.
+	MaxOpenConns int
+}
+
+// Store is the MySQL/MariaDB implementation of storage.Store.
+type Store struct {
+	*sqlstore.Store
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// PruneParams are the arguments of Store.Prune.
+type PruneParams = sqlstore.PruneParams
+
+// Open connects to the database named by a URL of the form
+// mysql://user:pass@host:port/db?params and checks it answers. Query
+// parameters are go-sql-driver/mysql DSN parameters (tls=true, …); the
+// ones the store depends on (parseTime, loc, clientFoundRows, time_zone)
+// cannot be overridden. It does not migrate; call Migrate.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	cfg, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("mysql: store URL %s names no database", redact(rawURL))
+	}
+	if err := setReadCommitted(ctx, cfg); err != nil {
+		return nil, err
+	}
+	db, err := openDB(ctx, cfg, opts.MaxOpenConns)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{sqlstore.New(sqlstore.Config{Dialect: dialect, DB: db, Logger: opts.Logger})}, nil
+}
+
+var dbName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+
+// CreateDatabase creates the database the URL names, if it does not exist,
+// with tock's character set. Names are limited to [A-Za-z0-9_].
+func CreateDatabase(ctx context.Context, rawURL string) error {
+	return adminDatabase(ctx, rawURL, "creating", "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+}
+
+// DropDatabase drops the database the URL names, if it exists.
+func DropDatabase(ctx context.Context, rawURL string) error {
+	return adminDatabase(ctx, rawURL, "dropping", "DROP DATABASE IF EXISTS `%s`")
+}
+
+func adminDatabase(ctx context.Context, rawURL, verb, stmt string) error {
+	cfg, err := parseURL(rawURL)
+	if err != nil {
+		return err
+	}
+	name := cfg.DBName
+	if !dbName.MatchString(name) {
+		return fmt.Errorf("mysql: database name %q: want 1 to 64 of [A-Za-z0-9_]", name)
+	}
+	cfg.DBName = ""
+	db, err := openDB(ctx, cfg, 1)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// The name cannot be a bound parameter; it is checked above.
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(stmt, name)); err != nil {
+		return fmt.Errorf("mysql: %s database %s: %w", verb, name, err)
+	}
+	return nil
+}
+
+func openDB(ctx context.Context, cfg *mysql.Config, maxOpen int) (*sql.DB, error) {
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: configuring connection to %s: %w", cfg.Addr, err)
+	}
+	db := sql.OpenDB(conn)
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxOpenConns
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxLifetime(ConnMaxLifetime)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mysql: connecting to %s as %s: %w", cfg.Addr, cfg.User, err)
+	}
+	return db, nil
+}
+
+// setReadCommitted asks for READ COMMITTED sessions, which take no gap
+// locks and so deadlock less. MySQL 8 and MariaDB 11.1+ call the variable
+// transaction_isolation, older MariaDB only tx_isolation: ask the server.
+func setReadCommitted(ctx context.Context, cfg *mysql.Config) error {
+	probe := cfg.Clone()
+	probe.Params = map[string]string{"time_zone": cfg.Params["time_zone"]}
+	db, err := openDB(ctx, probe, 1)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	name := "transaction_isolation"
+	var level string
+	if err := db.QueryRowContext(ctx, "SELECT @@SESSION.transaction_isolation").Scan(&level); err != nil {
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != errUnknownSysVar {
+			return fmt.Errorf("mysql: reading transaction isolation: %w", err)
+		}
+		name = "tx_isolation"
+	}
+	cfg.Params[name] = "'READ-COMMITTED'"
+	return nil
+}
+
+// parseURL translates a mysql:// URL into a driver configuration.
+func parseURL(raw string) (*mysql.Config, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url's message quotes the URL, password included.
+		return nil, errors.New("mysql: store URL is not a valid URL: want mysql://user:pass@host:port/db")
+	}
+	if u.Scheme != "mysql" || u.Host == "" {
+		return nil, fmt.Errorf("mysql: store URL %s: want mysql://user:pass@host:port/db", redact(raw))
+	}
+	// Defaults first, so that the URL's own parameters override them.
+	params := url.Values{}
+	params.Set("parseTime", "true")
+	params.Set("loc", "UTC")
+	params.Set("timeout", DialTimeout.String())
+	params.Set("readTimeout", IOTimeout.String())
+	params.Set("writeTimeout", IOTimeout.String())
+	params.Set("clientFoundRows", "true")
+	params.Set("interpolateParams", "true")
+	query := params.Encode()
+	if u.RawQuery != "" {
+		query += "&" + u.RawQuery
+	}
+	cfg, err := mysql.ParseDSN("/?" + query)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: store URL %s: %w", redact(raw), err)
+	}
+	cfg.Net = "tcp"
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = DefaultPort
+	}
+	cfg.Addr = net.JoinHostPort(host, port)
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	// What the queries rely on: times in UTC, matched (not changed) row
+	// counts for compare-and-set updates.
+	cfg.ParseTime, cfg.Loc, cfg.ClientFoundRows = true, time.UTC, true
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'+00:00'"
+	return cfg, nil
+}
+
+// redact hides a URL's password.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Redacted()
+}
+
+var dialect = sqlstore.Dialect{
+	Name:            "mysql",
+	DriverName:      "mysql",
+	Goose:           goose.DialectMySQL,
+	Migrations:      migrations.MySQL,
+	MigrationLocker: migrationLock{},
+	Time:            func(t time.Time) any { return t },
+	ForUpdate:       " FOR UPDATE",
+	// Unlike INSERT IGNORE, this skips only duplicate keys and still
+	// fails on every other error (too long, bad value).
+	SkipDuplicates: " ON DUPLICATE KEY UPDATE id = id",
+	Upsert:         func(string) string { return "ON DUPLICATE KEY UPDATE" },
+	Inserted:       func(col string) string { return "VALUES(" + col + ")" },
+	Classify:       classify,
+}
+
+func classify(err error) sqlstore.ErrorKind {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return sqlstore.KindOther
+	}
+	switch me.Number {
+	case errDupEntry:
+		return sqlstore.KindDuplicate
+	case errLockDeadlock, errLockWaitTimeout:
+		return sqlstore.KindTransient
+	}
+	return sqlstore.KindOther
+}

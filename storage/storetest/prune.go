@@ -1,0 +1,79 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/internal/sqlstore"
+)
+
+// pruner is the retention method the SQL stores have beside storage.Store.
+type pruner interface {
+	Prune(ctx context.Context, p sqlstore.PruneParams) (int64, error)
+}
+
+var pruneCases = []testCase{
+	{"Prune", testPrune},
+}
+
+func testPrune(t *testing.T, s storage.Store) {
+	p, ok := s.(pruner)
+	if !ok {
+		t.Skipf("%T has no Prune method", s)
+	}
+	ctx := t.Context()
+	e := bump(t, s)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	missed := func(job string, m int) storage.NewRun {
+		return with(nr(job, at(m)), func(r *storage.NewRun) { r.Status = jobs.StatusMissed })
+	}
+	// a: five old terminal rows, then an active run.
+	dispatch(t, s, e, at(10), missed("a", 0), missed("a", 1), missed("a", 2), missed("a", 3), missed("a", 4))
+	active := queue(t, s, e, nr("a", at(5)))
+	// b: three runs that ran, with attempts.
+	var b []jobs.Run
+	for m := range 3 {
+		r := claim(t, s, queue(t, s, e, nr("b", at(m))), "n1", at(m), at(m+1))
+		if _, err := s.Finish(ctx, storage.FinishParams{RunID: r.ID, Attempt: 1, Node: "n1", Status: jobs.StatusSucceeded, FinishedAt: at(m)}); err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, r)
+	}
+	// c: terminal, but finished after the cut-off.
+	dispatch(t, s, e, at(200), missed("c", 0), missed("c", 1))
+	before := at(60)
+
+	prune := func(params sqlstore.PruneParams, want int64) {
+		t.Helper()
+		n, err := p.Prune(ctx, params)
+		if err != nil {
+			t.Fatalf("Prune(%+v): %v", params, err)
+		}
+		if n != want {
+			t.Fatalf("Prune(%+v) deleted %d runs, want %d", params, n, want)
+		}
+	}
+	count := func(job string) int { t.Helper(); return len(list(t, s, storage.RunFilter{Job: job})) }
+
+	prune(sqlstore.PruneParams{Before: before, KeepPerJob: 2, Batch: 2}, 4+1)
+	if na, nb, nc := count("a"), count("b"), count("c"); na != 2 || nb != 2 || nc != 2 {
+		t.Fatalf("after keeping 2 per job: a=%d b=%d c=%d runs, want 2 2 2", na, nb, nc)
+	}
+	_, _, err := s.GetRun(ctx, b[0].ID)
+	wantErr(t, "GetRun of a pruned run", err, storage.ErrNotFound)
+	if _, atts := get(t, s, b[2].ID); len(atts) != 1 {
+		t.Fatalf("kept run has %d attempts, want 1", len(atts))
+	}
+
+	prune(sqlstore.PruneParams{Before: before}, 1+2)
+	checkStored(t, s, active)
+	if na, nb, nc := count("a"), count("b"), count("c"); na != 1 || nb != 0 || nc != 2 {
+		t.Fatalf("after pruning all old runs: a=%d b=%d c=%d, want 1 0 2", na, nb, nc)
+	}
+	prune(sqlstore.PruneParams{Before: at(100000)}, 2)
+	prune(sqlstore.PruneParams{Before: at(100000)}, 0)
+	checkStored(t, s, active)
+}
