@@ -2,8 +2,10 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,5 +263,58 @@ func TestShutdownCancelsAfterGraceAndRecords(t *testing.T) {
 	}
 	if !strings.Contains(atts[0].Error, ErrShutdown.Error()) {
 		t.Fatalf("canceled attempt error %q does not name the shutdown", atts[0].Error)
+	}
+}
+
+// flakyFinish fails the first n Finish calls as an unreachable store would.
+type flakyFinish struct {
+	storage.Store
+	mu    sync.Mutex
+	fails int
+	calls int
+}
+
+func (f *flakyFinish) Finish(ctx context.Context, p storage.FinishParams) (jobs.Run, error) {
+	f.mu.Lock()
+	f.calls++
+	fail := f.calls <= f.fails
+	f.mu.Unlock()
+	if fail {
+		return jobs.Run{}, errors.New("dial tcp 127.0.0.1:3306: connect: connection refused")
+	}
+	return f.Store.Finish(ctx, p)
+}
+
+// With the store down when an attempt ends, the worker retries the result
+// write with backoff and records it once the store is back: no finished
+// result is lost.
+func TestFinishRetriedWhileStoreDown(t *testing.T) {
+	r := newRig(t, 1)
+	r.pool.Stop()
+	flaky := &flakyFinish{Store: r.store, fails: 3}
+	r.pool = New(r.cfg, Options{Node: "w1", Store: flaky, Queue: r.queue, Clock: r.clk, Workers: 1, Exec: fakeExec,
+		Events: Events{Finished: func(run jobs.Run, _ jobs.Result) { r.finished <- run }}})
+	if err := r.pool.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.pool.Stop)
+	run := r.dispatch("ok", t0)
+	// Step the clock through the write backoffs until the result is in.
+	for done := false; !done; {
+		select {
+		case <-r.finished:
+			done = true
+		case <-r.clk.BlockUntil(1):
+			r.clk.Advance(time.Second)
+		case <-time.After(10 * time.Second):
+			t.Fatal("result never recorded")
+		}
+	}
+	got, atts := r.get(run.ID)
+	if got.Status != jobs.StatusSucceeded || len(atts) != 1 || atts[0].Output != "hello\n" {
+		t.Fatalf("after the store came back: %+v %+v", got, atts)
+	}
+	if flaky.calls != 4 {
+		t.Fatalf("finish called %d times, want 4", flaky.calls)
 	}
 }
