@@ -26,6 +26,10 @@ var (
 	ErrLeaseExpired = errors.New("attempt lease expired: store unreachable for heartbeats")
 )
 
+// claimErrorPause is how long the pool waits after a claim failed for a
+// reason other than someone else having the run.
+const claimErrorPause = 500 * time.Millisecond
+
 // Pool runs queued runs on at most Workers slots.
 type Pool struct {
 	opts Options
@@ -185,7 +189,10 @@ func (p *Pool) takeOne(ctx context.Context) bool {
 		}
 		if !errors.Is(err, storage.ErrNotClaimed) && ctx.Err() == nil {
 			p.storeError("claim", err)
-			p.log.Warn("claiming run", slog.Int64("run_id", item.RunID), slog.Any("error", err))
+			p.log.Warn("claiming run", slog.Int64("run_id", item.RunID), slog.String("job", item.Job), slog.Any("error", err))
+			// The store is failing: don't drain the queue into failed claims
+			// (the reaper re-enqueues what was popped).
+			p.pause(ctx, claimErrorPause)
 		}
 		return false
 	}

@@ -87,6 +87,12 @@ type Result struct {
 	// FailoverTimeouts counts leader faults after which nothing was
 	// dispatched within failoverWait.
 	FailoverTimeouts int
+	// SelfExits counts replicas that exited without being stopped (and
+	// were started again a second later).
+	SelfExits int
+	// UncleanStops counts SIGTERMs after which a replica exited non-zero
+	// or had to be killed.
+	UncleanStops int
 }
 
 // Failovers is the number of leadership terms begun during the run.
@@ -117,6 +123,7 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "max failover gap        kill -9 of leader: %s (n=%d, median %s); SIGTERM of leader: %s (n=%d, median %s); no dispatch within %s: %d\n",
 		maxOf(r.KillFailovers), len(r.KillFailovers), median(r.KillFailovers),
 		maxOf(r.TermFailovers), len(r.TermFailovers), median(r.TermFailovers), failoverWait, r.FailoverTimeouts)
+	fmt.Fprintf(w, "replica self-exits      %d (unclean stops after SIGTERM: %d)\n", r.SelfExits, r.UncleanStops)
 	fmt.Fprintf(w, "max dispatch gap        %s (any cause, Redis and MariaDB outages included)\n", r.Audit.MaxDispatchGap.Round(time.Millisecond))
 	fmt.Fprintf(w, "statuses               ")
 	for _, s := range sortedStatuses(r.Audit) {
@@ -334,6 +341,16 @@ func (r *run) sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (r *run) restartDue(ctx context.Context) error {
+	for i := range r.c.Len() {
+		if _, down := r.downUntil[i]; down || r.c.Running(i) {
+			continue
+		}
+		// It exited on its own, e.g. it could not open the store while
+		// MariaDB was down: a supervisor would start it again.
+		r.res.SelfExits++
+		r.logf("%s exited by itself (%v); starting it again in 1s", r.c.Replica(i).Name, r.c.Replica(i).ExitState())
+		r.downUntil[i] = time.Now().Add(time.Second)
+	}
 	for i, at := range r.downUntil {
 		if time.Now().Before(at) {
 			continue
@@ -517,14 +534,17 @@ func (r *run) stopRandom(ctx context.Context, sig syscall.Signal) error {
 }
 
 func (r *run) stop(i int, sig syscall.Signal) error {
-	var err error
-	if sig == syscall.SIGKILL {
-		err = r.c.Kill9(i)
-	} else {
-		err = r.c.Term(i)
-	}
 	r.downUntil[i] = time.Now().Add(r.between(minDown, maxDown))
-	return err
+	if sig == syscall.SIGKILL {
+		return r.c.Kill9(i)
+	}
+	if err := r.c.Term(i); err != nil {
+		// A replica that does not stop cleanly is a finding, not a
+		// reason to end the run.
+		r.res.UncleanStops++
+		r.logf("  %v", err)
+	}
+	return nil
 }
 
 // flushRedis empties the private Redis: lease, queue, doorbells.
