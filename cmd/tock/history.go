@@ -13,27 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/api"
+	"github.com/tock-sched/tock/internal/client"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
-
-// openStore opens and migrates the store named by --store for a CLI command.
-func (g *globals) openStore(ctx context.Context) (storage.Store, error) {
-	log, err := g.logger(io.Discard)
-	if err != nil {
-		return nil, err
-	}
-	st, err := node.OpenStore(ctx, g.store, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("migrating store: %w", err)
-	}
-	return st, nil
-}
 
 // runView is a run as the CLI prints it: the run plus its last attempt's
 // output.
@@ -45,96 +29,72 @@ type runView struct {
 
 func newRunsCmd(g *globals) *cobra.Command {
 	var (
-		f                      storage.RunFilter
-		status, trigger, since string
-		until, before, output  string
-		withOutput             bool
+		q              client.RunQuery
+		before, output string
+		withOutput     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "List run history, newest first",
 		Example: `  tock runs --job backup --status failed --since 24h
   tock runs -o json --limit 500
-  tock runs --before 2026-11-29T01:00:00Z,4711   # next page`,
+  tock runs --before 2026-11-29T01:00:00Z,4711   # next page
+  tock runs --server http://tock-1:8080 --status failed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if status != "" {
-				if f.Status, err = jobs.ParseStatus(status); err != nil {
-					return exitError{2, "tock: --status: " + err.Error()}
-				}
+			if err := checkOutput(output); err != nil {
+				return err
 			}
-			if trigger != "" {
-				if f.Trigger, err = jobs.ParseTrigger(trigger); err != nil {
-					return exitError{2, "tock: --trigger: " + err.Error()}
-				}
-			}
-			now := time.Now().UTC()
-			if f.Since, err = parseWhen(since, now); err != nil {
-				return exitError{2, "tock: --since: " + err.Error()}
-			}
-			if f.Until, err = parseWhen(until, now); err != nil {
-				return exitError{2, "tock: --until: " + err.Error()}
+			if q.Limit == 0 {
+				return exitError{2, fmt.Sprintf("tock: --limit: want 1 to %d", api.MaxRunLimit)}
 			}
 			if before != "" {
-				c, err := parseCursor(before)
+				c, err := cursorOf(before)
 				if err != nil {
 					return exitError{2, "tock: --before: " + err.Error()}
 				}
-				f.Before = &c
+				q.Cursor = c
 			}
-			if f.Limit < 1 || f.Limit > 1000 {
-				return exitError{2, "tock: --limit: want 1 to 1000"}
-			}
-			if output != "table" && output != "json" {
-				return exitError{2, "tock: -o: want table or json"}
-			}
-			ctx := cmd.Context()
-			st, err := g.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			runs, err := st.ListRuns(ctx, f)
-			if err != nil {
-				return fmt.Errorf("listing runs: %w", err)
-			}
-			views := make([]runView, len(runs))
-			for i, r := range runs {
-				views[i].Run = r
-				if withOutput && r.Attempt > 0 {
-					_, atts, err := st.GetRun(ctx, r.ID)
-					if err != nil {
-						return fmt.Errorf("reading run %d: %w", r.ID, err)
+			return g.withBackend(cmd, q.Job, func(ctx context.Context, b client.Backend) error {
+				page, err := b.Runs(ctx, q)
+				if err != nil {
+					return err
+				}
+				views := make([]runView, len(page.Runs))
+				for i, r := range page.Runs {
+					views[i].Run = r
+					if !withOutput || output != "json" || r.Attempt == 0 {
+						continue
 					}
-					if len(atts) > 0 {
-						views[i].Output, views[i].OutputDropped = atts[len(atts)-1].Output, atts[len(atts)-1].OutputDropped
+					d, err := b.Run(ctx, r.ID)
+					if err != nil {
+						return err
+					}
+					if n := len(d.Attempts); n > 0 {
+						views[i].Output, views[i].OutputDropped = d.Attempts[n-1].Output, d.Attempts[n-1].OutputDropped
 					}
 				}
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(views)
-			}
-			printRuns(out, views)
-			if len(runs) == f.Limit {
-				last := runs[len(runs)-1]
-				fmt.Fprintf(cmd.ErrOrStderr(), "more: --before %s,%d\n", last.ScheduledAt.UTC().Format(time.RFC3339Nano), last.ID)
-			}
-			return nil
+				if output == "json" {
+					return printJSON(cmd.OutOrStdout(), views)
+				}
+				printRuns(cmd.OutOrStdout(), views)
+				if page.NextCursor != "" && len(page.Runs) > 0 {
+					last := page.Runs[len(page.Runs)-1]
+					fmt.Fprintf(cmd.ErrOrStderr(), "more: --before %s,%d\n", last.ScheduledAt.UTC().Format(time.RFC3339Nano), last.ID)
+				}
+				return nil
+			})
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.Job, "job", "", "only this job")
-	fl.StringVar(&status, "status", "", "only this status: "+joinStatuses())
-	fl.StringVar(&trigger, "trigger", "", "only this trigger: schedule, catchup, manual, retry")
-	fl.StringVar(&since, "since", "", "scheduled at or after: a duration ago (24h, 7d) or RFC 3339 time")
-	fl.StringVar(&until, "until", "", "scheduled before: a duration ago or RFC 3339 time")
-	fl.StringVar(&before, "before", "", "keyset cursor SCHEDULED_AT,ID printed by the previous page")
-	fl.IntVar(&f.Limit, "limit", 50, "rows, at most 1000")
-	fl.StringVarP(&output, "output", "o", "table", "table or json")
+	fl.StringVar(&q.Job, "job", "", "only this job")
+	fl.StringVar(&q.Status, "status", "", "only this status: "+joinStatuses())
+	fl.StringVar(&q.Trigger, "trigger", "", "only this trigger: schedule, catchup, manual, retry")
+	fl.StringVar(&q.Since, "since", "", "scheduled at or after: a duration ago (24h, 7d) or RFC 3339 time")
+	fl.StringVar(&q.Until, "until", "", "scheduled before: a duration ago or RFC 3339 time")
+	fl.StringVar(&before, "before", "", "keyset cursor: SCHEDULED_AT,ID as printed after the previous page, or the API's next_cursor")
+	fl.IntVar(&q.Limit, "limit", api.DefaultRunLimit, fmt.Sprintf("rows, at most %d", api.MaxRunLimit))
+	outputFlag(cmd, &output)
 	fl.BoolVar(&withOutput, "with-output", true, "include each run's last captured output in -o json")
 	cmd.AddCommand(newRunsShowCmd(g))
 	return cmd
@@ -148,36 +108,28 @@ func joinStatuses() string {
 	return strings.Join(s, ", ")
 }
 
-// parseWhen reads "24h", "7d", "1d12h" as that long before now, or an RFC
-// 3339 time; empty is the zero time.
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	d, err := jobs.ParseDuration(s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither a duration (24h, 7d) nor an RFC 3339 time", s)
-	}
-	return now.Add(-d), nil
-}
-
-func parseCursor(s string) (storage.Cursor, error) {
+// cursorOf reads --before: SCHEDULED_AT,ID as the table prints it, or the
+// API's opaque next_cursor, which the backend checks.
+func cursorOf(s string) (string, error) {
 	ts, id, ok := strings.Cut(s, ",")
 	if !ok {
-		return storage.Cursor{}, errors.New("want SCHEDULED_AT,ID as printed after a page")
+		return s, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
-		return storage.Cursor{}, fmt.Errorf("time: %w", err)
+		return "", fmt.Errorf("time: %w", err)
 	}
 	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
-		return storage.Cursor{}, fmt.Errorf("id: %w", err)
+	if err != nil || n <= 0 {
+		return "", errors.New("id: want a positive run id after the comma")
 	}
-	return storage.Cursor{ScheduledAt: t.UTC(), ID: n}, nil
+	return api.EncodeCursor(storage.Cursor{ScheduledAt: t.UTC(), ID: n}), nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func fmtTime(t *time.Time) string {
@@ -220,6 +172,15 @@ func oneLine(s string, n int) string {
 	return s
 }
 
+// parseRunID reads a RUN_ID argument.
+func parseRunID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, exitError{2, fmt.Sprintf("tock: run id %q: want a number", s)}
+	}
+	return id, nil
+}
+
 func newRunsShowCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
@@ -227,37 +188,30 @@ func newRunsShowCmd(g *globals) *cobra.Command {
 		Short: "Show one run with its attempts, exit codes and output",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil {
-				return exitError{2, fmt.Sprintf("tock: run id %q: want a number", args[0])}
-			}
-			ctx := cmd.Context()
-			st, err := g.openStore(ctx)
+			id, err := parseRunID(args[0])
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			run, atts, err := st.GetRun(ctx, id)
-			if errors.Is(err, storage.ErrNotFound) {
-				return exitError{1, fmt.Sprintf("tock: run %d not found", id)}
+			if err := checkOutput(output); err != nil {
+				return err
 			}
-			if err != nil {
-				return fmt.Errorf("reading run %d: %w", id, err)
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
-					jobs.Run
-					Attempts []jobs.Attempt `json:"attempts"`
-				}{run, atts})
-			}
-			printRun(out, run, atts)
-			return nil
+			return g.withBackend(cmd, "", func(ctx context.Context, b client.Backend) error {
+				d, err := b.Run(ctx, id)
+				switch {
+				case err != nil:
+					return err
+				case output == "json":
+					return printJSON(cmd.OutOrStdout(), struct {
+						jobs.Run
+						Attempts []jobs.Attempt `json:"attempts"`
+					}{d.Run, d.Attempts})
+				}
+				printRun(cmd.OutOrStdout(), d.Run, d.Attempts)
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	outputFlag(cmd, &output)
 	return cmd
 }
 

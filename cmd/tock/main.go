@@ -7,9 +7,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	// Embedded zone data: every replica resolves time zones alike.
 	_ "time/tzdata"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tock-sched/tock/jobs"
 )
@@ -17,18 +20,28 @@ import (
 func main() {
 	// A job's process-group shim is this same binary (no orphans, I8).
 	jobs.RunShimIfRequested()
-	cmd := newRootCmd()
-	if err := cmd.Execute(); err != nil {
-		var ex exitError
-		if errors.As(err, &ex) {
-			if ex.msg != "" {
-				fmt.Fprintln(os.Stderr, ex.msg)
-			}
-			os.Exit(ex.code)
-		}
-		fmt.Fprintln(os.Stderr, "tock:", err)
-		os.Exit(1)
+	os.Exit(execute(newRootCmd(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// execute runs the command line args and returns the exit code: 0, 1 when
+// the command failed, 2 for a usage error.
+func execute(root *cobra.Command, args []string, stdout, stderr io.Writer) int {
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
 	}
+	var ex exitError
+	if errors.As(err, &ex) {
+		if ex.msg != "" {
+			fmt.Fprintln(stderr, ex.msg)
+		}
+		return ex.code
+	}
+	fmt.Fprintln(stderr, "tock:", err)
+	return 1
 }
 
 // exitError ends the command with a given code and message.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/node"
 )
 
@@ -14,14 +15,21 @@ import (
 type globals struct {
 	config    string
 	store     string
+	server    string
+	token     string
 	logFormat string
 	logLevel  string
+	// clock is "now" for commands working on the store directly.
+	clock clock.Clock
 }
 
 const defaultStore = "sqlite:tock.db"
 
-func newRootCmd() *cobra.Command {
-	g := &globals{}
+func newRootCmd() *cobra.Command { return newRoot(clock.Real{}) }
+
+// newRoot builds the command tree; tests pass a fake clock.
+func newRoot(c clock.Clock) *cobra.Command {
+	g := &globals{clock: c}
 	root := &cobra.Command{
 		Use:           "tock",
 		Short:         "tock is a distributed cron scheduler that keeps every run",
@@ -32,6 +40,10 @@ func newRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.config, "config", "c", envOr("TOCK_CONFIG", "tock.yaml"), "config file (env TOCK_CONFIG)")
 	pf.StringVar(&g.store, "store", envOr("TOCK_STORE", defaultStore), "history store: sqlite:PATH or mysql://user:pass@host:port/db (env TOCK_STORE)")
+	// The server and token come from the environment when used, not as
+	// flag defaults, so that --help never prints them.
+	pf.StringVar(&g.server, "server", "", "URL of a tock node's API, e.g. http://tock-1:8080; jobs, runs, trigger, pause, resume, cancel and cluster then ask it instead of --store (env TOCK_SERVER)")
+	pf.StringVar(&g.token, "token", "", "bearer token for --server: the node's --api-token, or its --api-read-token for reads (env TOCK_TOKEN)")
 	pf.StringVar(&g.logFormat, "log-format", envOr("TOCK_LOG_FORMAT", "auto"), "log format: json, text, or auto (text on a terminal, else json)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("TOCK_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	root.AddCommand(newRunCmd(g), newValidateCmd(g), newMigrateCmd(g), newJobsCmd(g), newRunsCmd(g),

@@ -87,8 +87,16 @@ func OpenStore(t testing.TB) storage.Store {
 // node-b (alive, another digest) and node-c (gone for two hours).
 func NewHistory(t testing.TB) *History {
 	t.Helper()
+	return NewHistoryIn(t, OpenStore(t))
+}
+
+// NewHistoryIn builds NewHistory's history in st, an empty store the
+// caller opened and migrated (for tests that need its file name, such as
+// the CLI's --store tests).
+func NewHistoryIn(t testing.TB, st storage.Store) *History {
+	t.Helper()
 	ctx := context.Background()
-	h := &History{Store: OpenStore(t), Config: MustConfig(t, ConfigYAML)}
+	h := &History{Store: st, Config: MustConfig(t, ConfigYAML)}
 	t0 := Now
 	backup, report := h.Config.Job("backup"), h.Config.Job("report")
 	epoch, err := h.Store.BumpEpoch(ctx, "node-a")

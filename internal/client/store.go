@@ -1,0 +1,164 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tock-sched/tock/internal/api"
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+)
+
+// StoreOptions configure a Store.
+type StoreOptions struct {
+	// Store is the history store; the caller opens, migrates and closes it.
+	Store storage.Store
+	// Config loads the job config. Jobs, Trigger and SetPaused call it (at
+	// most once per Store); without it they fail with ErrNoConfig.
+	Config func() (*jobs.Config, error)
+	Clock  clock.Clock // default clock.Real
+	// Logger receives the service's events; default: discarded, since
+	// every failure is returned.
+	Logger *slog.Logger
+	// StoreTimeout bounds each store call. Default api.DefaultStoreTimeout.
+	StoreTimeout time.Duration
+}
+
+// Store is the Backend that works on a store directly, in this process,
+// through api.Service: what a node's API would answer, minus a node.
+type Store struct {
+	svc  *api.Service
+	load func() (*jobs.Config, error)
+
+	once   sync.Once
+	cfg    *jobs.Config
+	cfgErr error
+}
+
+var _ Backend = (*Store)(nil)
+
+// NewStore returns a Store.
+func NewStore(opts StoreOptions) *Store {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Store{load: opts.Config}
+	s.svc = api.NewService(api.ServiceOptions{
+		Store: opts.Store,
+		// Only called after config() succeeded.
+		Config:       func() *jobs.Config { return s.cfg },
+		Clock:        opts.Clock,
+		Logger:       opts.Logger,
+		StoreTimeout: opts.StoreTimeout,
+	})
+	return s
+}
+
+// config loads the job config once.
+func (s *Store) config() error {
+	s.once.Do(func() {
+		if s.load == nil {
+			s.cfgErr = ErrNoConfig
+			return
+		}
+		s.cfg, s.cfgErr = s.load()
+		if s.cfgErr == nil && s.cfg == nil {
+			s.cfgErr = ErrNoConfig
+		}
+	})
+	if s.cfgErr != nil {
+		return fmt.Errorf("loading the job config: %w", s.cfgErr)
+	}
+	return nil
+}
+
+// Jobs lists the jobs of the config.
+func (s *Store) Jobs(ctx context.Context) ([]api.Job, error) {
+	if err := s.config(); err != nil {
+		return nil, err
+	}
+	js, err := s.svc.Jobs(ctx)
+	return js, local(err)
+}
+
+// Runs returns one page of run history.
+func (s *Store) Runs(ctx context.Context, q RunQuery) (api.RunPage, error) {
+	f, err := api.ParseRunQuery(q.Values(), s.svc.Now())
+	if err != nil {
+		return api.RunPage{}, err
+	}
+	p, err := s.svc.Runs(ctx, f)
+	return p, local(err)
+}
+
+// Run returns one run with its attempts.
+func (s *Store) Run(ctx context.Context, id int64) (api.RunDetail, error) {
+	if err := checkRunID(id); err != nil {
+		return api.RunDetail{}, err
+	}
+	d, err := s.svc.Run(ctx, id)
+	return d, local(err)
+}
+
+// Trigger records a manual run of a job of the config.
+func (s *Store) Trigger(ctx context.Context, job string) (jobs.Run, error) {
+	if err := s.config(); err != nil {
+		return jobs.Run{}, err
+	}
+	r, err := s.svc.Trigger(ctx, job)
+	return r, local(err)
+}
+
+// SetPaused pauses or resumes a job of the config.
+func (s *Store) SetPaused(ctx context.Context, job string, paused bool) (api.Job, error) {
+	if err := s.config(); err != nil {
+		return api.Job{}, err
+	}
+	j, err := s.svc.SetPaused(ctx, job, paused)
+	return j, local(err)
+}
+
+// Cancel cancels or stops a run.
+func (s *Store) Cancel(ctx context.Context, id int64) (jobs.Run, error) {
+	if err := checkRunID(id); err != nil {
+		return jobs.Run{}, err
+	}
+	r, err := s.svc.Cancel(ctx, id)
+	return r, local(err)
+}
+
+// Cluster returns the leader, its epoch and the recent nodes.
+func (s *Store) Cluster(ctx context.Context) (api.Cluster, error) {
+	c, err := s.svc.Cluster(ctx)
+	return c, local(err)
+}
+
+// local puts back the detail the service hides from remote clients: here
+// the caller is the operator at the store, and there is no server log to
+// look in.
+func local(err error) error {
+	var e *api.Error
+	if !errors.As(err, &e) || !errors.Is(e.Err, api.ErrStore) {
+		return err
+	}
+	detail := e.Err
+	if j, ok := e.Err.(interface{ Unwrap() []error }); ok {
+		for _, x := range j.Unwrap() {
+			if x != api.ErrStore {
+				detail = x
+			}
+		}
+	}
+	msg := "store call failed: " + detail.Error()
+	if e.Status == http.StatusServiceUnavailable {
+		msg = "the store did not answer in time: " + detail.Error()
+	}
+	return &api.Error{Status: e.Status, Msg: msg, Param: e.Param, Err: e.Err}
+}
