@@ -31,6 +31,15 @@ const (
 	DefaultJitter          = time.Duration(0)
 	// DefaultMaxConcurrency 0 leaves a job bounded only by the global pool.
 	DefaultMaxConcurrency = 0
+	// DefaultAlertLate 0 turns the late alert off.
+	DefaultAlertLate = time.Duration(0)
+	// DefaultAlertFailures 0 turns the failures alert off.
+	DefaultAlertFailures = 0
+	// DefaultNotifyTimeout bounds one delivery attempt of a notification.
+	DefaultNotifyTimeout = 10 * time.Second
+	// DefaultNotifyRetries is the number of extra delivery attempts after
+	// a failed one.
+	DefaultNotifyRetries = 3
 )
 
 // Limits on what a config file may say.
@@ -41,6 +50,12 @@ const (
 	MaxJobNameLen = 200
 	// MaxRetries bounds retries so that MaxAttempts stays small.
 	MaxRetries = 1000
+	// MaxAlertFailures bounds alert_failures, which bounds the history
+	// the leader reads per job and check.
+	MaxAlertFailures = 1000
+	// MaxNotifyRetries bounds notify.retries; with the leader's exponential
+	// backoff more would only hold up the notifications queued behind.
+	MaxNotifyRetries = 10
 	// maxErrors stops a hopeless file from producing unbounded output.
 	maxErrors = 1000
 	// maxNodes bounds the work spent on a document, aliases expanded.
@@ -57,8 +72,11 @@ type Config struct {
 	Jobs []*Job `json:"jobs"`
 	// History says how long finished runs are kept.
 	History HistoryConfig `json:"history"`
-	// Digest identifies the whole config (every job's digest and the history
-	// settings); replicas whose digest differs from the leader's are flagged.
+	// Notify says where the leader sends alert notifications.
+	Notify NotifyConfig `json:"notify"`
+	// Digest identifies the whole config (every job's digest, its alert
+	// settings, the history and notify blocks); replicas whose digest
+	// differs from the leader's are flagged.
 	Digest string `json:"digest"`
 
 	byName map[string]*Job
@@ -89,6 +107,12 @@ type Defaults struct {
 	// MaxConcurrency bounds a job's attempts running at once on one replica;
 	// 0 means only the global pool bounds it. Default 0.
 	MaxConcurrency int `json:"max_concurrency"`
+	// AlertLate is how late a run may start before the job's late alert
+	// fires; 0 turns it off. Default 0.
+	AlertLate time.Duration `json:"alert_late"`
+	// AlertFailures is how many finished runs in a row must fail for the
+	// job's failures alert to fire; 0 turns it off. Default 0.
+	AlertFailures int `json:"alert_failures"`
 }
 
 // BuiltinDefaults returns the defaults that apply when a file has no
@@ -105,6 +129,8 @@ func BuiltinDefaults() Defaults {
 		CatchupWindow:   DefaultCatchupWindow,
 		Jitter:          DefaultJitter,
 		MaxConcurrency:  DefaultMaxConcurrency,
+		AlertLate:       DefaultAlertLate,
+		AlertFailures:   DefaultAlertFailures,
 	}
 }
 
@@ -116,6 +142,23 @@ type HistoryConfig struct {
 	// KeepPerJob is the number of most recent runs kept per job. Default 0
 	// (all).
 	KeepPerJob int `json:"keep_per_job"`
+}
+
+// NotifyConfig is the notify block: where the leader posts alert
+// notifications. Without a webhook alerts are only logged and exported as
+// metrics.
+type NotifyConfig struct {
+	// Webhook is the http or https URL each notification is POSTed to as
+	// JSON; empty sends none. Default empty.
+	Webhook string `json:"webhook,omitempty"`
+	// Headers are set on every notification request (e.g. Authorization).
+	// They are kept out of JSON, since they often hold a secret.
+	Headers map[string]string `json:"-"`
+	// Timeout bounds one delivery attempt. Default DefaultNotifyTimeout.
+	Timeout time.Duration `json:"timeout"`
+	// Retries is the number of extra delivery attempts after a failed one,
+	// with exponential backoff. Default DefaultNotifyRetries.
+	Retries int `json:"retries"`
 }
 
 // Job returns the job named name, or nil.
@@ -295,13 +338,14 @@ var jobNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 
 // Keys of each mapping, in the order they are checked.
 var (
-	topKeys      = []string{"defaults", "jobs", "history"}
+	topKeys      = []string{"defaults", "jobs", "history", "notify"}
 	defaultsKeys = []string{"timezone", "timeout", "retries", "retry_backoff", "retry_backoff_max",
-		"concurrency", "misfire", "catchup_window", "jitter", "max_concurrency"}
+		"concurrency", "misfire", "catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures"}
 	historyKeys = []string{"keep", "keep_per_job"}
+	notifyKeys  = []string{"webhook", "headers", "timeout", "retries"}
 	jobKeys     = []string{"name", "schedule", "timezone", "command", "shell", "http", "env",
 		"timeout", "retries", "retry_backoff", "retry_backoff_max", "concurrency", "misfire",
-		"catchup_window", "jitter", "max_concurrency", "paused"}
+		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused"}
 	httpKeys = []string{"method", "url", "headers", "body", "success"}
 )
 
@@ -357,7 +401,8 @@ func (d *decoder) parse(data []byte) *Config {
 	if root == nil {
 		return nil
 	}
-	cfg := &Config{Defaults: BuiltinDefaults()}
+	cfg := &Config{Defaults: BuiltinDefaults(),
+		Notify: NotifyConfig{Timeout: DefaultNotifyTimeout, Retries: DefaultNotifyRetries}}
 	top, ok := d.mapping(root, "", topKeys)
 	if !ok {
 		return nil
@@ -368,6 +413,9 @@ func (d *decoder) parse(data []byte) *Config {
 	}
 	if e, ok := top["history"]; ok {
 		d.history(e.val, "history", &cfg.History)
+	}
+	if e, ok := top["notify"]; ok {
+		d.notify(e.val, "notify", &cfg.Notify)
 	}
 	e, ok := top["jobs"]
 	if !ok {
@@ -787,10 +835,10 @@ func (d *decoder) location(n *yaml.Node, path string) (*time.Location, bool) {
 
 // limits are the fields shared by the defaults block and jobs.
 type limits struct {
-	timeout, retryBackoff, retryBackoffMax, catchupWindow, jitter *time.Duration
-	retries, maxConcurrency                                       *int
-	concurrency                                                   *ConcurrencyPolicy
-	misfire                                                       *MisfirePolicy
+	timeout, retryBackoff, retryBackoffMax, catchupWindow, jitter, alertLate *time.Duration
+	retries, maxConcurrency, alertFailures                                   *int
+	concurrency                                                              *ConcurrencyPolicy
+	misfire                                                                  *MisfirePolicy
 }
 
 func (d *decoder) limits(m map[string]entry, path string, l limits) {
@@ -804,6 +852,7 @@ func (d *decoder) limits(m map[string]entry, path string, l limits) {
 		{"retry_backoff_max", l.retryBackoffMax, false},
 		{"catchup_window", l.catchupWindow, false},
 		{"jitter", l.jitter, false},
+		{"alert_late", l.alertLate, false},
 	}
 	for _, f := range durations {
 		if e, ok := m[f.key]; ok {
@@ -820,6 +869,11 @@ func (d *decoder) limits(m map[string]entry, path string, l limits) {
 	if e, ok := m["max_concurrency"]; ok {
 		if v, ok := d.nonNegInt(e.val, join(path, "max_concurrency"), 1<<31-1); ok {
 			*l.maxConcurrency = v
+		}
+	}
+	if e, ok := m["alert_failures"]; ok {
+		if v, ok := d.nonNegInt(e.val, join(path, "alert_failures"), MaxAlertFailures); ok {
+			*l.alertFailures = v
 		}
 	}
 	if e, ok := m["concurrency"]; ok {
@@ -854,6 +908,7 @@ func (d *decoder) defaults(n *yaml.Node, path string, defs *Defaults) *time.Loca
 		timeout: &defs.Timeout, retryBackoff: &defs.RetryBackoff, retryBackoffMax: &defs.RetryBackoffMax,
 		catchupWindow: &defs.CatchupWindow, jitter: &defs.Jitter, retries: &defs.Retries,
 		maxConcurrency: &defs.MaxConcurrency, concurrency: &defs.Concurrency, misfire: &defs.Misfire,
+		alertLate: &defs.AlertLate, alertFailures: &defs.AlertFailures,
 	})
 	return loc
 }
@@ -874,6 +929,42 @@ func (d *decoder) history(n *yaml.Node, path string, h *HistoryConfig) {
 	if e, ok := m["keep_per_job"]; ok {
 		if v, ok := d.nonNegInt(e.val, join(path, "keep_per_job"), 1<<31-1); ok {
 			h.KeepPerJob = v
+		}
+	}
+}
+
+// notify reads the notify block over the built-in notify defaults in n.
+func (d *decoder) notify(n *yaml.Node, path string, nc *NotifyConfig) {
+	if isNull(n) {
+		return
+	}
+	m, ok := d.mapping(n, path, notifyKeys)
+	if !ok {
+		return
+	}
+	if e, ok := m["webhook"]; ok {
+		p := join(path, "webhook")
+		if s, ok := d.str(e.val, p); ok {
+			if msg := checkURL(s); msg != "" {
+				d.errorf(e.val, p, "%s", msg)
+			} else {
+				nc.Webhook = s
+			}
+		}
+	}
+	if e, ok := m["headers"]; ok {
+		if h, ok := d.headers(e.val, join(path, "headers")); ok {
+			nc.Headers = h
+		}
+	}
+	if e, ok := m["timeout"]; ok {
+		if v, ok := d.duration(e.val, join(path, "timeout"), true); ok {
+			nc.Timeout = v
+		}
+	}
+	if e, ok := m["retries"]; ok {
+		if v, ok := d.nonNegInt(e.val, join(path, "retries"), MaxNotifyRetries); ok {
+			nc.Retries = v
 		}
 	}
 }
@@ -930,6 +1021,8 @@ func (d *decoder) job(n *yaml.Node, path string, defs Defaults, defaultLoc *time
 		CatchupWindow:   defs.CatchupWindow,
 		MaxConcurrency:  defs.MaxConcurrency,
 		Jitter:          defs.Jitter,
+		AlertLate:       defs.AlertLate,
+		AlertFailures:   defs.AlertFailures,
 	}
 
 	var nameNode *yaml.Node
@@ -988,6 +1081,7 @@ func (d *decoder) job(n *yaml.Node, path string, defs Defaults, defaultLoc *time
 		timeout: &j.Timeout, retryBackoff: &j.RetryBackoff, retryBackoffMax: &j.RetryBackoffMax,
 		catchupWindow: &j.CatchupWindow, jitter: &j.Jitter, retries: &j.Retries,
 		maxConcurrency: &j.MaxConcurrency, concurrency: &j.Concurrency, misfire: &j.Misfire,
+		alertLate: &j.AlertLate, alertFailures: &j.AlertFailures,
 	})
 	if e, ok := m["paused"]; ok {
 		if v, ok := d.boolean(e.val, join(path, "paused")); ok {

@@ -249,7 +249,7 @@ func TestParseErrors(t *testing.T) {
 		{"two documents", job(sched, cmd) + "---\njobs: []\n", "", 6, "more than one YAML document"},
 
 		// Unknown and repeated keys, at every level.
-		{"unknown top key", job(sched, cmd) + "extra: 1\n", "extra", 6, `unknown field (want one of defaults, jobs, history)`},
+		{"unknown top key", job(sched, cmd) + "extra: 1\n", "extra", 6, `unknown field (want one of defaults, jobs, history, notify)`},
 		{"unknown job key", job(sched, cmd, "    timout: 5m\n"), "jobs[0].timout", 5, `did you mean "timeout"?`},
 		{"unknown defaults key", "defaults:\n  tz: UTC\n" + job(sched, cmd), "defaults.tz", 2, "unknown field"},
 		{"unknown history key", "history: {keep: 1d, max: 3}\n" + job(sched, cmd), "history.max", 1, "unknown field"},
@@ -328,6 +328,26 @@ func TestParseErrors(t *testing.T) {
 		{"http header name", job(sched, "    http:\n      url: 'http://x'\n      headers: {'Bad Header': x}\n"), "jobs[0].http.headers.Bad Header", 6, "invalid header name"},
 		{"http header twice", job(sched, "    http:\n      url: 'http://x'\n      headers: {X-A: x, x-a: y}\n"), "jobs[0].http.headers.x-a", 6, "header set twice"},
 		{"http header newline", job(sched, "    http:\n      url: 'http://x'\n      headers: {X-A: \"a\\r\\nX-B: b\"}\n"), "jobs[0].http.headers.X-A", 6, "line breaks"},
+
+		// Alerts and notify.
+		{"alert_late no unit", job(sched, cmd, "    alert_late: 5\n"), "jobs[0].alert_late", 5, "missing unit"},
+		{"negative alert_late", "defaults: {alert_late: -1m}\n" + job(sched, cmd), "defaults.alert_late", 1, "must not be negative"},
+		{"alert_failures string", job(sched, cmd, "    alert_failures: many\n"), "jobs[0].alert_failures", 5, `expected an integer, got string "many"`},
+		{"negative alert_failures", "defaults:\n  alert_failures: -3\n" + job(sched, cmd), "defaults.alert_failures", 2, "must not be negative"},
+		{"too many alert_failures", job(sched, cmd, "    alert_failures: 1001\n"), "jobs[0].alert_failures", 5, "at most 1000"},
+		{"misspelt alert key", job(sched, cmd, "    alert_failure: 3\n"), "jobs[0].alert_failure", 5, `did you mean "alert_failures"?`},
+		{"notify not mapping", job(sched, cmd) + "notify: http://hook\n", "notify", 6, `expected a mapping with keys webhook, headers, timeout, retries, got string "http://hook"`},
+		{"unknown notify key", "notify:\n  webhook: 'http://hook/x'\n  url: 'http://hook/y'\n" + job(sched, cmd), "notify.url", 3, "unknown field"},
+		{"notify webhook ftp", "notify:\n  webhook: 'ftp://hook/x'\n" + job(sched, cmd), "notify.webhook", 2, "must start with http:// or https://"},
+		{"notify webhook no host", "notify: {webhook: 'https://'}\n" + job(sched, cmd), "notify.webhook", 1, "has no host"},
+		{"notify webhook empty", "notify: {webhook: ''}\n" + job(sched, cmd), "notify.webhook", 1, "must start with http://"},
+		{"notify webhook list", "notify: {webhook: [a]}\n" + job(sched, cmd), "notify.webhook", 1, "expected a string, got a list"},
+		{"notify header name", "notify:\n  webhook: 'http://hook'\n  headers: {'X Token': x}\n" + job(sched, cmd), "notify.headers.X Token", 3, "invalid header name"},
+		{"notify header newline", "notify:\n  webhook: 'http://hook'\n  headers: {X-T: \"a\\nb\"}\n" + job(sched, cmd), "notify.headers.X-T", 3, "line breaks"},
+		{"notify zero timeout", "notify:\n  webhook: 'http://hook'\n  timeout: 0s\n" + job(sched, cmd), "notify.timeout", 3, "must be positive"},
+		{"notify bad timeout", "notify: {timeout: soon}\n" + job(sched, cmd), "notify.timeout", 1, `invalid duration "soon"`},
+		{"notify negative retries", "notify: {retries: -1}\n" + job(sched, cmd), "notify.retries", 1, "must not be negative"},
+		{"notify too many retries", "notify: {retries: 11}\n" + job(sched, cmd), "notify.retries", 1, "at most 10"},
 
 		// Policies.
 		{"bad concurrency", job(sched, cmd, "    concurrency: sometimes\n"), "jobs[0].concurrency", 5, `unknown value "sometimes" (want one of allow, forbid, replace)`},
@@ -572,5 +592,123 @@ func TestConfigDigest(t *testing.T) {
 		if d := mustParse(t, src).Digest; d == d0 {
 			t.Errorf("%s kept the config digest", name)
 		}
+	}
+}
+
+func TestParseAlertsAndNotify(t *testing.T) {
+	tests := []struct {
+		name     string
+		src      string
+		late     map[string]time.Duration
+		failures map[string]int
+		notify   NotifyConfig
+	}{
+		{
+			name: "off by default",
+			src:  "jobs:\n  - {name: a, schedule: '@daily', shell: x}\n",
+			late: map[string]time.Duration{"a": 0}, failures: map[string]int{"a": 0},
+			notify: NotifyConfig{Timeout: DefaultNotifyTimeout, Retries: DefaultNotifyRetries},
+		},
+		{
+			name: "defaults inherited and overridden",
+			src: `defaults: {alert_late: 5m, alert_failures: 3}
+notify:
+  webhook: "https://alerts.example.com/tock?team=ops"
+  headers: {Authorization: "Bearer s3cret", X-Source: tock}
+  timeout: 2s
+  retries: 0
+jobs:
+  - {name: inherits, schedule: '@daily', shell: x}
+  - {name: own, schedule: '@daily', shell: x, alert_late: 1d, alert_failures: 1}
+  - {name: off, schedule: '@daily', shell: x, alert_late: 0s, alert_failures: 0}
+`,
+			late:     map[string]time.Duration{"inherits": 5 * time.Minute, "own": 24 * time.Hour, "off": 0},
+			failures: map[string]int{"inherits": 3, "own": 1, "off": 0},
+			notify: NotifyConfig{Webhook: "https://alerts.example.com/tock?team=ops",
+				Headers: map[string]string{"Authorization": "Bearer s3cret", "X-Source": "tock"}, Timeout: 2 * time.Second},
+		},
+		{
+			name: "empty notify block keeps its defaults",
+			src:  "notify:\njobs:\n  - {name: a, schedule: '@daily', shell: x, alert_failures: 1000}\n",
+			late: map[string]time.Duration{"a": 0}, failures: map[string]int{"a": MaxAlertFailures},
+			notify: NotifyConfig{Timeout: DefaultNotifyTimeout, Retries: DefaultNotifyRetries},
+		},
+		{
+			name:     "notify with a webhook only",
+			src:      "notify: {webhook: 'http://127.0.0.1:9093/hook', retries: 10}\njobs:\n  - {name: a, schedule: '@daily', shell: x}\n",
+			late:     map[string]time.Duration{"a": 0},
+			failures: map[string]int{"a": 0},
+			notify:   NotifyConfig{Webhook: "http://127.0.0.1:9093/hook", Timeout: DefaultNotifyTimeout, Retries: MaxNotifyRetries},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mustParse(t, tc.src)
+			for name, want := range tc.late {
+				if got := cfg.Job(name).AlertLate; got != want {
+					t.Errorf("%s: AlertLate = %v, want %v", name, got, want)
+				}
+			}
+			for name, want := range tc.failures {
+				if got := cfg.Job(name).AlertFailures; got != want {
+					t.Errorf("%s: AlertFailures = %d, want %d", name, got, want)
+				}
+			}
+			if !reflect.DeepEqual(cfg.Notify, tc.notify) {
+				t.Errorf("Notify = %+v, want %+v", cfg.Notify, tc.notify)
+			}
+		})
+	}
+}
+
+// TestAlertSettingsDigest: alert settings never change a job's digest (a
+// worker must keep running the job while its alerts are tuned, I7), but the
+// config digest flags replicas that would alert differently as leader.
+func TestAlertSettingsDigest(t *testing.T) {
+	const base = "jobs:\n  - {name: a, schedule: '@daily', shell: x}\n"
+	const alerting = "jobs:\n  - {name: a, schedule: '@daily', shell: x, alert_failures: 2}\n"
+	const hook = "notify: {webhook: 'http://hook/a'}\n"
+	b := mustParse(t, base)
+	for name, src := range map[string]string{
+		"alert_late":       "jobs:\n  - {name: a, schedule: '@daily', shell: x, alert_late: 1m}\n",
+		"alert_failures":   alerting,
+		"default alerts":   "defaults: {alert_late: 1h, alert_failures: 5}\n" + base,
+		"notify":           hook + alerting,
+		"notify headers":   "notify: {webhook: 'http://hook/a', headers: {X-A: b}}\n" + alerting,
+		"notify timeout":   "notify: {timeout: 3s}\n" + alerting,
+		"notify retries":   "notify: {retries: 1}\n" + alerting,
+		"notify elsewhere": "notify: {webhook: 'http://hook/b'}\n" + alerting,
+	} {
+		if d := mustParse(t, src).Jobs[0].Digest; d != b.Jobs[0].Digest {
+			t.Errorf("%s changed the job digest", name)
+		}
+	}
+
+	if d := mustParse(t, hook+base).Digest; d != b.Digest {
+		t.Error("a notify block without any alert changed the config digest")
+	}
+	seen := map[string]string{b.Digest: "base"}
+	for _, c := range []struct{ name, src string }{
+		{"alert_failures", alerting},
+		{"alert_failures 3", strings.Replace(alerting, "alert_failures: 2", "alert_failures: 3", 1)},
+		{"alert_late", "jobs:\n  - {name: a, schedule: '@daily', shell: x, alert_late: 1m}\n"},
+		{"both", "jobs:\n  - {name: a, schedule: '@daily', shell: x, alert_late: 1m, alert_failures: 2}\n"},
+		{"webhook", hook + alerting},
+		{"other webhook", "notify: {webhook: 'http://hook/b'}\n" + alerting},
+		{"headers", "notify: {webhook: 'http://hook/a', headers: {X-A: b}}\n" + alerting},
+		{"timeout", "notify: {webhook: 'http://hook/a', timeout: 3s}\n" + alerting},
+		{"retries", "notify: {webhook: 'http://hook/a', retries: 1}\n" + alerting},
+	} {
+		d := mustParse(t, c.src).Digest
+		if other, dup := seen[d]; dup {
+			t.Errorf("%s: config digest equals that of %s", c.name, other)
+		}
+		seen[d] = c.name
+	}
+	// Job order does not matter for alert settings either.
+	two := "jobs:\n  - {name: a, schedule: '@daily', shell: x, alert_late: 1m}\n  - {name: b, schedule: '@daily', shell: y, alert_failures: 2}\n"
+	swapped := "jobs:\n  - {name: b, schedule: '@daily', shell: y, alert_failures: 2}\n  - {name: a, schedule: '@daily', shell: x, alert_late: 1m}\n"
+	if mustParse(t, two).Digest != mustParse(t, swapped).Digest {
+		t.Error("job order changed the config digest of alert settings")
 	}
 }

@@ -50,8 +50,9 @@ func (c canon) strMap(tag string, m map[string]string) {
 func (c canon) sum() string { return hex.EncodeToString(c.h.Sum(nil)[:digestLen]) }
 
 // jobDigest covers everything that affects how and when a job runs, and
-// nothing that does not (Paused, Line), so pausing a job or moving it in the
-// file does not make replicas disagree (I7).
+// nothing that does not (Paused, Line, AlertLate, AlertFailures), so pausing
+// a job, moving it in the file or tuning its alerts does not make workers
+// refuse its runs (I7).
 func jobDigest(j *Job) string {
 	c := canon{sha256.New()}
 	c.raw("tock-job-v1;")
@@ -86,8 +87,10 @@ func jobDigest(j *Job) string {
 	return c.sum()
 }
 
-// configDigest covers every job's digest, in a fixed order, and the history
-// settings.
+// configDigest covers every job's digest, in a fixed order, and what the
+// leader does beyond running jobs: the history settings, each job's alert
+// settings and the notify block. It gates nothing; it only flags replicas
+// that would prune or alert differently if they became leader.
 func configDigest(cfg *Config) string {
 	digests := make([]string, len(cfg.Jobs))
 	for i, j := range cfg.Jobs {
@@ -99,5 +102,31 @@ func configDigest(cfg *Config) string {
 	c.strs("jobs", digests)
 	c.dur("history.keep", cfg.History.Keep)
 	c.int("history.keep_per_job", int64(cfg.History.KeepPerJob))
+	if alertsDigest(c, cfg.Jobs) {
+		n := cfg.Notify
+		c.str("notify.webhook", n.Webhook)
+		c.strMap("notify.headers", n.Headers)
+		c.dur("notify.timeout", n.Timeout)
+		c.int("notify.retries", int64(n.Retries))
+	}
 	return c.sum()
+}
+
+// alertsDigest adds the alert settings of the jobs that have any, by name,
+// and reports whether there were any. A config without alerts encodes
+// nothing, so its digest stays what it was before alerts existed.
+func alertsDigest(c canon, list []*Job) bool {
+	var alerting []*Job
+	for _, j := range list {
+		if j.AlertLate != 0 || j.AlertFailures != 0 {
+			alerting = append(alerting, j)
+		}
+	}
+	sort.Slice(alerting, func(a, b int) bool { return alerting[a].Name < alerting[b].Name })
+	for _, j := range alerting {
+		c.str("alert.job", j.Name)
+		c.dur("alert.late", j.AlertLate)
+		c.int("alert.failures", int64(j.AlertFailures))
+	}
+	return len(alerting) > 0
 }

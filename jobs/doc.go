@@ -8,7 +8,9 @@
 //     (tock.yaml:14: jobs[2].schedule: ...). Each [Job] carries a [Job.Digest]
 //     over everything that affects execution, so a worker runs only what its
 //     own copy of the file defines (I7); [Config.Digest] lets replicas compare
-//     whole configs.
+//     whole configs. Alert settings (alert_late, alert_failures) and the
+//     notify block are read here but acted on by the leader (package
+//     scheduler); they are outside job digests and inside the config digest.
 //   - Schedules: [ParseSchedule] wraps robfig/cron/v3's parser (5 fields,
 //     6 with leading seconds, descriptors, @every) and evaluates specs on the
 //     job's wall clock with Vixie-cron daylight saving semantics; [Job.Next]

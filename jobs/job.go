@@ -63,8 +63,18 @@ type Job struct {
 	Jitter         time.Duration `json:"jitter"`
 	Paused         bool          `json:"paused"`
 
+	// AlertLate makes the leader raise the job's late alert when a run
+	// starts, or has waited to start, more than AlertLate after it was due;
+	// 0 turns it off.
+	AlertLate time.Duration `json:"alert_late"`
+	// AlertFailures makes the leader raise the job's failures alert when
+	// its last AlertFailures finished runs all failed; 0 turns it off.
+	AlertFailures int `json:"alert_failures"`
+
 	// Digest identifies the definition (schedule, executor, env, limits):
-	// a worker runs a dispatched run only if its own copy has the same digest (I7).
+	// a worker runs a dispatched run only if its own copy has the same digest
+	// (I7). Paused and the alert settings are left out: they do not change
+	// how a run executes.
 	Digest string `json:"digest"`
 	// Line is the line of the job in its config file.
 	Line int `json:"line"`

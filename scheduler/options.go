@@ -20,6 +20,11 @@ const (
 	DefaultStoreTimeout    = 10 * time.Second
 	DefaultRetryInterval   = time.Second
 	DefaultMaxBatch        = 5000
+	DefaultPruneInterval   = time.Minute
+	DefaultPruneBatch      = 1000
+	DefaultAlertInterval   = 5 * time.Second
+	DefaultNotifyQueue     = 100
+	DefaultNotifyBackoff   = time.Second
 )
 
 // Options configure a Scheduler.
@@ -55,6 +60,21 @@ type Options struct {
 	RetryInterval time.Duration
 	// MaxBatch caps the rows of one dispatch transaction. Default 5000.
 	MaxBatch int
+	// PruneInterval is how often the leader deletes the history that the
+	// config's history block no longer keeps. Default 1m.
+	PruneInterval time.Duration
+	// PruneBatch bounds the runs one prune transaction deletes; full
+	// batches follow each other after a short pause. Default 1000.
+	PruneBatch int
+	// AlertInterval is how often the leader checks the jobs' alerts
+	// (alert_late, alert_failures). Default 5s.
+	AlertInterval time.Duration
+	// NotifyQueue bounds the alert notifications waiting for the webhook;
+	// when full the oldest is dropped. Default 100.
+	NotifyQueue int
+	// NotifyBackoff is the pause before the first retry of a failed
+	// notification; it doubles each retry, up to a minute. Default 1s.
+	NotifyBackoff time.Duration
 	// Jitter returns the random delay for a job with jitter; default uniform
 	// in [0, job.Jitter).
 	Jitter func(*jobs.Job) time.Duration
@@ -73,6 +93,12 @@ type Events struct {
 	RenewFailed func(err error)
 	// Loaded is called after the leader (re)built its schedule from a config.
 	Loaded func(jobs int)
+	// Pruned is called with the number of runs each prune call deleted,
+	// when it deleted any.
+	Pruned func(n int64)
+	// Alert is called when a job alert starts firing or resolves (alerts.go).
+	// A new term starts with no alert firing.
+	Alert func(a Alert)
 }
 
 func (o *Options) setDefaults() {
@@ -108,6 +134,21 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.PruneInterval <= 0 {
+		o.PruneInterval = DefaultPruneInterval
+	}
+	if o.PruneBatch <= 0 {
+		o.PruneBatch = DefaultPruneBatch
+	}
+	if o.AlertInterval <= 0 {
+		o.AlertInterval = DefaultAlertInterval
+	}
+	if o.NotifyQueue <= 0 {
+		o.NotifyQueue = DefaultNotifyQueue
+	}
+	if o.NotifyBackoff <= 0 {
+		o.NotifyBackoff = DefaultNotifyBackoff
 	}
 	if o.Jitter == nil {
 		o.Jitter = func(j *jobs.Job) time.Duration {

@@ -171,7 +171,7 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) bool {
 
 	termCtx, endTerm := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		s.keepLease(termCtx, endTerm, deadline)
@@ -179,6 +179,14 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) bool {
 	go func() {
 		defer wg.Done()
 		s.reapLoop(termCtx, endTerm, epoch)
+	}()
+	go func() {
+		defer wg.Done()
+		s.pruneLoop(termCtx) // pruner.go
+	}()
+	go func() {
+		defer wg.Done()
+		s.alertLoop(termCtx) // alerts.go
 	}()
 	s.dispatchLoop(termCtx, endTerm, epoch)
 	endTerm(errShutdown)

@@ -95,6 +95,15 @@ type Store interface {
 	UpsertNode(ctx context.Context, n Node) error
 	// Nodes lists nodes seen since the given time.
 	Nodes(ctx context.Context, since time.Time) ([]Node, error)
+
+	// Prune deletes terminal runs that finished before params.Before and
+	// are not among the newest params.KeepPerJob runs of their job, with
+	// their attempts, in transactions of at most params.Batch runs, and
+	// returns how many runs it deleted (also when it stops part-way on an
+	// error or the end of ctx). Scheduled, queued and running runs are
+	// never deleted. It is not fenced: it touches only terminal rows, which
+	// nothing changes any more, so an ex-leader still pruning does no harm.
+	Prune(ctx context.Context, params PruneParams) (int64, error)
 }
 
 // JobState is the state of a job kept in the store so that every replica
@@ -178,6 +187,24 @@ type ReapParams struct {
 	Now   time.Time
 	// Backoff gives the delay before the next attempt of a reaped run.
 	Backoff func(run jobs.Run) time.Duration
+}
+
+// PruneParams are the arguments of Store.Prune. A run is deleted only if it
+// matches both rules: finished before Before, and beyond the newest
+// KeepPerJob runs of its job.
+type PruneParams struct {
+	// Before: only runs that finished before it are deleted.
+	Before time.Time
+	// KeepPerJob keeps the newest KeepPerJob runs (by id) of each job,
+	// however old; 0 keeps none by count.
+	KeepPerJob int
+	// Batch bounds the runs deleted per transaction; 0 means the store's
+	// default, and a store may cap it.
+	Batch int
+	// Limit, when positive, makes Prune return once it deleted Limit runs,
+	// so that the caller can pause between rounds; 0 deletes every run
+	// that is due.
+	Limit int
 }
 
 // RunFilter selects runs for ListRuns.

@@ -4,6 +4,9 @@
 // by compare-and-set (I4) only if its own config has the run's job and digest
 // (I7), runs the job with the executor from package jobs, heartbeats the
 // attempt lease (I5) and records the result in one transaction (I6).
+// Attempts of http jobs pass a circuit breaker per target host
+// (breaker.go, sony/gobreaker), so that a dead endpoint fails its runs
+// fast instead of holding slots for whole timeouts.
 //
 // It never decides what to run or when; that is package scheduler.
 package worker

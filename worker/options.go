@@ -46,8 +46,13 @@ type Options struct {
 	// FinishRetryFor is how long a result write is retried while the store
 	// is unreachable. Default 5m.
 	FinishRetryFor time.Duration
-	// Exec runs one attempt; default jobs.Execute.
+	// Exec runs one attempt; default jobs.Execute. Attempts of http jobs
+	// reach it through the per-target circuit breakers (breaker.go).
 	Exec func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result
+	// Breaker configures the per-target circuit breakers of http jobs;
+	// Breaker.Changed defaults to Events.BreakerChanged. Default 5
+	// failures in a row open a target's breaker for 30s.
+	Breaker BreakerOptions
 	// Events, when set, receives attempt events (metrics, tests).
 	Events Events
 }
@@ -60,6 +65,10 @@ type Events struct {
 	Finished func(run jobs.Run, res jobs.Result)
 	// StoreError is called on a failed store call.
 	StoreError func(op string, err error)
+	// BreakerChanged is called when an http target's circuit breaker is
+	// created (closed) or changes state. It must be quick and must not
+	// call back into the pool.
+	BreakerChanged func(target string, state BreakerState)
 }
 
 func (o *Options) setDefaults() {
@@ -95,5 +104,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.Exec == nil {
 		o.Exec = jobs.Execute
+	}
+	if o.Breaker.Changed == nil {
+		o.Breaker.Changed = o.Events.BreakerChanged
 	}
 }

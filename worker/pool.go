@@ -36,6 +36,10 @@ type Pool struct {
 	log  *slog.Logger
 	cfg  atomic.Pointer[jobs.Config]
 
+	// exec is Options.Exec behind the http circuit breakers.
+	exec     ExecFunc
+	breakers *Breakers
+
 	slots   chan struct{}
 	jobMu   sync.Mutex
 	jobSems map[string]chan struct{}
@@ -62,8 +66,28 @@ func New(cfg *jobs.Config, opts Options) *Pool {
 		jobSems: map[string]chan struct{}{},
 	}
 	p.cfg.Store(cfg)
+	bo := opts.Breaker
+	var known sync.Map // targets whose breaker exists: their first call is the creation
+	bo.Changed = func(target string, state BreakerState) {
+		if _, seen := known.LoadOrStore(target, true); seen {
+			lvl := slog.LevelInfo
+			if state == BreakerOpen {
+				lvl = slog.LevelWarn
+			}
+			p.log.Log(context.Background(), lvl, "http circuit breaker "+state.String(), slog.String("target", target))
+		}
+		if opts.Breaker.Changed != nil {
+			opts.Breaker.Changed(target, state)
+		}
+	}
+	p.breakers = NewBreakers(bo)
+	p.exec = p.breakers.Wrap(opts.Exec)
 	return p
 }
+
+// Breakers returns the state of the circuit breaker of every http target
+// this pool has run attempts against ("closed", "half-open" or "open").
+func (p *Pool) Breakers() map[string]string { return p.breakers.States() }
 
 // SetConfig swaps in a new config: later claims use it; running attempts
 // finish with the definition they started with.
@@ -244,7 +268,7 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
 		defer close(hbDone)
 		p.heartbeat(ctx, cancel, run)
 	}()
-	res := p.opts.Exec(ctx, job, jobs.ExecOptions{
+	res := p.exec(ctx, job, jobs.ExecOptions{
 		KillGrace:   p.opts.KillGrace,
 		OutputLimit: p.opts.OutputLimit,
 		Env: []string{

@@ -63,6 +63,13 @@ func fakeExec(ctx context.Context, j *jobs.Job, _ jobs.ExecOptions) jobs.Result 
 
 func newRig(t *testing.T, workers int) *rig {
 	t.Helper()
+	return newRigWith(t, testConfig, Options{Workers: workers, Exec: fakeExec})
+}
+
+// newRigWith starts a pool running the jobs of yaml with o, its store,
+// queue, clock and events filled in by the rig.
+func newRigWith(t *testing.T, yaml string, o Options) *rig {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"), sqlite.Options{})
 	if err != nil {
@@ -80,18 +87,17 @@ func newRig(t *testing.T, workers int) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := jobs.Parse("test.yaml", []byte(testConfig))
+	cfg, err := jobs.Parse("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, clk: clock.NewFake(t0), store: st, queue: q, cfg: cfg, epoch: epoch,
 		finished: make(chan jobs.Run, 100), started: make(chan jobs.Run, 100)}
-	r.pool = New(cfg, Options{Node: "w1", Store: st, Queue: q, Clock: r.clk, Workers: workers,
-		AttemptLease: 30 * time.Second, HeartbeatInterval: 5 * time.Second, Exec: fakeExec,
-		Events: Events{
-			Started:  func(run jobs.Run, _ time.Duration) { r.started <- run },
-			Finished: func(run jobs.Run, _ jobs.Result) { r.finished <- run },
-		}})
+	o.Node, o.Store, o.Queue, o.Clock = "w1", st, q, r.clk
+	o.AttemptLease, o.HeartbeatInterval = 30*time.Second, 5*time.Second
+	o.Events.Started = func(run jobs.Run, _ time.Duration) { r.started <- run }
+	o.Events.Finished = func(run jobs.Run, _ jobs.Result) { r.finished <- run }
+	r.pool = New(cfg, o)
 	if err := r.pool.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,10 @@ type Options struct {
 	Logger  *slog.Logger // default slog.Default()
 	Clock   clock.Clock  // default clock.Real
 	Version string
+	// Breakers, when set, returns this node's http circuit breaker states
+	// by target (worker.Pool.Breakers); the Cluster page lists them.
+	// Default none: a node without a worker pool.
+	Breakers func() map[string]string
 }
 
 // Dashboard serves the web pages at /.
@@ -40,6 +44,8 @@ type Dashboard struct {
 	log     *slog.Logger
 	clock   clock.Clock
 	version string
+	// breakers is Options.Breakers (breakers.go).
+	breakers func() map[string]string
 	// csrfKey is random per process: forms rendered by this process carry
 	// tokens only this process accepts.
 	csrfKey []byte
@@ -64,7 +70,7 @@ func New(o Options) (*Dashboard, error) {
 		o.Clock = clock.Real{}
 	}
 	d := &Dashboard{svc: o.Service, auth: o.Auth, log: o.Logger.With(slog.String("component", "dashboard")), clock: o.Clock,
-		version: o.Version, csrfKey: randomBytes(32), pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+		version: o.Version, breakers: o.Breakers, csrfKey: randomBytes(32), pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	for _, name := range pageNames {
 		t, err := template.New("layout.html").Funcs(d.funcs()).ParseFS(files, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -309,7 +315,9 @@ func (d *Dashboard) clusterPage(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	d.render(w, http.StatusOK, "cluster", d.newPage(w, r, "Cluster", "cluster", c))
+	data := clusterData{Cluster: c}
+	data.Breakers, data.ShowBreakers = breakerRows(d.breakers)
+	d.render(w, http.StatusOK, "cluster", d.newPage(w, r, "Cluster", "cluster", data))
 }
 
 type loginData struct {

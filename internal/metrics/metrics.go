@@ -48,6 +48,9 @@ type Metrics struct {
 	reaper        *prometheus.CounterVec
 	storeErrors   *prometheus.CounterVec
 	dispatched    *prometheus.CounterVec
+	pruned        prometheus.Counter
+	breakerState  *prometheus.GaugeVec
+	jobAlert      *prometheus.GaugeVec
 
 	observeOnce sync.Once
 }
@@ -91,11 +94,25 @@ func New() *Metrics {
 			Name: "tock_dispatched_total",
 			Help: "Ticks dispatched by this replica while leader: queued (a run was queued), missed (recorded missed), skipped (not queued: overlapping run under forbid, or already dispatched).",
 		}, []string{"status"}),
+		jobAlert: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tock_job_alert",
+			Help: "1 while a job's alert (late, failures) fires, 0 once it resolved; set by the leader only, cleared when it steps down.",
+		}, []string{"job", "alert"}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tock_history_pruned_total",
+			Help: "Runs deleted from history by this replica's retention pruner (history.keep, history.keep_per_job) while leader.",
+		}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tock_http_breaker_state",
+			Help: "State of this replica's circuit breaker for each http job target (scheme://host:port): 0 closed, 1 half-open, 2 open.",
+		}, []string{"target"}),
 	}
+	m.reg.MustRegister(m.pruned, m.breakerState)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.runs, m.attempts, m.runDuration, m.fireDelay, m.renewFailures, m.reaper, m.storeErrors, m.dispatched,
+		m.jobAlert,
 	)
 	for _, k := range reaperKinds {
 		m.reaper.WithLabelValues(k)
@@ -246,7 +263,20 @@ func (m *Metrics) SchedulerEvents() scheduler.Events {
 		},
 		StoreError:  func(op string, _ error) { m.StoreError(op) },
 		RenewFailed: func(error) { m.renewFailures.Inc() },
+		Pruned:      func(n int64) { m.pruned.Add(float64(n)) },
+		Alert:       m.observeAlert,
+		// Only the leader watches alerts: an ex-leader's gauges would
+		// otherwise stay stuck at what it last saw.
+		SteppedDown: func(int64, error) { m.jobAlert.Reset() },
 	}
+}
+
+func (m *Metrics) observeAlert(a scheduler.Alert) {
+	v := 0.0
+	if a.Firing {
+		v = 1
+	}
+	m.jobAlert.WithLabelValues(a.Job, string(a.Kind)).Set(v)
 }
 
 func (m *Metrics) observeDispatch(runs []storage.NewRun, queued int) {
@@ -277,6 +307,9 @@ func (m *Metrics) WorkerEvents() worker.Events {
 		},
 		Finished:   m.observeFinish,
 		StoreError: func(op string, _ error) { m.StoreError(op) },
+		BreakerChanged: func(target string, s worker.BreakerState) {
+			m.breakerState.WithLabelValues(target).Set(float64(s))
+		},
 	}
 }
 

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/worker"
 )
 
 // scrape returns the text exposition of m.
@@ -51,12 +53,20 @@ func fed(t *testing.T) *Metrics {
 	se.Reaped("lost", 2)
 	se.StoreError("dispatch", errors.New("boom"))
 	se.RenewFailed(errors.New("timeout"))
+	se.Alert(scheduler.Alert{Job: "backup", Kind: scheduler.AlertFailures, Firing: true})
+	se.Alert(scheduler.Alert{Job: "report", Kind: scheduler.AlertLate, Firing: true})
+	se.Alert(scheduler.Alert{Job: "report", Kind: scheduler.AlertLate, Firing: false})
 	we.Started(jobs.Run{Job: "backup"}, 1500*time.Millisecond)
 	we.Started(jobs.Run{Job: "backup"}, -time.Second) // clock skew counts as on time
 	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed}, jobs.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
 	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusQueued}, jobs.Result{Status: jobs.StatusTimedOut, Duration: time.Minute})
 	we.Finished(jobs.Run{}, jobs.Result{Status: jobs.StatusSucceeded})
 	we.StoreError("heartbeat", errors.New("gone"))
+	se.Pruned(1000)
+	se.Pruned(7)
+	we.BreakerChanged("http://dead.example:8080", worker.BreakerClosed)
+	we.BreakerChanged("http://dead.example:8080", worker.BreakerOpen)
+	we.BreakerChanged("https://api.example.com:443", worker.BreakerHalfOpen)
 	m.Observe(Sources{
 		QueueLen:    func(context.Context) (int64, error) { return 7, nil },
 		Busy:        func() int { return 3 },
@@ -97,6 +107,11 @@ func TestMetricValues(t *testing.T) {
 		`tock_config_reload_failures_total 2`,
 		`tock_config_valid 0`,
 		`tock_jobs 5`,
+		`tock_history_pruned_total 1007`,
+		`tock_http_breaker_state{target="http://dead.example:8080"} 2`,
+		`tock_http_breaker_state{target="https://api.example.com:443"} 1`,
+		`tock_job_alert{alert="failures",job="backup"} 1`,
+		`tock_job_alert{alert="late",job="report"} 0`,
 		`go_goroutines `,
 		`process_start_time_seconds `,
 	} {
@@ -110,6 +125,21 @@ func TestMetricValues(t *testing.T) {
 		if strings.Contains(out, bad) {
 			t.Errorf("scrape has %q", bad)
 		}
+	}
+}
+
+// TestJobAlertClearedOnStepDown: an ex-leader no longer watches alerts, so
+// it exports none rather than what it last saw.
+func TestJobAlertClearedOnStepDown(t *testing.T) {
+	m := New()
+	se := m.SchedulerEvents()
+	se.Alert(scheduler.Alert{Job: "backup", Kind: scheduler.AlertLate, Firing: true})
+	if out := scrape(t, m); !strings.Contains(out, `tock_job_alert{alert="late",job="backup"} 1`) {
+		t.Fatalf("firing alert not exported:\n%s", out)
+	}
+	se.SteppedDown(3, errors.New("lease lost"))
+	if out := scrape(t, m); strings.Contains(out, "tock_job_alert{") {
+		t.Errorf("ex-leader still exports alerts:\n%s", out)
 	}
 }
 

@@ -87,7 +87,11 @@ func (n *Node) startHTTP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dash, err := dashboard.New(dashboard.Options{Service: svc, Auth: auth, Logger: log, Version: Version})
+	do := dashboard.Options{Service: svc, Auth: auth, Logger: log, Version: Version}
+	if n.Workers != nil {
+		do.Breakers = n.Workers.Breakers
+	}
+	dash, err := dashboard.New(do)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -21,22 +20,20 @@ const (
 )
 
 // PruneParams are the arguments of Prune.
-type PruneParams struct {
-	// Before: only runs that finished before it are deleted.
-	Before time.Time
-	// KeepPerJob keeps the newest KeepPerJob runs (by id) of each job,
-	// however old; 0 keeps none by count.
-	KeepPerJob int
-	// Batch bounds the runs deleted per transaction. Default
-	// DefaultPruneBatch, at most MaxPruneBatch.
-	Batch int
-}
+type PruneParams = storage.PruneParams
 
 // Prune deletes terminal runs that finished before params.Before and are
 // not among the newest params.KeepPerJob runs of their job, with their
-// attempts, in transactions of at most params.Batch runs. Scheduled, queued
-// and running runs are never deleted. It returns how many runs it deleted,
+// attempts, in transactions of at most params.Batch runs, stopping once it
+// deleted params.Limit runs when that is positive. Scheduled, queued and
+// running runs are never deleted. It returns how many runs it deleted,
 // also when ctx ends it part-way.
+//
+// No lock outlives a batch: the runs of a batch are chosen by a plain
+// (non-locking) read inside the batch's transaction, and only their own
+// rows are deleted by primary key. Terminal runs never change, so choosing
+// them without a lock is safe, and so is the lack of a fencing check (I2):
+// an ex-leader still pruning deletes only what the new leader would.
 func (s *Store) Prune(ctx context.Context, p PruneParams) (int64, error) {
 	batch := p.Batch
 	if batch <= 0 {
@@ -61,7 +58,14 @@ func (s *Store) Prune(ctx context.Context, p PruneParams) (int64, error) {
 	}
 	var total int64
 	for _, job := range names {
-		n, err := s.pruneJob(ctx, job, p, terminal, batch)
+		limit := int64(-1) // no limit
+		if p.Limit > 0 {
+			limit = int64(p.Limit) - total
+			if limit <= 0 {
+				break
+			}
+		}
+		n, err := s.pruneJob(ctx, job, p, terminal, batch, limit)
 		total += n
 		if err != nil {
 			return total, err
@@ -70,8 +74,9 @@ func (s *Store) Prune(ctx context.Context, p PruneParams) (int64, error) {
 	return total, nil
 }
 
-// pruneJob prunes the runs of job, or of every job when KeepPerJob is 0.
-func (s *Store) pruneJob(ctx context.Context, job string, p PruneParams, terminal []string, batch int) (int64, error) {
+// pruneJob prunes the runs of job, or of every job when KeepPerJob is 0,
+// deleting at most limit runs when limit is not negative.
+func (s *Store) pruneJob(ctx context.Context, job string, p PruneParams, terminal []string, batch int, limit int64) (int64, error) {
 	what := "pruning runs"
 	cond, args := "", []any{}
 	if p.KeepPerJob > 0 {
@@ -99,6 +104,14 @@ func (s *Store) pruneJob(ctx context.Context, job string, p PruneParams, termina
 	}
 	var total int64
 	for {
+		size := batch
+		if limit >= 0 {
+			size = int(min(int64(batch), limit-total))
+		}
+		if size <= 0 {
+			return total, nil
+		}
+		qargs[len(qargs)-1] = size // the LIMIT
 		var ids []int64
 		var deleted int64
 		err := s.write(ctx, what, func(tx *sqlx.Tx) error {
@@ -125,7 +138,7 @@ func (s *Store) pruneJob(ctx context.Context, job string, p PruneParams, termina
 			return err
 		})
 		total += deleted
-		if err != nil || len(ids) < batch {
+		if err != nil || len(ids) < size {
 			return total, err
 		}
 	}
