@@ -258,6 +258,17 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	f.svc.opts.ConfigError = func() error { return nil }
 
+	// Redis down: the queue check fails and names the queue.
+	f.svc.opts.QueuePing = func(context.Context) error { return errors.New("dial tcp 127.0.0.1:6379: connection refused") }
+	if resp := do(t, "GET", srv.URL+"/readyz", "", nil, &rd); resp.StatusCode != 503 || rd.Ready || rd.Checks.Queue == nil ||
+		rd.Checks.Queue.OK || !strings.Contains(rd.Checks.Queue.Error, "Redis") || !rd.Checks.Store.OK {
+		t.Errorf("readyz with Redis down: %d %+v", resp.StatusCode, rd)
+	}
+	f.svc.opts.QueuePing = func(context.Context) error { return nil }
+	if resp := do(t, "GET", srv.URL+"/readyz", "", nil, &rd); resp.StatusCode != 200 || rd.Checks.Queue == nil || !rd.Checks.Queue.OK {
+		t.Errorf("readyz with the queue back: %d %+v", resp.StatusCode, rd)
+	}
+
 	// A closed store fails the ping without showing the driver's error.
 	f.store.Close()
 	if resp := do(t, "GET", srv.URL+"/readyz", "", nil, &rd); resp.StatusCode != 503 || rd.Checks.Store.OK || rd.Checks.Store.Error == "" ||

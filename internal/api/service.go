@@ -51,6 +51,8 @@ type ServiceOptions struct {
 	// ConfigError returns the last config reload error, nil when the file
 	// in force is valid. Default: always nil.
 	ConfigError func() error
+	// QueuePing, when set, checks the queue (Redis) for readiness.
+	QueuePing func(ctx context.Context) error
 	// StoreError, when set, is told of every failed store call (metrics).
 	StoreError func(op string)
 	Clock      clock.Clock  // default clock.Real
@@ -442,6 +444,9 @@ type ReadinessCheck struct {
 	Store  Check `json:"store"`
 	Config Check `json:"config"`
 	Lease  Check `json:"lease"`
+	// Queue is the queue's (Redis's) check; absent when the node has no
+	// queue to check.
+	Queue *Check `json:"queue,omitempty"`
 }
 
 // Check is one readiness check.
@@ -481,5 +486,19 @@ func (s *Service) Ready(ctx context.Context) Readiness {
 	}
 	r.Checks.Lease = Check{OK: true, State: s.opts.LeaseState()}
 	r.Ready = r.Checks.Store.OK && r.Checks.Config.OK && r.Checks.Lease.OK
+	if s.opts.QueuePing != nil {
+		qctx, cancel := context.WithTimeout(ctx, s.opts.PingTimeout)
+		err := s.opts.QueuePing(qctx)
+		cancel()
+		q := &Check{OK: err == nil}
+		if err != nil {
+			q.Error = "queue (Redis) unreachable: no dispatch or claims until it is back; running attempts finish and are recorded"
+			if ctx.Err() == nil {
+				s.log.Warn("readiness: queue ping failed", slog.Any("error", err))
+			}
+		}
+		r.Checks.Queue = q
+		r.Ready = r.Ready && q.OK
+	}
 	return r
 }

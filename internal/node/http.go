@@ -76,7 +76,11 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		LeaseState:  n.leaseState,
 		ConfigError: func() error { err, _ := n.reloader.LastError(); return err },
 		StoreError:  func(op string) { m.StoreError("api_" + op) },
-		Logger:      log,
+		QueuePing: func(ctx context.Context) error {
+			_, err := n.queue.Len(ctx)
+			return err
+		},
+		Logger: log,
 	}
 	if n.Scheduler != nil {
 		so.Waker = n.Scheduler
