@@ -330,7 +330,9 @@ func TestAlertFailures(t *testing.T) {
 		t.Helper()
 		tick = tick.Add(time.Minute)
 		nr := storage.NewRun{Job: "backup", Digest: job.Digest, ScheduledAt: tick, Trigger: jobs.TriggerSchedule,
-			Status: jobs.StatusQueued, MaxAttempts: 1, NotBefore: tick, Concurrency: jobs.ConcurrencyAllow}
+			Status: jobs.StatusQueued, MaxAttempts: 1, NotBefore: a.clk.Now(), Concurrency: jobs.ConcurrencyAllow}
+		// not_before now, not at the old tick: the rig's reaper would otherwise fail
+		// the run as unclaimed past the dispatch timeout before the test claims it.
 		if status == jobs.StatusMissed || status == jobs.StatusSkipped {
 			nr.Status, nr.Error = status, "seeded"
 		}
