@@ -47,14 +47,14 @@ func (s *Scheduler) dispatchLoop(ctx context.Context, endTerm context.CancelCaus
 
 func (t *term) run(ctx context.Context) error {
 	s := t.s
-	if err := t.poll(ctx); err != nil {
-		return err
-	}
 	states, err := t.states(ctx)
 	if err != nil {
 		return err
 	}
 	if err := t.load(ctx, s.cfg.Load(), states, true); err != nil {
+		return err
+	}
+	if err := t.poll(ctx); err != nil {
 		return err
 	}
 	wait := s.opts.Clock.NewTimer(maxFarWait)
@@ -268,22 +268,21 @@ func (t *term) flush(ctx context.Context) error {
 	return nil
 }
 
-// poll reads pause state and promotes manual triggers.
+// poll reads pause state and promotes manual triggers; it runs after the
+// term's first load.
 func (t *term) poll(ctx context.Context) error {
 	s := t.s
-	cfg := s.cfg.Load()
 	states, err := t.states(ctx)
 	if err != nil {
 		return err
 	}
-	byName := make(map[string]*jobs.Job, len(cfg.Jobs))
-	for _, j := range cfg.Jobs {
-		byName[j.Name] = j
+	// The config in force is the one load installed (t.cfg, t.byName).
+	for _, j := range t.cfg.Jobs {
 		t.paused[j.Name] = j.Paused || states[j.Name].Paused
 	}
 	var promoted []jobs.Run
 	err = s.call(ctx, func(ctx context.Context) (err error) {
-		promoted, err = s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Jobs: byName})
+		promoted, err = s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Jobs: t.byName})
 		return err
 	})
 	if err != nil {
