@@ -64,7 +64,21 @@ const (
 var errAttemptTimedOut = errors.New("jobs: attempt timed out")
 
 // defaultHTTPClient has no global timeout: the job's timeout bounds a request.
-var defaultHTTPClient = &http.Client{}
+// Its transport keeps more idle connections per host than Go's default (2):
+// jobs that fire together against one service would otherwise open and
+// close a connection per run, and at thousands of runs a second run out of
+// ephemeral ports in TIME_WAIT.
+var defaultHTTPClient = &http.Client{Transport: httpTransport()}
+
+// httpIdlePerHost is how many idle connections http jobs keep per target.
+const httpIdlePerHost = 256
+
+func httpTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * httpIdlePerHost
+	t.MaxIdleConnsPerHost = httpIdlePerHost
+	return t
+}
 
 // ExecOptions tunes Execute.
 type ExecOptions struct {

@@ -152,6 +152,8 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
+	t.log.Info("schedule loaded", slog.Int("jobs", t.sched.len()), slog.Bool("term_start", catchUp),
+		slog.Duration("took", t.s.opts.Clock.Now().Sub(now)))
 	if t.s.opts.Events.Loaded != nil {
 		t.s.opts.Events.Loaded(t.sched.len())
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ type Options struct {
 	Metrics http.Handler
 	// Dashboard serves everything else.
 	Dashboard http.Handler
+	// Pprof serves net/http/pprof under /debug/pprof/, guarded like
+	// /metrics (tock run --debug-pprof).
+	Pprof bool
 	// Auth guards /metrics (the API and dashboard check their own routes).
 	Auth   api.Auth
 	Logger *slog.Logger // default slog.Default()
@@ -109,6 +113,13 @@ func Handler(o Options) (http.Handler, error) {
 	mux.Handle("/readyz", o.API)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", guardRead(o.Auth, o.Metrics))
+	}
+	if o.Pprof {
+		mux.Handle("GET /debug/pprof/", guardRead(o.Auth, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/cmdline", guardRead(o.Auth, http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("GET /debug/pprof/profile", guardRead(o.Auth, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", guardRead(o.Auth, http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", guardRead(o.Auth, http.HandlerFunc(pprof.Trace)))
 	}
 	if o.Dashboard != nil {
 		mux.Handle("/", o.Dashboard)

@@ -294,3 +294,27 @@ func TestServerLifecycle(t *testing.T) {
 		t.Error("still serving after Stop")
 	}
 }
+
+func TestPprofOnlyWhenAskedAndGuarded(t *testing.T) {
+	o := options(t, api.Auth{Token: "w", ReadToken: "r"}, apitest.NowClock())
+	off, err := Handler(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := map[string]string{"Authorization": "Bearer r"}
+	if w := serve(t, off, "GET", "/debug/pprof/heap", "", nil, auth); strings.Contains(w.Body.String(), "heap profile") || w.Header().Get("Content-Type") == "application/octet-stream" {
+		t.Errorf("pprof served without --debug-pprof: %d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	o.Pprof = true
+	on, err := Handler(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := serve(t, on, "GET", "/debug/pprof/heap", "", nil, nil); w.Code != 401 {
+		t.Errorf("pprof without a token: %d", w.Code)
+	}
+	w := serve(t, on, "GET", "/debug/pprof/heap?debug=1", "", nil, auth)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "heap profile") {
+		t.Errorf("pprof heap with the read token: %d %.80q", w.Code, w.Body.String())
+	}
+}

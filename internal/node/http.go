@@ -100,7 +100,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		return err
 	}
 	srv, err := httpserver.New(httpserver.Options{Addr: n.opts.Listen, API: a, Dashboard: dash,
-		Metrics: m.Handler(log), Auth: auth, Logger: log})
+		Metrics: m.Handler(log), Pprof: n.opts.Pprof, Auth: auth, Logger: log})
 	if err != nil {
 		return err
 	}

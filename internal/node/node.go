@@ -65,6 +65,8 @@ type Options struct {
 	// APIToken and APIReadToken guard the API and dashboard (api.Auth).
 	APIToken     string
 	APIReadToken string
+	// Pprof serves net/http/pprof on Listen under /debug/pprof/.
+	Pprof bool
 }
 
 // Check validates the combination of options.
