@@ -210,6 +210,16 @@ if ! command -v promtool >/dev/null; then
 	apt_install --no-install-recommends prometheus
 fi
 
+# Chromium drives the dashboard in internal/browsertest; once it is here that
+# test must run, so it fails instead of skipping when it cannot find it.
+have_chromium() { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }
+if ! have_chromium; then
+	apt_install --no-install-recommends chromium
+fi
+if have_chromium; then
+	export TOCK_TEST_REQUIRE_BROWSER=1
+fi
+
 command -v go >/dev/null || die "go is not on PATH (expected /usr/local/go/bin)"
 go version
 

@@ -51,7 +51,10 @@ func relative(t, now time.Time) string {
 		return ""
 	}
 	d := t.Sub(now)
-	if d >= 0 {
+	switch {
+	case d > -time.Second && d < time.Second:
+		return "now"
+	case d >= 0:
 		return "in " + roughly(d)
 	}
 	return roughly(-d) + " ago"

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -125,6 +128,60 @@ func New() *Metrics {
 
 // Registry returns the registry, for tests and for adding collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Names returns, sorted, every metric name the registry can export, whether
+// or not a series has been observed yet (Gather omits a vector without
+// children): each family's name and, for tock's histograms, its _bucket,
+// _sum and _count series. The gauges Observe adds are included once it ran.
+// Dashboards and alert rules are checked against it.
+func (m *Metrics) Names() []string {
+	names := map[string]bool{}
+	for _, n := range describedNames(m.reg) {
+		names[n] = true
+	}
+	for _, n := range describedNames(m.runDuration, m.fireDelay) {
+		for _, s := range []string{"_bucket", "_sum", "_count"} {
+			names[n+s] = true
+		}
+	}
+	out := make([]string, 0, len(names))
+	for n := range names {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// descName finds the fully-qualified name in a Desc's String form, the only
+// place client_golang exposes it.
+var descName = regexp.MustCompile(`^Desc\{fqName: ("(?:[^"\\]|\\.)*")`)
+
+func describedNames(cs ...prometheus.Collector) []string {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		defer close(ch)
+		for _, c := range cs {
+			c.Describe(ch)
+		}
+	}()
+	var descs []*prometheus.Desc
+	for d := range ch {
+		descs = append(descs, d)
+	}
+	names := make([]string, 0, len(descs))
+	for _, d := range descs {
+		sm := descName.FindStringSubmatch(d.String())
+		if sm == nil {
+			panic("metrics: cannot read the name of " + d.String())
+		}
+		n, err := strconv.Unquote(sm[1])
+		if err != nil {
+			panic("metrics: cannot read the name of " + d.String())
+		}
+		names = append(names, n)
+	}
+	return names
+}
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler(log *slog.Logger) http.Handler {

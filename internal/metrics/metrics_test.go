@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,58 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	}
 	if s := strings.TrimSpace(stderr.String()); s != "" {
 		t.Fatalf("promtool check metrics reported problems:\n%s", s)
+	}
+}
+
+// TestNames checks Names against what a scrape shows once every collector
+// has a series, and that it lists vectors before they have any.
+func TestNames(t *testing.T) {
+	fresh := New()
+	has := func(names []string, n string) bool { return slices.Contains(names, n) }
+	names := fresh.Names()
+	for _, n := range []string{"tock_http_breaker_state", "tock_runs_total", "tock_run_duration_seconds_bucket", "tock_fire_delay_seconds_count", "go_goroutines"} {
+		if !has(names, n) {
+			t.Errorf("Names of a fresh Metrics lacks %s", n)
+		}
+	}
+	if has(names, "tock_leader") {
+		t.Errorf("Names lists tock_leader before Observe registered it")
+	}
+	fresh.Observe(Sources{})
+	if names := fresh.Names(); !has(names, "tock_leader") || !has(names, "tock_worker_slots") {
+		t.Errorf("Names after Observe lacks the observed gauges: %v", names)
+	}
+
+	// fed touches every collector, so its scrape shows every family.
+	m := fed(t)
+	want := map[string]bool{}
+	for _, mf := range m.Registry().MustGather() {
+		n := mf.GetName()
+		if !strings.HasPrefix(n, "tock_") {
+			continue
+		}
+		want[n] = true
+		if mf.GetType().String() == "HISTOGRAM" {
+			want[n+"_bucket"], want[n+"_sum"], want[n+"_count"] = true, true, true
+		}
+	}
+	got := map[string]bool{}
+	for _, n := range m.Names() {
+		if strings.HasPrefix(n, "tock_") {
+			got[n] = true
+		}
+	}
+	for n := range want {
+		if !got[n] {
+			t.Errorf("Names lacks %s, which a scrape shows", n)
+		}
+	}
+	for n := range got {
+		if !want[n] {
+			t.Errorf("Names lists %s, which no scrape shows", n)
+		}
+	}
+	if !slices.IsSorted(m.Names()) {
+		t.Errorf("Names is not sorted")
 	}
 }
