@@ -65,7 +65,7 @@ func (t *term) run(ctx context.Context) error {
 		now := s.opts.Clock.Now()
 		d := maxFarWait
 		if e := t.sched.peek(); e != nil {
-			d = e.next.Sub(now)
+			d = e.next.Sub(now) - s.opts.Lookahead
 		}
 		if len(t.delayed) > 0 {
 			if dd := t.delayed[0].NotBefore.Sub(now); dd < d {
@@ -201,17 +201,19 @@ func (t *term) plan(j *jobs.Job, ticks []time.Time, now time.Time) {
 	t.cursors[j.Name] = p.cursor
 }
 
-// fire dispatches every due tick and rings doorbells of delayed runs.
+// fire dispatches every tick due within the lookahead (its run waits for
+// its tick in t.delayed) and rings doorbells of delayed runs now due.
 func (t *term) fire(ctx context.Context) error {
 	now := t.s.opts.Clock.Now()
+	horizon := now.Add(t.s.opts.Lookahead)
 	for {
 		e := t.sched.peek()
-		if e == nil || e.next.After(now) {
+		if e == nil || e.next.After(horizon) {
 			break
 		}
 		j := e.job
 		ticks := []time.Time{e.next}
-		for n := j.Next(e.next); !n.IsZero() && !n.After(now) && len(ticks) < t.s.opts.MaxBatch; n = j.Next(n) {
+		for n := j.Next(e.next); !n.IsZero() && !n.After(horizon) && len(ticks) < t.s.opts.MaxBatch; n = j.Next(n) {
 			ticks = append(ticks, n)
 		}
 		t.plan(j, ticks, now)

@@ -342,3 +342,47 @@ jobs:
 		}
 	}
 }
+
+// With a lookahead the leader writes a tick's run early and rings its
+// doorbell at the tick, not before.
+func TestLookaheadWritesEarlyRingsAtTick(t *testing.T) {
+	r := newRig(t, "jobs:\n  - name: a\n    schedule: \"*/10 * * * * *\"\n    shell: \"true\"\n")
+	r.s.opts.Lookahead = 3 * time.Second
+	r.start()
+	<-r.loaded
+	ctx := context.Background()
+	tick := t0.Truncate(10 * time.Second).Add(10 * time.Second) // 12:00:40
+	r.step(tick.Sub(t0) - 3*time.Second)                        // to 12:00:37
+	r.waitRows(1)
+	runs := r.runs(storage.RunFilter{Job: "a"})
+	if len(runs) != 1 || !runs[0].ScheduledAt.Equal(tick) || !runs[0].NotBefore.Equal(tick) || runs[0].Status != jobs.StatusQueued {
+		t.Fatalf("after the lookahead: %+v, want one queued run for %s not before it", runs, tick)
+	}
+	if !runs[0].CreatedAt.Before(tick) {
+		t.Errorf("run written at %s, want before its tick %s", runs[0].CreatedAt, tick)
+	}
+	if n, _ := r.queue.Len(ctx); n != 0 {
+		t.Fatalf("doorbell rung %s before the tick", tick.Sub(r.clk.Now()))
+	}
+	r.step(2 * time.Second) // 12:00:39
+	<-r.clk.BlockUntil(leaderTimers)
+	if n, _ := r.queue.Len(ctx); n != 0 {
+		t.Fatalf("doorbell rung at %s, before the tick %s", r.clk.Now(), tick)
+	}
+	r.step(time.Second) // 12:00:40
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if n, _ := r.queue.Len(ctx); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no doorbell at the tick %s", tick)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The next tick is not written again when it comes (one row per tick).
+	r.step(10 * time.Second)
+	if got := len(r.runs(storage.RunFilter{Job: "a"})); got != 2 {
+		t.Errorf("%d runs after two ticks, want 2", got)
+	}
+}

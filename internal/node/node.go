@@ -67,6 +67,9 @@ type Options struct {
 	APIReadToken string
 	// Pprof serves net/http/pprof on Listen under /debug/pprof/.
 	Pprof bool
+	// Lookahead is how long before its tick the leader writes a run
+	// (scheduler.Options.Lookahead).
+	Lookahead time.Duration
 }
 
 // Check validates the combination of options.
@@ -90,6 +93,9 @@ func (o *Options) Check() error {
 	}
 	if o.ShutdownGrace < 0 {
 		return errors.New("--shutdown-grace must not be negative")
+	}
+	if o.Lookahead < 0 || o.Lookahead > time.Minute {
+		return fmt.Errorf("--lookahead %s: want between 0 and 1m", o.Lookahead)
 	}
 	if o.LeaseTTL == 0 {
 		o.LeaseTTL = DefaultLeaseTTL
@@ -175,7 +181,8 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 		n.Scheduler = scheduler.New(cfg, scheduler.Options{
 			Node: o.NodeID, Store: n.store, Queue: n.queue, Lease: n.lease, Logger: o.Logger,
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
-			Events: n.ops.metrics.SchedulerEvents(),
+			Lookahead: o.Lookahead,
+			Events:    n.ops.metrics.SchedulerEvents(),
 		})
 	}
 	if o.Role != RoleScheduler {
