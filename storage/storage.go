@@ -53,6 +53,12 @@ type Store interface {
 	// digest match (I4, I7). ErrNotClaimed means someone else has it, or it
 	// is not what the caller may run.
 	Claim(ctx context.Context, params ClaimParams) (jobs.Run, error)
+	// ClaimMany claims, in one transaction, every run of params that Claim
+	// would claim, and returns them in the order of params; runs it cannot
+	// claim are left out, without an error. All params of one call must
+	// share Node, Now and LeaseUntil (an error otherwise). A run named
+	// twice is claimed at most once. No params: nil, nil.
+	ClaimMany(ctx context.Context, params []ClaimParams) ([]jobs.Run, error)
 	// Heartbeat extends a running attempt's lease. It returns whether a
 	// cancel was requested, and ErrLeaseLost if the attempt is no longer
 	// running on this node.
@@ -61,6 +67,14 @@ type Store interface {
 	// terminal, or back to queued (not before params.RetryAt) when a retry
 	// remains. ErrLeaseLost if the attempt was reaped meanwhile.
 	Finish(ctx context.Context, params FinishParams) (jobs.Run, error)
+	// FinishMany closes many attempts in one transaction, each exactly as
+	// Finish would, and returns one result per param, in order. An item
+	// that Finish would refuse (ErrLeaseLost, a status that is not final)
+	// gets its error in its result and changes nothing; the others commit
+	// together. An error of the whole transaction (connection, deadlock
+	// after retries) is returned with no results: nothing was changed. No
+	// params: nil, nil.
+	FinishMany(ctx context.Context, params []FinishParams) ([]FinishResult, error)
 
 	// ReapExpired marks running attempts whose lease ended before now as
 	// lost, requeueing their runs when attempts remain (with backoff) and
@@ -147,7 +161,8 @@ type PromoteParams struct {
 	Jobs map[string]*jobs.Job
 }
 
-// ClaimParams are the arguments of Store.Claim.
+// ClaimParams are the arguments of Store.Claim and of each item of
+// Store.ClaimMany.
 type ClaimParams struct {
 	RunID      int64
 	Job        string
@@ -165,7 +180,8 @@ type HeartbeatParams struct {
 	LeaseUntil time.Time
 }
 
-// FinishParams are the arguments of Store.Finish.
+// FinishParams are the arguments of Store.Finish and of each item of
+// Store.FinishMany.
 type FinishParams struct {
 	RunID         int64
 	Attempt       int
@@ -179,6 +195,13 @@ type FinishParams struct {
 	// RetryAt, when set and attempts remain, sends the run back to queued
 	// (trigger unchanged) not before that time instead of ending it.
 	RetryAt *time.Time
+}
+
+// FinishResult is the outcome of one item of Store.FinishMany: the run as
+// Finish would return it, or the error Finish would return.
+type FinishResult struct {
+	Run jobs.Run
+	Err error
 }
 
 // ReapParams are the arguments of Store.ReapExpired.

@@ -17,6 +17,8 @@ const (
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultStoreTimeout      = 10 * time.Second
 	DefaultFinishRetryFor    = 5 * time.Minute
+	DefaultClaimBatch        = 64
+	DefaultFinishBatch       = 128
 )
 
 // Options configure a Pool.
@@ -46,6 +48,14 @@ type Options struct {
 	// FinishRetryFor is how long a result write is retried while the store
 	// is unreachable. Default 5m.
 	FinishRetryFor time.Duration
+	// ClaimBatch bounds the runs the pop loop takes from the queue and
+	// claims in one store transaction (never more than the free slots).
+	// Default 64.
+	ClaimBatch int
+	// FinishBatch bounds the results recorded in one store transaction:
+	// the finisher writes whatever results are waiting, up to this many,
+	// while the previous batch is in flight. Default 128.
+	FinishBatch int
 	// Exec runs one attempt; default jobs.Execute. Attempts of http jobs
 	// reach it through the per-target circuit breakers (breaker.go).
 	Exec func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result
@@ -101,6 +111,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.FinishRetryFor <= 0 {
 		o.FinishRetryFor = DefaultFinishRetryFor
+	}
+	if o.ClaimBatch <= 0 {
+		o.ClaimBatch = DefaultClaimBatch
+	}
+	if o.FinishBatch <= 0 {
+		o.FinishBatch = DefaultFinishBatch
 	}
 	if o.Exec == nil {
 		o.Exec = jobs.Execute

@@ -54,6 +54,14 @@ type Pool struct {
 	runCtx   context.Context
 	killAll  context.CancelCauseFunc
 	attempts sync.WaitGroup
+
+	// finishReqs carries results from attempts to the finisher
+	// (finisher.go); closed once every attempt ended.
+	finishReqs   chan finishReq
+	closeFinish  sync.Once
+	finisherDone chan struct{}
+	// fallbacks counts the finisher's one-by-one retries.
+	fallbacks sync.WaitGroup
 }
 
 // New returns a Pool running jobs of cfg; Start runs it.
@@ -64,6 +72,9 @@ func New(cfg *jobs.Config, opts Options) *Pool {
 		log:     opts.Logger.With(slog.String("component", "worker"), slog.String("node", opts.Node)),
 		slots:   make(chan struct{}, opts.Workers),
 		jobSems: map[string]chan struct{}{},
+
+		finishReqs:   make(chan finishReq),
+		finisherDone: make(chan struct{}),
 	}
 	p.cfg.Store(cfg)
 	bo := opts.Breaker
@@ -112,6 +123,10 @@ func (p *Pool) Start(ctx context.Context) error {
 	p.stopPop, p.runCtx, p.killAll = stopPop, runCtx, killAll
 	p.popDone = make(chan struct{})
 	go func() {
+		defer close(p.finisherDone)
+		p.runFinisher()
+	}()
+	go func() {
 		defer close(p.popDone)
 		p.loop(popCtx)
 	}()
@@ -151,9 +166,14 @@ func (p *Pool) Shutdown(ctx context.Context) {
 		<-done
 	}
 	p.killAll(ErrShutdown)
+	// Every attempt has its result recorded: no one sends any more.
+	p.closeFinish.Do(func() { close(p.finishReqs) })
+	<-p.finisherDone
 }
 
-// loop takes one doorbell per free slot.
+// loop takes doorbells for free slots: it waits for one slot, takes as
+// many more as are free without waiting (up to ClaimBatch), and gives back
+// those it started no attempt on.
 func (p *Pool) loop(ctx context.Context) {
 	for {
 		select {
@@ -161,7 +181,18 @@ func (p *Pool) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		if !p.takeOne(ctx) {
+		held := 1
+	more:
+		for held < p.opts.ClaimBatch {
+			select {
+			case p.slots <- struct{}{}:
+				held++
+			default:
+				break more
+			}
+		}
+		started := p.takeMany(ctx, held)
+		for range held - started {
 			<-p.slots
 		}
 		if ctx.Err() != nil {
@@ -170,68 +201,116 @@ func (p *Pool) loop(ctx context.Context) {
 	}
 }
 
-// takeOne pops and claims one run; it reports whether an attempt started
-// (and now owns the slot).
-func (p *Pool) takeOne(ctx context.Context) bool {
-	item, err := p.opts.Queue.Pop(ctx)
+// candidate is a popped run this replica may run: its job as this
+// replica defines it, and the job semaphore slot it holds (nil when the
+// job has no max_concurrency).
+type candidate struct {
+	job  *jobs.Job
+	jsem chan struct{}
+}
+
+func (c candidate) release() {
+	if c.jsem != nil {
+		<-c.jsem
+	}
+}
+
+// takeMany pops up to n doorbells, claims in one transaction the runs this
+// replica may run, and starts an attempt for each claimed run; it returns
+// how many it started (each now owns one of the caller's slots).
+func (p *Pool) takeMany(ctx context.Context, n int) int {
+	items, err := p.opts.Queue.PopMany(ctx, n)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, storage.ErrClosed) {
-			return false
+			return 0
 		}
 		p.log.Warn("taking from the queue", slog.Any("error", err))
 		p.pause(ctx, time.Second)
-		return false
+		return 0
 	}
 	cfg := p.cfg.Load()
-	job := cfg.Job(item.Job)
-	if job == nil || job.Digest != item.Digest {
-		// I7: not ours to run; it stays queued for a replica that has it.
-		p.log.Debug("skipping run of a job this replica does not define", slog.Int64("run_id", item.RunID),
-			slog.String("job", item.Job), slog.String("digest", item.Digest))
-		return false
-	}
-	jsem := p.jobSem(job)
-	if jsem != nil {
-		select {
-		case jsem <- struct{}{}:
-		default:
-			// At its max_concurrency here: leave it queued, the reaper
-			// rings its doorbell again.
-			return false
-		}
-	}
 	now := p.opts.Clock.Now()
-	var run jobs.Run
+	lease := now.Add(p.opts.AttemptLease)
+	cands := make(map[int64]candidate, len(items))
+	params := make([]storage.ClaimParams, 0, len(items))
+	for _, item := range items {
+		if _, dup := cands[item.RunID]; dup {
+			continue // its doorbell rang twice
+		}
+		job := cfg.Job(item.Job)
+		if job == nil || job.Digest != item.Digest {
+			// I7: not ours to run; it stays queued for a replica that has it.
+			p.log.Debug("skipping run of a job this replica does not define", slog.Int64("run_id", item.RunID),
+				slog.String("job", item.Job), slog.String("digest", item.Digest))
+			continue
+		}
+		jsem := p.jobSem(job)
+		if jsem != nil {
+			select {
+			case jsem <- struct{}{}:
+			default:
+				// At its max_concurrency here: leave it queued, the reaper
+				// rings its doorbell again.
+				continue
+			}
+		}
+		cands[item.RunID] = candidate{job: job, jsem: jsem}
+		// The store checks job and digest against the run's row (I7): the
+		// doorbell may be forged.
+		params = append(params, storage.ClaimParams{RunID: item.RunID, Job: job.Name, Digest: job.Digest,
+			Node: p.opts.Node, Now: now, LeaseUntil: lease})
+	}
+	if len(params) == 0 {
+		return 0
+	}
+	var runs []jobs.Run
 	err = p.call(ctx, func(ctx context.Context) (err error) {
-		run, err = p.opts.Store.Claim(ctx, storage.ClaimParams{RunID: item.RunID, Job: job.Name, Digest: job.Digest,
-			Node: p.opts.Node, Now: now, LeaseUntil: now.Add(p.opts.AttemptLease)})
+		runs, err = p.opts.Store.ClaimMany(ctx, params)
 		return err
 	})
 	if err != nil {
-		if jsem != nil {
-			<-jsem
+		for _, c := range cands {
+			c.release()
 		}
-		if !errors.Is(err, storage.ErrNotClaimed) && ctx.Err() == nil {
+		if ctx.Err() == nil {
 			p.storeError("claim", err)
-			p.log.Warn("claiming run", slog.Int64("run_id", item.RunID), slog.String("job", item.Job), slog.Any("error", err))
+			p.log.Warn("claiming runs", slog.Int("runs", len(params)), slog.Any("error", err))
 			// The store is failing: don't drain the queue into failed claims
 			// (the reaper re-enqueues what was popped).
 			p.pause(ctx, claimErrorPause)
 		}
-		return false
+		return 0
 	}
+	started := 0
+	for _, run := range runs {
+		c, ok := cands[run.ID]
+		if !ok {
+			continue // not asked for, or returned twice: a broken store
+		}
+		delete(cands, run.ID)
+		p.start(c, run)
+		started++
+	}
+	// The rest were not claimed: someone else has them, they are not due,
+	// or their row is not what the doorbell said.
+	for _, c := range cands {
+		c.release()
+	}
+	return started
+}
+
+// start runs the claimed run's attempt in a goroutine that owns one slot
+// and the candidate's job semaphore slot.
+func (p *Pool) start(c candidate, run jobs.Run) {
 	p.busy.Add(1)
 	p.attempts.Add(1)
 	go func() {
 		defer p.attempts.Done()
 		defer func() { <-p.slots }()
 		defer p.busy.Add(-1)
-		if jsem != nil {
-			defer func() { <-jsem }()
-		}
-		p.execute(job, run)
+		defer c.release()
+		p.execute(c.job, run)
 	}()
-	return true
 }
 
 func (p *Pool) jobSem(j *jobs.Job) chan struct{} {
@@ -294,7 +373,7 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
 		t := now.Add(jobs.Backoff(job.RetryBackoff, job.RetryBackoffMax, run.Attempt+1))
 		retryAt = &t
 	}
-	final, err := p.finish(storage.FinishParams{
+	final, err := p.record(storage.FinishParams{
 		RunID: run.ID, Attempt: run.Attempt, Node: p.opts.Node, Status: res.Status, FinishedAt: now,
 		ExitCode: res.ExitCode, Error: res.Error, Output: res.Output, OutputDropped: res.OutputDropped, RetryAt: retryAt,
 	})

@@ -70,6 +70,15 @@ func newRig(t *testing.T, workers int) *rig {
 // queue, clock and events filled in by the rig.
 func newRigWith(t *testing.T, yaml string, o Options) *rig {
 	t.Helper()
+	r := newIdleRig(t, yaml)
+	r.start(o)
+	return r
+}
+
+// newIdleRig returns a rig with its store, queue and config but no pool
+// yet, so that a test can queue runs before the pool first looks.
+func newIdleRig(t *testing.T, yaml string) *rig {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"), sqlite.Options{})
 	if err != nil {
@@ -91,18 +100,26 @@ func newRigWith(t *testing.T, yaml string, o Options) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, clk: clock.NewFake(t0), store: st, queue: q, cfg: cfg, epoch: epoch,
-		finished: make(chan jobs.Run, 100), started: make(chan jobs.Run, 100)}
-	o.Node, o.Store, o.Queue, o.Clock = "w1", st, q, r.clk
+	return &rig{t: t, clk: clock.NewFake(t0), store: st, queue: q, cfg: cfg, epoch: epoch,
+		finished: make(chan jobs.Run, 1000), started: make(chan jobs.Run, 1000)}
+}
+
+// start starts the rig's pool with o; o.Store defaults to the rig's store
+// (a test passes a wrapper of it).
+func (r *rig) start(o Options) {
+	r.t.Helper()
+	if o.Store == nil {
+		o.Store = r.store
+	}
+	o.Node, o.Queue, o.Clock = "w1", r.queue, r.clk
 	o.AttemptLease, o.HeartbeatInterval = 30*time.Second, 5*time.Second
 	o.Events.Started = func(run jobs.Run, _ time.Duration) { r.started <- run }
 	o.Events.Finished = func(run jobs.Run, _ jobs.Result) { r.finished <- run }
-	r.pool = New(cfg, o)
-	if err := r.pool.Start(ctx); err != nil {
-		t.Fatal(err)
+	r.pool = New(r.cfg, o)
+	if err := r.pool.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
 	}
-	t.Cleanup(r.pool.Stop)
-	return r
+	r.t.Cleanup(r.pool.Stop)
 }
 
 // dispatch inserts a queued run of job and rings its doorbell.
@@ -272,55 +289,199 @@ func TestShutdownCancelsAfterGraceAndRecords(t *testing.T) {
 	}
 }
 
-// flakyFinish fails the first n Finish calls as an unreachable store would.
-type flakyFinish struct {
+// flakyStore fails the first failMany FinishMany calls and the first
+// failOne Finish calls as an unreachable store would, and records the
+// size of every ClaimMany and FinishMany call and the results a failed
+// FinishMany left to Finish.
+type flakyStore struct {
 	storage.Store
-	mu    sync.Mutex
-	fails int
-	calls int
+	failMany, failOne int
+
+	mu          sync.Mutex
+	manyCalls   int
+	oneCalls    int
+	claimSizes  []int
+	finishSizes []int
+	failedItems int
 }
 
-func (f *flakyFinish) Finish(ctx context.Context, p storage.FinishParams) (jobs.Run, error) {
+var errStoreDown = errors.New("dial tcp 127.0.0.1:3306: connect: connection refused")
+
+func (f *flakyStore) ClaimMany(ctx context.Context, ps []storage.ClaimParams) ([]jobs.Run, error) {
 	f.mu.Lock()
-	f.calls++
-	fail := f.calls <= f.fails
+	f.claimSizes = append(f.claimSizes, len(ps))
+	f.mu.Unlock()
+	return f.Store.ClaimMany(ctx, ps)
+}
+
+func (f *flakyStore) FinishMany(ctx context.Context, ps []storage.FinishParams) ([]storage.FinishResult, error) {
+	f.mu.Lock()
+	f.manyCalls++
+	f.finishSizes = append(f.finishSizes, len(ps))
+	fail := f.manyCalls <= f.failMany
+	if fail {
+		f.failedItems += len(ps)
+	}
 	f.mu.Unlock()
 	if fail {
-		return jobs.Run{}, errors.New("dial tcp 127.0.0.1:3306: connect: connection refused")
+		return nil, errStoreDown
+	}
+	return f.Store.FinishMany(ctx, ps)
+}
+
+func (f *flakyStore) Finish(ctx context.Context, p storage.FinishParams) (jobs.Run, error) {
+	f.mu.Lock()
+	f.oneCalls++
+	fail := f.oneCalls <= f.failOne
+	f.mu.Unlock()
+	if fail {
+		return jobs.Run{}, errStoreDown
 	}
 	return f.Store.Finish(ctx, p)
+}
+
+// stepUntil advances the clock through the pool's backoff timers until n
+// runs finished, and returns them.
+func (r *rig) stepUntil(n int) []jobs.Run {
+	r.t.Helper()
+	var out []jobs.Run
+	for len(out) < n {
+		select {
+		case run := <-r.finished:
+			out = append(out, run)
+		case <-r.clk.BlockUntil(1):
+			r.clk.Advance(time.Second)
+		case <-time.After(10 * time.Second):
+			r.t.Fatalf("%d of %d results recorded", len(out), n)
+		}
+	}
+	return out
 }
 
 // With the store down when an attempt ends, the worker retries the result
 // write with backoff and records it once the store is back: no finished
 // result is lost.
 func TestFinishRetriedWhileStoreDown(t *testing.T) {
-	r := newRig(t, 1)
-	r.pool.Stop()
-	flaky := &flakyFinish{Store: r.store, fails: 3}
-	r.pool = New(r.cfg, Options{Node: "w1", Store: flaky, Queue: r.queue, Clock: r.clk, Workers: 1, Exec: fakeExec,
-		Events: Events{Finished: func(run jobs.Run, _ jobs.Result) { r.finished <- run }}})
-	if err := r.pool.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.pool.Stop)
+	r := newIdleRig(t, testConfig)
+	flaky := &flakyStore{Store: r.store, failMany: 1, failOne: 3}
+	r.start(Options{Store: flaky, Workers: 1, Exec: fakeExec})
 	run := r.dispatch("ok", t0)
-	// Step the clock through the write backoffs until the result is in.
-	for done := false; !done; {
-		select {
-		case <-r.finished:
-			done = true
-		case <-r.clk.BlockUntil(1):
-			r.clk.Advance(time.Second)
-		case <-time.After(10 * time.Second):
-			t.Fatal("result never recorded")
-		}
-	}
+	r.stepUntil(1)
 	got, atts := r.get(run.ID)
 	if got.Status != jobs.StatusSucceeded || len(atts) != 1 || atts[0].Output != "hello\n" {
 		t.Fatalf("after the store came back: %+v %+v", got, atts)
 	}
-	if flaky.calls != 4 {
-		t.Fatalf("finish called %d times, want 4", flaky.calls)
+	if flaky.manyCalls != 1 || flaky.oneCalls != 4 {
+		t.Fatalf("FinishMany called %d times, Finish %d times; want 1 failed batch, then 3 failed retries and a success",
+			flaky.manyCalls, flaky.oneCalls)
+	}
+}
+
+// A batch the store fails as a whole is recorded result by result, and
+// later batches go through FinishMany again.
+func TestFinisherFallsBackWhenBatchFails(t *testing.T) {
+	r := newIdleRig(t, testConfig)
+	var runs []jobs.Run
+	for i := range 12 {
+		runs = append(runs, r.dispatch("ok", t0.Add(time.Duration(i)*time.Minute)))
+	}
+	flaky := &flakyStore{Store: r.store, failMany: 2}
+	r.start(Options{Store: flaky, Workers: 4, Exec: fakeExec})
+	finished := r.stepUntil(len(runs))
+	for _, f := range finished {
+		if f.Status != jobs.StatusSucceeded {
+			t.Fatalf("run %d finished %s, want succeeded", f.ID, f.Status)
+		}
+	}
+	for _, run := range runs {
+		if got, atts := r.get(run.ID); got.Status != jobs.StatusSucceeded || len(atts) != 1 || atts[0].Status != jobs.StatusSucceeded {
+			t.Fatalf("run %d: %s with attempts %+v, want succeeded", run.ID, got.Status, atts)
+		}
+	}
+	flaky.mu.Lock()
+	defer flaky.mu.Unlock()
+	if flaky.oneCalls != flaky.failedItems {
+		t.Fatalf("Finish called %d times for %d results of failed batches, want once each", flaky.oneCalls, flaky.failedItems)
+	}
+	inBatches := 0
+	for _, n := range flaky.finishSizes[min(2, len(flaky.finishSizes)):] {
+		inBatches += n
+	}
+	if flaky.manyCalls < 2 || flaky.failedItems+inBatches != len(runs) {
+		t.Fatalf("FinishMany calls %v (first 2 failing), Finish %d: want every result recorded once", flaky.finishSizes, flaky.oneCalls)
+	}
+}
+
+// More queued runs than one claim batch holds are all claimed, in batches
+// of at most ClaimBatch, and all recorded.
+func TestClaimsInBatches(t *testing.T) {
+	r := newIdleRig(t, testConfig)
+	const n, batch = 50, 4
+	want := map[int64]bool{}
+	for i := range n {
+		want[r.dispatch("ok", t0.Add(time.Duration(i)*time.Minute)).ID] = true
+	}
+	counting := &flakyStore{Store: r.store}
+	r.start(Options{Store: counting, Workers: 8, ClaimBatch: batch, FinishBatch: 5, Exec: fakeExec})
+	for range n {
+		run := r.wait(r.finished, "finished")
+		if !want[run.ID] || run.Status != jobs.StatusSucceeded {
+			t.Fatalf("finished run %d (%s): not one of the queued runs, or not succeeded", run.ID, run.Status)
+		}
+		delete(want, run.ID)
+	}
+	counting.mu.Lock()
+	defer counting.mu.Unlock()
+	claimed := 0
+	for _, c := range counting.claimSizes {
+		if c > batch {
+			t.Fatalf("ClaimMany of %d runs, more than ClaimBatch %d: %v", c, batch, counting.claimSizes)
+		}
+		claimed += c
+	}
+	// The runs were queued before the pool started: its first pop filled
+	// a whole batch.
+	if claimed != n || counting.claimSizes[0] != batch {
+		t.Fatalf("ClaimMany sizes %v: want %d runs in all, the first call a full batch of %d", counting.claimSizes, n, batch)
+	}
+	for _, f := range counting.finishSizes {
+		if f > 5 {
+			t.Fatalf("FinishMany of %d results, more than FinishBatch 5", f)
+		}
+	}
+}
+
+// A doorbell that names the job and digest this replica has, for a run
+// whose row holds another digest, claims nothing (I7: the store checks the
+// row); the runs of its batch that are genuine run, and every slot comes
+// back.
+func TestForgedDoorbellInBatchClaimsNothing(t *testing.T) {
+	r := newIdleRig(t, testConfig)
+	ctx := context.Background()
+	ok := r.cfg.Job("ok")
+	stale, err := r.store.Dispatch(ctx, storage.DispatchParams{Epoch: r.epoch, Now: t0, Runs: []storage.NewRun{{
+		Job: "ok", Digest: "sha256:other-definition", ScheduledAt: t0.Add(time.Hour), Trigger: jobs.TriggerSchedule,
+		Status: jobs.StatusQueued, MaxAttempts: 1, NotBefore: t0, Concurrency: jobs.ConcurrencyAllow,
+	}}})
+	if err != nil || len(stale) != 1 {
+		t.Fatalf("dispatch: %v %v", stale, err)
+	}
+	r.queue.Push(ctx, storage.QueueItem{RunID: stale[0].ID, Job: "ok", Digest: ok.Digest})
+	genuine := r.dispatch("ok", t0)
+	r.start(Options{Workers: 2, Exec: fakeExec})
+	if got := r.wait(r.finished, "finished"); got.ID != genuine.ID {
+		t.Fatalf("finished run %d, want %d", got.ID, genuine.ID)
+	}
+	if got, atts := r.get(stale[0].ID); got.Status != jobs.StatusQueued || got.Attempt != 0 || len(atts) != 0 {
+		t.Fatalf("run with another digest: %s at attempt %d with %d attempts, want queued and untouched", got.Status, got.Attempt, len(atts))
+	}
+	// Both slots are free again: two long runs start side by side.
+	r.dispatch("slow", t0)
+	r.dispatch("slow", t0.Add(time.Minute))
+	r.wait(r.started, "started")
+	r.wait(r.started, "started")
+	r.wait(r.started, "started")
+	if busy := r.pool.Busy(); busy != 2 {
+		t.Fatalf("busy = %d, want 2", busy)
 	}
 }

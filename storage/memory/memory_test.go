@@ -302,3 +302,116 @@ func TestQueueManyProducersAndConsumers(t *testing.T) {
 		})
 	}
 }
+
+func TestQueuePopMany(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, 100)
+	for i := int64(1); i <= 10; i++ {
+		if err := q.Push(ctx, item(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := int64(1)
+	for _, tc := range []struct{ limit, want int }{{4, 4}, {0, 1}, {-3, 1}, {1, 1}, {100, 3}} {
+		got, err := q.PopMany(ctx, tc.limit)
+		if err != nil || len(got) != tc.want {
+			t.Fatalf("PopMany(%d) = %v, %v; want %d items", tc.limit, got, err, tc.want)
+		}
+		for _, it := range got {
+			if it != item(next) {
+				t.Fatalf("PopMany(%d) = %v; want items in push order from %d", tc.limit, got, next)
+			}
+			next++
+		}
+	}
+	if n, _ := q.Len(ctx); n != 0 {
+		t.Fatalf("Len = %d after popping everything", n)
+	}
+}
+
+func TestQueuePopManyWaits(t *testing.T) {
+	tests := []struct {
+		name string
+		act  func(q *Queue, cancel context.CancelFunc)
+		want error
+	}{
+		{"push", func(q *Queue, _ context.CancelFunc) { q.Push(context.Background(), item(7)) }, nil},
+		{"cancel", func(_ *Queue, cancel context.CancelFunc) { cancel() }, context.Canceled},
+		{"close", func(q *Queue, _ context.CancelFunc) { q.Close() }, storage.ErrClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := newQueue(t, 10)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			type result struct {
+				items []storage.QueueItem
+				err   error
+			}
+			res := make(chan result, 1)
+			go func() {
+				items, err := q.PopMany(ctx, 5)
+				res <- result{items, err}
+			}()
+			tt.act(q, cancel)
+			r := recv(t, res, "PopMany")
+			if !errors.Is(r.err, tt.want) {
+				t.Fatalf("PopMany error = %v, want %v", r.err, tt.want)
+			}
+			// One item arrived: PopMany returns it without waiting for more.
+			if tt.want == nil && (len(r.items) != 1 || r.items[0] != item(7)) {
+				t.Fatalf("PopMany = %+v, want item 7 alone", r.items)
+			}
+		})
+	}
+	q := newQueue(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if got, err := q.PopMany(ctx, 3); !errors.Is(err, context.DeadlineExceeded) || got != nil {
+		t.Fatalf("PopMany on an empty queue = %v, %v; want nil, DeadlineExceeded", got, err)
+	}
+}
+
+// TestQueuePopManyConsumers runs under -race: consumers taking batches
+// together take every item exactly once.
+func TestQueuePopManyConsumers(t *testing.T) {
+	const consumers, total = 4, 5000
+	q := newQueue(t, total)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := int64(1); i <= total; i++ {
+		if err := q.Push(ctx, item(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := make(map[int64]int, total)
+	var wg sync.WaitGroup
+	for c := range consumers {
+		wg.Go(func() {
+			for {
+				items, err := q.PopMany(ctx, 1+c*7)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				for _, it := range items {
+					seen[it.RunID]++
+				}
+				if len(seen) == total {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != total {
+		t.Fatalf("%d of %d items popped", len(seen), total)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("item %d popped %d times", id, n)
+		}
+	}
+}

@@ -70,17 +70,40 @@ func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
 // Pop returns the oldest item, blocking until there is one, ctx is done
 // (its error) or the queue is closed (storage.ErrClosed).
 func (q *Queue) Pop(ctx context.Context) (storage.QueueItem, error) {
-	if err := q.stopped(ctx); err != nil {
+	items, err := q.PopMany(ctx, 1)
+	if err != nil {
 		return storage.QueueItem{}, err
 	}
-	select {
-	case it := <-q.items:
-		return it, nil
-	case <-q.closed:
-		return storage.QueueItem{}, storage.ErrClosed
-	case <-ctx.Done():
-		return storage.QueueItem{}, ctx.Err()
+	return items[0], nil
+}
+
+// PopMany returns the oldest item and up to limit-1 more that are
+// waiting, oldest first, blocking like Pop until there is at least one.
+// limit < 1 counts as 1.
+func (q *Queue) PopMany(ctx context.Context, limit int) ([]storage.QueueItem, error) {
+	if err := q.stopped(ctx); err != nil {
+		return nil, err
 	}
+	var first storage.QueueItem
+	select {
+	case first = <-q.items:
+	case <-q.closed:
+		return nil, storage.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	limit = min(max(limit, 1), 1+len(q.items))
+	out := make([]storage.QueueItem, 1, limit)
+	out[0] = first
+	for len(out) < limit {
+		select {
+		case it := <-q.items:
+			out = append(out, it)
+		default:
+			return out, nil
+		}
+	}
+	return out, nil
 }
 
 func (q *Queue) stopped(ctx context.Context) error {

@@ -16,6 +16,8 @@
 // not retry in ways that could extend a lease past its local deadline, and
 // must not let a redigo type escape its exported API: callers see
 // storage.ErrLeaseLost, storage.ErrClosed, context errors and errors
-// wrapped with what was being done. Redis 6.0 or newer is required (fractional BRPOP
-// timeouts).
+// wrapped with what was being done.
+//
+// Requirements: Redis 6.2 or newer (fractional BRPOP timeouts since 6.0,
+// RPOP with a count, used by Queue.PopMany, since 6.2).
 package redis

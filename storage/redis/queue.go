@@ -32,6 +32,8 @@ const (
 	pushChunk = 1000
 	// logValueMax caps how much of a garbage entry is logged.
 	logValueMax = 200
+	// popManyPrealloc caps the capacity PopMany allocates up front.
+	popManyPrealloc = 256
 )
 
 // QueueOptions configure a Queue.
@@ -50,7 +52,8 @@ type QueueOptions struct {
 }
 
 // Queue is the doorbell queue on a Redis list: Push is LPUSH, Pop is BRPOP,
-// so items come out in the order they went in. It implements storage.Queue
+// PopMany is BRPOP then RPOP key count, so items come out in the order they
+// went in. It implements storage.Queue
 // and is safe for concurrent use. An item is gone from Redis once a Pop
 // took it, even if that Pop's context ended in the same instant; the
 // reaper re-enqueues such runs from the store (I4).
@@ -65,6 +68,8 @@ type Queue struct {
 	closeFn  context.CancelFunc
 	closed   atomic.Bool
 	down     atomic.Bool
+	// rpopFailing is set while RPOP key count fails, so it is logged once.
+	rpopFailing atomic.Bool
 
 	// beforePop, if set (tests), is called before each BRPOP.
 	beforePop func()
@@ -152,9 +157,25 @@ func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
 // Pop retries with capped backoff and logs once per outage. Entries that do
 // not decode to a plausible item are logged and skipped.
 func (q *Queue) Pop(ctx context.Context) (storage.QueueItem, error) {
-	if q.closed.Load() {
-		return storage.QueueItem{}, storage.ErrClosed
+	items, err := q.PopMany(ctx, 1)
+	if err != nil {
+		return storage.QueueItem{}, err
 	}
+	return items[0], nil
+}
+
+// PopMany blocks like Pop (BRPOP) until an item arrives, then takes up to
+// limit-1 more that are waiting with one RPOP key count (Redis 6.2+), and
+// returns them oldest first. limit < 1 counts as 1. Garbage entries are
+// logged and skipped as by Pop; if nothing but garbage came, it waits
+// again. A Redis error on the RPOP is logged and the items already taken
+// are returned: entries it may have removed are doorbells of queued runs,
+// which the reaper rings again.
+func (q *Queue) PopMany(ctx context.Context, limit int) ([]storage.QueueItem, error) {
+	if q.closed.Load() {
+		return nil, storage.ErrClosed
+	}
+	limit = max(limit, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(q.closeCtx, cancel)
@@ -163,7 +184,7 @@ func (q *Queue) Pop(ctx context.Context) (storage.QueueItem, error) {
 	b := backoff{min: popBackoffMin, max: popBackoffMax}
 	for {
 		if err := q.stopped(ctx); err != nil {
-			return storage.QueueItem{}, err
+			return nil, err
 		}
 		if q.beforePop != nil {
 			q.beforePop()
@@ -176,7 +197,7 @@ func (q *Queue) Pop(ctx context.Context) (storage.QueueItem, error) {
 			continue // nothing within Block
 		case err != nil:
 			if err := q.stopped(ctx); err != nil {
-				return storage.QueueItem{}, err
+				return nil, err
 			}
 			if q.down.CompareAndSwap(false, true) {
 				q.log.Warn("Redis queue unavailable; retrying with backoff", slog.Any("error", err))
@@ -191,21 +212,58 @@ func (q *Queue) Pop(ctx context.Context) (storage.QueueItem, error) {
 		}
 		q.available()
 		b.reset()
+		out := make([]storage.QueueItem, 0, min(limit, popManyPrealloc))
 		if len(vals) != 2 {
 			q.log.Warn("skipping malformed BRPOP reply", slog.Int("values", len(vals)))
-			continue
+		} else if it, ok := q.decode(vals[1]); ok {
+			out = append(out, it)
 		}
-		item, err := decodeItem(vals[1])
-		if err != nil {
-			v := vals[1]
-			if len(v) > logValueMax {
-				v = v[:logValueMax]
-			}
-			q.log.Warn("skipping garbage queue entry", slog.String("entry", string(v)), slog.Any("error", err))
-			continue
+		if limit > 1 {
+			out = q.popMore(ctx, out, limit-1)
 		}
-		return item, nil
+		if len(out) > 0 {
+			return out, nil
+		}
 	}
+}
+
+// popMore appends up to n more decoded items taken with one RPOP, unless
+// ctx is done: the caller already has its first item.
+func (q *Queue) popMore(ctx context.Context, out []storage.QueueItem, n int) []storage.QueueItem {
+	if ctx.Err() != nil {
+		return out
+	}
+	vals, err := redigo.ByteSlices(q.pool.do(ctx, "RPOP", q.key, n))
+	switch {
+	case errors.Is(err, redigo.ErrNil):
+		q.rpopFailing.Store(false)
+		return out // the list is empty (or gone)
+	case err != nil:
+		if ctx.Err() == nil && q.rpopFailing.CompareAndSwap(false, true) {
+			q.log.Warn("taking more queue entries with RPOP count (Redis 6.2 or newer is required)", slog.Any("error", err))
+		}
+		return out
+	}
+	q.rpopFailing.Store(false)
+	for _, v := range vals {
+		if it, ok := q.decode(v); ok {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// decode parses one entry, logging and rejecting garbage.
+func (q *Queue) decode(b []byte) (storage.QueueItem, bool) {
+	item, err := decodeItem(b)
+	if err != nil {
+		if len(b) > logValueMax {
+			b = b[:logValueMax]
+		}
+		q.log.Warn("skipping garbage queue entry", slog.String("entry", string(b)), slog.Any("error", err))
+		return storage.QueueItem{}, false
+	}
+	return item, true
 }
 
 // stopped returns storage.ErrClosed after Close, else ctx's error.

@@ -403,3 +403,173 @@ func TestQueueConcurrentProducersAndConsumers(t *testing.T) {
 		}
 	}
 }
+
+func popManyAsync(ctx context.Context, q *Queue, limit int) <-chan popManyResult {
+	ch := make(chan popManyResult, 1)
+	go func() {
+		items, err := q.PopMany(ctx, limit)
+		ch <- popManyResult{items, err}
+	}()
+	return ch
+}
+
+type popManyResult struct {
+	items []storage.QueueItem
+	err   error
+}
+
+func TestQueuePopManyFIFO(t *testing.T) {
+	p, cluster := newTestPool(t)
+	ctx := ctxT(t)
+	q := newTestQueue(t, p, QueueOptions{Cluster: cluster})
+	var items []storage.QueueItem
+	for i := int64(1); i <= 10; i++ {
+		items = append(items, item(i))
+	}
+	if err := q.Push(ctx, items...); err != nil {
+		t.Fatal(err)
+	}
+	next := int64(1)
+	for _, tc := range []struct{ limit, want int }{{4, 4}, {0, 1}, {1, 1}, {100, 4}} {
+		got, err := q.PopMany(ctx, tc.limit)
+		if err != nil || len(got) != tc.want {
+			t.Fatalf("PopMany(%d) = %v, %v; want %d items", tc.limit, got, err, tc.want)
+		}
+		for _, it := range got {
+			if it != item(next) {
+				t.Fatalf("PopMany(%d) = %v; want items in push order from %d", tc.limit, got, next)
+			}
+			next++
+		}
+	}
+	if n, err := q.Len(ctx); err != nil || n != 0 {
+		t.Fatalf("Len = %d, %v; want 0", n, err)
+	}
+}
+
+func TestQueuePopManyBlocksUntilPush(t *testing.T) {
+	p, cluster := newTestPool(t)
+	ctx := ctxT(t)
+	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: 50 * time.Millisecond})
+	pops := popSignals(q)
+	res := popManyAsync(ctx, q, 10)
+	// The second BRPOP means the first came back empty and PopMany kept
+	// waiting instead of returning nothing.
+	recv(t, pops, "first BRPOP")
+	recv(t, pops, "second BRPOP")
+	if err := q.Push(ctx, item(1), item(2), item(3)); err != nil {
+		t.Fatal(err)
+	}
+	r := recv(t, res, "PopMany")
+	if r.err != nil || len(r.items) != 3 || r.items[0] != item(1) || r.items[1] != item(2) || r.items[2] != item(3) {
+		t.Fatalf("PopMany = %+v, %v; want items 1, 2, 3", r.items, r.err)
+	}
+}
+
+func TestQueuePopManyReturnsOnContextAndClose(t *testing.T) {
+	p, cluster := newTestPool(t)
+	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: MaxQueueBlock})
+	pops := popSignals(q)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := popManyAsync(ctx, q, 5)
+	recv(t, pops, "BRPOP")
+	cancel()
+	if r := recv(t, res, "PopMany"); !errors.Is(r.err, context.Canceled) || r.items != nil {
+		t.Fatalf("PopMany after cancel = %v, %v; want nil, Canceled", r.items, r.err)
+	}
+	res = popManyAsync(ctxT(t), q, 5)
+	recv(t, pops, "BRPOP")
+	q.Close()
+	if r := recv(t, res, "PopMany"); !errors.Is(r.err, storage.ErrClosed) {
+		t.Fatalf("PopMany after Close = %v, want ErrClosed", r.err)
+	}
+	if _, err := q.PopMany(ctxT(t), 5); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("PopMany on a closed queue = %v, want ErrClosed", err)
+	}
+}
+
+func TestQueuePopManySkipsGarbage(t *testing.T) {
+	p, cluster := newTestPool(t)
+	ctx := ctxT(t)
+	logs := &logBuffer{}
+	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Logger: logs.logger(), Block: 50 * time.Millisecond})
+	// Oldest first: garbage is taken by the BRPOP and by the RPOP.
+	rdo(t, p, "LPUSH", q.key, "not json")
+	if err := q.Push(ctx, item(1)); err != nil {
+		t.Fatal(err)
+	}
+	rdo(t, p, "LPUSH", q.key, `{"run_id":0,"job":"x"}`)
+	if err := q.Push(ctx, item(2)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.PopMany(ctx, 10)
+	if err != nil || len(got) != 2 || got[0] != item(1) || got[1] != item(2) {
+		t.Fatalf("PopMany = %+v, %v; want items 1 and 2", got, err)
+	}
+	if n := logs.count("skipping garbage queue entry"); n != 2 {
+		t.Errorf("logged %d garbage entries, want 2", n)
+	}
+	// Nothing but garbage: PopMany waits for a real item.
+	pops := popSignals(q)
+	rdo(t, p, "LPUSH", q.key, "junk")
+	res := popManyAsync(ctx, q, 10)
+	recv(t, pops, "first BRPOP")
+	recv(t, pops, "second BRPOP")
+	if err := q.Push(ctx, item(3)); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, res, "PopMany"); r.err != nil || len(r.items) != 1 || r.items[0] != item(3) {
+		t.Fatalf("PopMany after garbage = %+v, %v; want item 3", r.items, r.err)
+	}
+}
+
+// TestQueuePopManyConsumers: consumers taking batches together take every
+// item exactly once.
+func TestQueuePopManyConsumers(t *testing.T) {
+	p, cluster := newTestPool(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: 100 * time.Millisecond})
+	const consumers, total = 4, 2000
+	items := make([]storage.QueueItem, total)
+	for i := range items {
+		items[i] = item(int64(i + 1))
+	}
+	if err := q.Push(ctx, items...); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := make(map[int64]int, total)
+	var wg sync.WaitGroup
+	for c := range consumers {
+		wg.Go(func() {
+			for {
+				got, err := q.PopMany(ctx, 1+c*20)
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("PopMany: %v", err)
+					}
+					return
+				}
+				mu.Lock()
+				for _, it := range got {
+					seen[it.RunID]++
+				}
+				if len(seen) == total {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != total {
+		t.Fatalf("%d of %d items popped", len(seen), total)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("run %d popped %d times", id, n)
+		}
+	}
+}

@@ -91,32 +91,18 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 }
 
 // Claim moves a queued, due run of the caller's job and digest to running
-// and opens its next attempt (I4, I7); ErrNotClaimed otherwise.
+// and opens its next attempt (I4, I7); ErrNotClaimed otherwise. It is
+// ClaimMany of one run.
 func (s *Store) Claim(ctx context.Context, p storage.ClaimParams) (jobs.Run, error) {
-	var run jobs.Run
-	err := s.write(ctx, fmt.Sprintf("claiming run %d", p.RunID), func(tx *sqlx.Tx) (err error) {
-		now := utc(p.Now)
-		if err := execOne(ctx, tx, storage.ErrNotClaimed, "UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?, "+
-			"started_at = COALESCE(started_at, ?) "+
-			"WHERE id = ? AND status = 'queued' AND job = ? AND digest = ? AND not_before <= ? AND cancel_requested = 0",
-			text(p.Node), s.t(now), p.RunID, text(p.Job), text(p.Digest), s.t(now)); err != nil {
-			return err
-		}
-		if run, err = s.getRun(ctx, tx, p.RunID, false); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO attempts (run_id, number, node, status, started_at, lease_until, "+
-			"error, output, output_dropped) VALUES (?, ?, ?, 'running', ?, ?, '', '', 0)",
-			run.ID, run.Attempt, run.Node, s.t(now), s.t(p.LeaseUntil))
-		if err != nil {
-			return fmt.Errorf("opening attempt %d: %w", run.Attempt, err)
-		}
-		return nil
-	})
+	what := fmt.Sprintf("claiming run %d", p.RunID)
+	runs, err := s.claimMany(ctx, what, []storage.ClaimParams{p})
 	if err != nil {
 		return jobs.Run{}, err
 	}
-	return run, nil
+	if len(runs) == 0 {
+		return jobs.Run{}, fmt.Errorf("%s: %w", what, storage.ErrNotClaimed)
+	}
+	return runs[0], nil
 }
 
 // Heartbeat extends a running attempt's lease held by the caller's node and
@@ -140,48 +126,14 @@ func (s *Store) Heartbeat(ctx context.Context, p storage.HeartbeatParams) (bool,
 // the same transaction (I6), queues the run again not before RetryAt when
 // a retry was asked for, attempts remain and no cancel was requested, or
 // ends it with params.Status. ErrLeaseLost, changing nothing, if the
-// attempt is no longer running on the caller's node.
+// attempt is no longer running on the caller's node. It is FinishMany of
+// one attempt.
 func (s *Store) Finish(ctx context.Context, p storage.FinishParams) (jobs.Run, error) {
-	what := fmt.Sprintf("finishing run %d attempt %d", p.RunID, p.Attempt)
-	switch p.Status {
-	case jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusTimedOut, jobs.StatusCanceled, jobs.StatusLost:
-	default:
-		return jobs.Run{}, fmt.Errorf("%s: %q is not a final attempt status", what, p.Status)
-	}
-	var run jobs.Run
-	err := s.write(ctx, what, func(tx *sqlx.Tx) (err error) {
-		fin := utc(p.FinishedAt)
-		if err := execOne(ctx, tx, storage.ErrLeaseLost, "UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, error = ?, "+
-			"output = ?, output_dropped = ? WHERE run_id = ? AND number = ? AND node = ? AND status = 'running'",
-			string(p.Status), s.t(fin), nullInt(p.ExitCode), text(p.Error), text(p.Output), p.OutputDropped,
-			p.RunID, p.Attempt, text(p.Node)); err != nil {
-			return err
-		}
-		if run, err = s.getRun(ctx, tx, p.RunID, true); err != nil {
-			return err
-		}
-		if run.Status != jobs.StatusRunning || run.Attempt != p.Attempt {
-			// Cannot happen while attempt and run change together (I6);
-			// refuse rather than write over a run someone else moved on.
-			return fmt.Errorf("%w: run is %s at attempt %d", storage.ErrLeaseLost, run.Status, run.Attempt)
-		}
-		run.ExitCode, run.Error = p.ExitCode, text(p.Error)
-		if p.RetryAt != nil && run.Attempt < run.MaxAttempts && !run.CancelRequested {
-			run.Status, run.NotBefore, run.Node = jobs.StatusQueued, utc(*p.RetryAt), ""
-			_, err = tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', not_before = ?, enqueued_at = NULL, "+
-				"node = '', exit_code = ?, error = ? WHERE id = ?",
-				s.t(run.NotBefore), nullInt(run.ExitCode), run.Error, run.ID)
-		} else {
-			run.Status, run.FinishedAt = p.Status, &fin
-			_, err = tx.ExecContext(ctx, "UPDATE runs SET status = ?, finished_at = ?, exit_code = ?, error = ? WHERE id = ?",
-				string(run.Status), s.t(fin), nullInt(run.ExitCode), run.Error, run.ID)
-		}
-		return err
-	})
+	res, err := s.finishMany(ctx, itemWhat(p), []storage.FinishParams{p})
 	if err != nil {
 		return jobs.Run{}, err
 	}
-	return run, nil
+	return res[0].Run, res[0].Err
 }
 
 // RequestCancel cancels a scheduled or queued run at once, or flags a
