@@ -45,7 +45,7 @@ const (
 // Limits on what a config file may say.
 const (
 	// MaxConfigSize is the largest config file LoadFile reads.
-	MaxConfigSize = 8 << 20
+	MaxConfigSize = 512 << 20
 	// MaxJobNameLen is the longest job name.
 	MaxJobNameLen = 200
 	// MaxRetries bounds retries so that MaxAttempts stays small.
@@ -58,9 +58,13 @@ const (
 	MaxNotifyRetries = 10
 	// maxErrors stops a hopeless file from producing unbounded output.
 	maxErrors = 1000
-	// maxNodes bounds the work spent on a document, aliases expanded.
-	maxNodes = 1 << 20
 )
+
+// nodeBudgetBase is the least work spent on a document, counted in nodes
+// visited with aliases expanded; the budget grows with the file (one node
+// per byte: a document without aliases never reaches it), so only alias
+// expansion ("billion laughs") can exhaust it. A variable for tests.
+var nodeBudgetBase = 1 << 20
 
 // Config is a validated config file: defaults merged into every job.
 type Config struct {
@@ -236,6 +240,9 @@ func LoadFile(path string) (*Config, error) {
 		return nil, fmt.Errorf("jobs: reading config: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxConfigSize {
+		return nil, fmt.Errorf("jobs: reading config %s: larger than %d bytes", path, MaxConfigSize)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("jobs: reading config %s: %w", path, err)
@@ -249,7 +256,7 @@ func LoadFile(path string) (*Config, error) {
 // Parse validates a config file's contents; path is used in error messages
 // and as Config.Path. Every problem found is reported in one *ConfigError.
 func Parse(path string, data []byte) (*Config, error) {
-	d := &decoder{file: path, zones: map[string]*time.Location{}}
+	d := &decoder{file: path, zones: map[string]*time.Location{}, budget: nodeBudgetBase + len(data)}
 	cfg := d.parse(data)
 	if len(d.errs) > 0 {
 		sort.SliceStable(d.errs, func(a, b int) bool {
@@ -356,6 +363,8 @@ type decoder struct {
 	file  string
 	errs  []FieldError
 	nodes int
+	// budget is the most nodes resolve visits (nodeBudgetBase + file size).
+	budget int
 	// stop is set when the error or node budget is spent.
 	stop  bool
 	zones map[string]*time.Location
@@ -389,8 +398,8 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	d.nodes++
-	if d.nodes > maxNodes && !d.stop {
-		d.errorf(n, "", "document too large (more than %d nodes with aliases expanded)", maxNodes)
+	if d.nodes > d.budget && !d.stop {
+		d.errorf(n, "", "document too large (more than %d nodes with aliases expanded)", d.budget)
 		d.stop = true
 	}
 	return n

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -153,9 +154,15 @@ func TestLoadFileMissing(t *testing.T) {
 
 func TestLoadFileTooLarge(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.yaml")
-	if err := os.WriteFile(path, make([]byte, MaxConfigSize+1), 0o600); err != nil {
+	f, err := os.Create(path)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// Sparse: the size is what counts, not the bytes on disk.
+	if err := f.Truncate(MaxConfigSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("err = %v, want a size error", err)
 	}
@@ -710,5 +717,35 @@ func TestAlertSettingsDigest(t *testing.T) {
 	swapped := "jobs:\n  - {name: b, schedule: '@daily', shell: y, alert_failures: 2}\n  - {name: a, schedule: '@daily', shell: x, alert_late: 1m}\n"
 	if mustParse(t, two).Digest != mustParse(t, swapped).Digest {
 		t.Error("job order changed the config digest of alert settings")
+	}
+}
+
+// Aliases cannot make a small file cost more work than a big one: the node
+// budget grows with the file's size, not with what aliases expand to.
+func TestAliasExpansionBudget(t *testing.T) {
+	defer func(v int) { nodeBudgetBase = v }(nodeBudgetBase)
+	nodeBudgetBase = 10000
+	var b strings.Builder
+	b.WriteString("defaults:\n  env: &e {")
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&b, "K%d: v, ", i)
+	}
+	b.WriteString("}\njobs:\n")
+	for i := 0; i < 600; i++ {
+		fmt.Fprintf(&b, "  - {name: j%d, schedule: '@hourly', command: [\"true\"], env: *e}\n", i)
+	}
+	_, err := Parse("bomb.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "document too large") {
+		t.Fatalf("err = %v, want the node budget spent", err)
+	}
+	// The same jobs written out (no aliases) are fine however many there are.
+	b.Reset()
+	b.WriteString("jobs:\n")
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&b, "  - {name: j%d, schedule: '@hourly', command: [\"true\"]}\n", i)
+	}
+	cfg, err := Parse("big.yaml", []byte(b.String()))
+	if err != nil || len(cfg.Jobs) != 3000 {
+		t.Fatalf("3000 literal jobs (about 30k nodes, more than the base budget): %v", err)
 	}
 }

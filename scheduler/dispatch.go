@@ -23,7 +23,9 @@ type term struct {
 	sched  *schedule
 	cfg    *jobs.Config
 	byName map[string]*jobs.Job
-	paused map[string]bool
+	// storePaused holds the jobs paused in the store (tock pause, the API);
+	// a job is paused if its config or the store says so.
+	storePaused map[string]bool
 	// delayed holds queued runs whose not_before (jitter) is in the future;
 	// their doorbell rings then.
 	delayed []jobs.Run
@@ -35,7 +37,7 @@ type term struct {
 // dispatchLoop runs the tick loop for one term; any error ends the term (the
 // next term catches up from the store's cursors).
 func (s *Scheduler) dispatchLoop(ctx context.Context, endTerm context.CancelCauseFunc, epoch int64) {
-	t := &term{s: s, epoch: epoch, log: s.log.With(slog.Int64("epoch", epoch)), sched: newSchedule(), paused: map[string]bool{}, cursors: map[string]time.Time{}}
+	t := &term{s: s, epoch: epoch, log: s.log.With(slog.Int64("epoch", epoch)), sched: newSchedule(), storePaused: map[string]bool{}, cursors: map[string]time.Time{}}
 	if err := t.run(ctx); err != nil && ctx.Err() == nil {
 		if !errors.Is(err, storage.ErrFenced) {
 			s.storeError("dispatch", err)
@@ -119,6 +121,12 @@ func (t *term) states(ctx context.Context) (map[string]storage.JobState, error) 
 func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]storage.JobState, catchUp bool) error {
 	now := t.s.opts.Clock.Now()
 	t.cfg = cfg
+	t.storePaused = map[string]bool{}
+	for name, st := range states {
+		if st.Paused {
+			t.storePaused[name] = true
+		}
+	}
 	t.byName = make(map[string]*jobs.Job, len(cfg.Jobs))
 	for _, j := range cfg.Jobs {
 		t.byName[j.Name] = j
@@ -130,7 +138,6 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 	}
 	for _, j := range cfg.Jobs {
 		st := states[j.Name]
-		t.paused[j.Name] = j.Paused || st.Paused
 		old, inHeap := t.sched.byName[j.Name]
 		switch {
 		case inHeap && old.job.Digest == j.Digest:
@@ -192,7 +199,7 @@ func later(a, b time.Time) time.Time {
 // plan adds rows for ticks of j to the batch; a paused job's ticks only move
 // its cursor.
 func (t *term) plan(j *jobs.Job, ticks []time.Time, now time.Time) {
-	if t.paused[j.Name] {
+	if j.Paused || t.storePaused[j.Name] {
 		t.cursors[j.Name] = ticks[len(ticks)-1]
 		return
 	}
@@ -273,17 +280,19 @@ func (t *term) flush(ctx context.Context) error {
 }
 
 // poll reads pause state and promotes manual triggers; it runs after the
-// term's first load.
+// term's first load. It reads only the paused jobs, so its cost does not
+// grow with the number of jobs.
 func (t *term) poll(ctx context.Context) error {
 	s := t.s
-	states, err := t.states(ctx)
-	if err != nil {
+	var stored map[string]bool
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		stored, err = s.opts.Store.PausedJobs(ctx)
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reading paused jobs: %w", err)
 	}
-	// The config in force is the one load installed (t.cfg, t.byName).
-	for _, j := range t.cfg.Jobs {
-		t.paused[j.Name] = j.Paused || states[j.Name].Paused
-	}
+	t.storePaused = stored
 	var promoted []jobs.Run
 	err = s.call(ctx, func(ctx context.Context) (err error) {
 		promoted, err = s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Jobs: t.byName})

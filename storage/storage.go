@@ -27,6 +27,10 @@ type Store interface {
 	// JobStates returns the stored per-job state (cursor, paused) of every
 	// job that has one.
 	JobStates(ctx context.Context) (map[string]JobState, error)
+	// PausedJobs returns the names of the jobs paused in the store (by
+	// `tock pause` or the API); it reads only those rows, so the leader can
+	// poll it every second whatever the number of jobs.
+	PausedJobs(ctx context.Context) (map[string]bool, error)
 	// SetPaused pauses or resumes a job cluster-wide.
 	SetPaused(ctx context.Context, job string, paused bool) error
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -336,11 +337,22 @@ func testCursors(t *testing.T, s storage.Store) {
 		if len(got) != len(want) {
 			t.Fatalf("JobStates = %v, want %v", got, want)
 		}
+		wantPaused := map[string]bool{}
 		for name, w := range want {
 			g := got[name]
 			if g.Job != w.Job || g.Paused != w.Paused || !g.Cursor.Equal(w.Cursor) {
 				t.Fatalf("JobStates[%s] = %+v, want %+v", name, g, w)
 			}
+			if w.Paused {
+				wantPaused[name] = true
+			}
+		}
+		paused, err := s.PausedJobs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(paused, wantPaused) {
+			t.Fatalf("PausedJobs = %v, want %v", paused, wantPaused)
 		}
 	}
 	check(map[string]storage.JobState{})

@@ -66,6 +66,22 @@ func (s *Store) JobStates(ctx context.Context) (map[string]storage.JobState, err
 	return out, nil
 }
 
+// PausedJobs returns the jobs paused in the store (index job_state_paused).
+func (s *Store) PausedJobs(ctx context.Context) (map[string]bool, error) {
+	var names []string
+	err := s.query(ctx, "reading paused jobs", func(db *sqlx.DB) error {
+		return db.SelectContext(ctx, &names, "SELECT job FROM job_state WHERE paused = 1")
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
 // SetPaused pauses or resumes a job; its cursor is kept.
 func (s *Store) SetPaused(ctx context.Context, job string, paused bool) error {
 	return s.write(ctx, fmt.Sprintf("setting job %q paused=%t", job, paused), func(tx *sqlx.Tx) error {
