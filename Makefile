@@ -45,3 +45,13 @@ CHAOSFLAGS ?=
 .PHONY: chaos
 chaos:
 	$(GO) run ./cmd/tock-chaos -duration $(DURATION) -seed $(SEED) $(CHAOSFLAGS)
+
+# bench: tock beside robfig/cron, gocron and asynq (BENCHMARKS.md): fire
+# latency, throughput, schedule scale, failover; about 20 minutes. The bench
+# module (bench/) has its own go.mod. Example:
+#   make bench BENCHFLAGS='-only fire,peers -sizes 1k,10k,100k'
+BENCHFLAGS ?=
+
+.PHONY: bench
+bench:
+	bash scripts/bench.sh $(BENCHFLAGS)

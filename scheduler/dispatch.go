@@ -37,7 +37,7 @@ type term struct {
 // dispatchLoop runs the tick loop for one term; any error ends the term (the
 // next term catches up from the store's cursors).
 func (s *Scheduler) dispatchLoop(ctx context.Context, endTerm context.CancelCauseFunc, epoch int64) {
-	t := &term{s: s, epoch: epoch, log: s.log.With(slog.Int64("epoch", epoch)), sched: newSchedule(), storePaused: map[string]bool{}, cursors: map[string]time.Time{}}
+	t := &term{s: s, epoch: epoch, log: s.log.With(slog.Int64("epoch", epoch)), sched: newSchedule(s.dispatchLead), storePaused: map[string]bool{}, cursors: map[string]time.Time{}}
 	if err := t.run(ctx); err != nil && ctx.Err() == nil {
 		if !errors.Is(err, storage.ErrFenced) {
 			s.storeError("dispatch", err)
@@ -67,10 +67,10 @@ func (t *term) run(ctx context.Context) error {
 		now := s.opts.Clock.Now()
 		d := maxFarWait
 		if e := t.sched.peek(); e != nil {
-			d = e.next.Sub(now) - s.opts.Lookahead
+			d = e.dispatchAt().Sub(now)
 		}
 		if len(t.delayed) > 0 {
-			if dd := t.delayed[0].NotBefore.Sub(now); dd < d {
+			if dd := t.delayed[0].NotBefore.Sub(now) - s.opts.Lookahead; dd < d {
 				d = dd
 			}
 		}
@@ -189,6 +189,17 @@ func (t *term) catchUp(ctx context.Context, j *jobs.Job, cursor, now time.Time) 
 	return nil
 }
 
+// dispatchLead is how long before its tick a run of j is dispatched: the
+// lookahead for jobs that may overlap; jobs with concurrency forbid or
+// replace are dispatched at their tick, when the overlap check means what
+// it says.
+func (s *Scheduler) dispatchLead(j *jobs.Job) time.Duration {
+	if j.Concurrency != jobs.ConcurrencyAllow {
+		return 0
+	}
+	return s.opts.Lookahead
+}
+
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
@@ -212,13 +223,13 @@ func (t *term) plan(j *jobs.Job, ticks []time.Time, now time.Time) {
 // its tick in t.delayed) and rings doorbells of delayed runs now due.
 func (t *term) fire(ctx context.Context) error {
 	now := t.s.opts.Clock.Now()
-	horizon := now.Add(t.s.opts.Lookahead)
 	for {
 		e := t.sched.peek()
-		if e == nil || e.next.After(horizon) {
+		if e == nil || e.dispatchAt().After(now) {
 			break
 		}
 		j := e.job
+		horizon := now.Add(t.s.dispatchLead(j))
 		ticks := []time.Time{e.next}
 		for n := j.Next(e.next); !n.IsZero() && !n.After(horizon) && len(ticks) < t.s.opts.MaxBatch; n = j.Next(n) {
 			ticks = append(ticks, n)
@@ -235,7 +246,8 @@ func (t *term) fire(ctx context.Context) error {
 		return err
 	}
 	n := 0
-	for n < len(t.delayed) && !t.delayed[n].NotBefore.After(now) {
+	ring := now.Add(t.s.opts.Lookahead)
+	for n < len(t.delayed) && !t.delayed[n].NotBefore.After(ring) {
 		n++
 	}
 	if n > 0 {
@@ -266,9 +278,12 @@ func (t *term) flush(ctx context.Context) error {
 	}
 	t.batch = t.batch[:0]
 	t.cursors = map[string]time.Time{}
+	// Doorbells ring up to the lookahead before the run is due: workers
+	// claim such a run ahead and start it at its not_before.
 	due := queued[:0:0]
+	horizon := now.Add(s.opts.Lookahead)
 	for _, r := range queued {
-		if r.NotBefore.After(now) {
+		if r.NotBefore.After(horizon) {
 			t.delayed = append(t.delayed, r)
 			continue
 		}

@@ -9,21 +9,24 @@ import (
 
 // entry is one job's place in the fire-time heap.
 type entry struct {
-	job   *jobs.Job
-	next  time.Time
+	job  *jobs.Job
+	next time.Time
+	// at is when the tick at next is dispatched (Unix ns): next less the
+	// job's lead (the lookahead, for jobs that may overlap).
+	at    int64
 	index int
 }
 
-// fireHeap orders entries by next fire time; ties by job name so that the
+// fireHeap orders entries by dispatch time; ties by job name so that the
 // order of a batch is deterministic.
 type fireHeap []*entry
 
 func (h fireHeap) Len() int { return len(h) }
 func (h fireHeap) Less(i, j int) bool {
-	if h[i].next.Equal(h[j].next) {
+	if h[i].at == h[j].at {
 		return h[i].job.Name < h[j].job.Name
 	}
-	return h[i].next.Before(h[j].next)
+	return h[i].at < h[j].at
 }
 func (h fireHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
@@ -49,9 +52,16 @@ func (h *fireHeap) Pop() any {
 type schedule struct {
 	h      fireHeap
 	byName map[string]*entry
+	// lead is how long before a job's tick it is dispatched.
+	lead func(*jobs.Job) time.Duration
 }
 
-func newSchedule() *schedule { return &schedule{byName: map[string]*entry{}} }
+func newSchedule(lead func(*jobs.Job) time.Duration) *schedule {
+	return &schedule{byName: map[string]*entry{}, lead: lead}
+}
+
+// dispatchAt is the time the entry's tick is due for dispatch.
+func (e *entry) dispatchAt() time.Time { return time.Unix(0, e.at) }
 
 func (s *schedule) len() int { return len(s.h) }
 
@@ -74,12 +84,13 @@ func (s *schedule) set(j *jobs.Job, next time.Time) {
 		}
 		return
 	}
+	at := next.Add(-s.lead(j)).UnixNano()
 	if ok {
-		e.job, e.next = j, next
+		e.job, e.next, e.at = j, next, at
 		heap.Fix(&s.h, e.index)
 		return
 	}
-	e = &entry{job: j, next: next}
+	e = &entry{job: j, next: next, at: at}
 	heap.Push(&s.h, e)
 	s.byName[j.Name] = e
 }

@@ -40,10 +40,11 @@ type Options struct {
 	// OnTime is how late a tick may be and still dispatch as an ordinary
 	// schedule run; later ticks follow the misfire policy. Default 5s.
 	OnTime time.Duration
-	// Lookahead is how far ahead of its tick a run is written to the store:
-	// the leader inserts it up to Lookahead early, not before its tick, and
-	// rings its doorbell at the tick, so that the insert is off the path
-	// from the tick to the start. 0 (the default) writes runs at their tick.
+	// Lookahead is how far ahead of its tick a run is written to the store
+	// and its doorbell rung (with its not_before): workers claim it ahead
+	// and start it at the tick, so that neither the insert nor the claim is
+	// on the path from the tick to the start. 0 (the default) writes runs
+	// at their tick and rings doorbells when runs are due.
 	Lookahead time.Duration
 	// PollInterval is how often the leader reads pause state and manual
 	// triggers from the store. Default 1s.

@@ -289,7 +289,7 @@ func (s *Scheduler) push(ctx context.Context, runs []jobs.Run) {
 	}
 	items := make([]storage.QueueItem, len(runs))
 	for i, r := range runs {
-		items[i] = storage.QueueItem{RunID: r.ID, Job: r.Job, Digest: r.Digest}
+		items[i] = storage.QueueItem{RunID: r.ID, Job: r.Job, Digest: r.Digest, NotBefore: r.NotBefore}
 	}
 	if err := s.call(ctx, func(ctx context.Context) error { return s.opts.Queue.Push(ctx, items...) }); err != nil && ctx.Err() == nil {
 		s.log.Warn("enqueueing runs; the reaper will re-enqueue them", slog.Int("runs", len(items)), slog.Any("error", err))

@@ -344,15 +344,20 @@ jobs:
 }
 
 // With a lookahead the leader writes a tick's run early and rings its
-// doorbell at the tick, not before.
-func TestLookaheadWritesEarlyRingsAtTick(t *testing.T) {
-	r := newRig(t, "jobs:\n  - name: a\n    schedule: \"*/10 * * * * *\"\n    shell: \"true\"\n")
+// doorbell at once, with the run's not_before, for a worker to claim it
+// ahead and start it at the tick.
+func TestLookaheadWritesAndRingsEarly(t *testing.T) {
+	r := newRig(t, "jobs:\n  - name: a\n    schedule: \"*/10 * * * * *\"\n    concurrency: allow\n    shell: \"true\"\n")
 	r.s.opts.Lookahead = 3 * time.Second
 	r.start()
 	<-r.loaded
 	ctx := context.Background()
 	tick := t0.Truncate(10 * time.Second).Add(10 * time.Second) // 12:00:40
-	r.step(tick.Sub(t0) - 3*time.Second)                        // to 12:00:37
+	r.step(tick.Sub(t0) - 4*time.Second)                        // to 12:00:36
+	if got := r.runs(storage.RunFilter{Job: "a"}); len(got) != 0 {
+		t.Fatalf("run written %s before its tick, lookahead 3s: %+v", tick.Sub(r.clk.Now()), got)
+	}
+	r.step(time.Second) // 12:00:37
 	r.waitRows(1)
 	runs := r.runs(storage.RunFilter{Job: "a"})
 	if len(runs) != 1 || !runs[0].ScheduledAt.Equal(tick) || !runs[0].NotBefore.Equal(tick) || runs[0].Status != jobs.StatusQueued {
@@ -361,28 +366,43 @@ func TestLookaheadWritesEarlyRingsAtTick(t *testing.T) {
 	if !runs[0].CreatedAt.Before(tick) {
 		t.Errorf("run written at %s, want before its tick %s", runs[0].CreatedAt, tick)
 	}
-	if n, _ := r.queue.Len(ctx); n != 0 {
-		t.Fatalf("doorbell rung %s before the tick", tick.Sub(r.clk.Now()))
+	pop, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	item, err := r.queue.Pop(pop)
+	if err != nil || item.RunID != runs[0].ID || !item.NotBefore.Equal(tick) {
+		t.Fatalf("doorbell = %+v, %v; want run %d not before %s", item, err, runs[0].ID, tick)
 	}
-	r.step(2 * time.Second) // 12:00:39
-	<-r.clk.BlockUntil(leaderTimers)
+	// The next tick is written and rung once, 3s ahead too.
+	r.step(10 * time.Second) // 12:00:47
+	r.waitRows(1)
+	if got := len(r.runs(storage.RunFilter{Job: "a"})); got != 2 {
+		t.Errorf("%d runs at %s, want 2", got, r.clk.Now())
+	}
+	item, err = r.queue.Pop(pop)
+	if err != nil || !item.NotBefore.Equal(tick.Add(10*time.Second)) {
+		t.Fatalf("second doorbell = %+v, %v", item, err)
+	}
 	if n, _ := r.queue.Len(ctx); n != 0 {
-		t.Fatalf("doorbell rung at %s, before the tick %s", r.clk.Now(), tick)
+		t.Errorf("%d more doorbells, want none", n)
+	}
+}
+
+// Jobs that must not overlap (concurrency forbid, replace) are dispatched at
+// their tick whatever the lookahead: the overlap check looks at the runs in
+// flight when the tick comes.
+func TestLookaheadNotForNonOverlappingJobs(t *testing.T) {
+	r := newRig(t, "jobs:\n  - name: b\n    schedule: \"*/10 * * * * *\"\n    concurrency: forbid\n    shell: \"true\"\n")
+	r.s.opts.Lookahead = 3 * time.Second
+	r.start()
+	<-r.loaded
+	tick := t0.Truncate(10 * time.Second).Add(10 * time.Second) // 12:00:40
+	r.step(tick.Sub(t0) - time.Second)                          // to 12:00:39
+	if got := r.runs(storage.RunFilter{Job: "b"}); len(got) != 0 {
+		t.Fatalf("forbid job dispatched %s before its tick: %+v", tick.Sub(r.clk.Now()), got)
 	}
 	r.step(time.Second) // 12:00:40
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if n, _ := r.queue.Len(ctx); n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no doorbell at the tick %s", tick)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	// The next tick is not written again when it comes (one row per tick).
-	r.step(10 * time.Second)
-	if got := len(r.runs(storage.RunFilter{Job: "a"})); got != 2 {
-		t.Errorf("%d runs after two ticks, want 2", got)
+	r.waitRows(1)
+	if got := r.runs(storage.RunFilter{Job: "b"}); len(got) != 1 || !got[0].CreatedAt.Equal(tick) {
+		t.Fatalf("at the tick: %+v, want one run written at %s", got, tick)
 	}
 }

@@ -20,6 +20,7 @@
 #   TOCK_TEST_SKIP_MYSQL=1 do not check or start MariaDB
 #   TOCK_TEST_SKIP_REDIS=1 do not check or start Redis (Redis tests skip)
 #   TOCK_TEST_WAIT         seconds to wait for a service to answer (60)
+#   TOCK_SERVICES_ONLY=1   start the services, then exit (scripts/bench.sh)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -203,6 +204,11 @@ if [[ ${TOCK_TEST_SKIP_MYSQL:-} != 1 ]]; then
 fi
 if [[ ${TOCK_TEST_SKIP_REDIS:-} != 1 ]]; then
 	ensure_redis
+fi
+
+# scripts/bench.sh needs only the services.
+if [[ ${TOCK_SERVICES_ONLY:-} == 1 ]]; then
+	exit 0
 fi
 
 # promtool checks the /metrics exposition (internal/metrics tests).

@@ -12,6 +12,11 @@ type QueueItem struct {
 	RunID  int64  `json:"run_id"`
 	Job    string `json:"job"`
 	Digest string `json:"digest"`
+	// NotBefore, when set, is the run's not_before: a leader with a
+	// lookahead rings the doorbell of a run shortly before it is due, and
+	// the worker claims it ahead and starts it at that instant. A hint only:
+	// the claim checks the row.
+	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
 // Queue hands queued runs to workers. Losing its contents loses no run: the

@@ -168,6 +168,10 @@ type PromoteParams struct {
 // ClaimParams are the arguments of Store.Claim and of each item of
 // Store.ClaimMany.
 type ClaimParams struct {
+	// Horizon, when after Now, lets a run whose not_before is up to
+	// Horizon be claimed ahead; its attempt starts at its not_before (the
+	// worker waits until then). Zero means Now.
+	Horizon    time.Time
 	RunID      int64
 	Job        string
 	Digest     string

@@ -231,6 +231,15 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 	cfg := p.cfg.Load()
 	now := p.opts.Clock.Now()
 	lease := now.Add(p.opts.AttemptLease)
+	// A leader with a lookahead rings doorbells shortly before runs are
+	// due: claim those ahead (up to maxClaimAhead) and start them on time.
+	horizon := now
+	for _, item := range items {
+		if item.NotBefore.After(horizon) {
+			horizon = item.NotBefore
+		}
+	}
+	horizon = minTime(horizon, now.Add(maxClaimAhead))
 	cands := make(map[int64]candidate, len(items))
 	params := make([]storage.ClaimParams, 0, len(items))
 	for _, item := range items {
@@ -258,7 +267,7 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 		// The store checks job and digest against the run's row (I7): the
 		// doorbell may be forged.
 		params = append(params, storage.ClaimParams{RunID: item.RunID, Job: job.Name, Digest: job.Digest,
-			Node: p.opts.Node, Now: now, LeaseUntil: lease})
+			Node: p.opts.Node, Now: now, Horizon: horizon, LeaseUntil: lease})
 	}
 	if len(params) == 0 {
 		return 0
@@ -330,6 +339,20 @@ func (p *Pool) jobSem(j *jobs.Job) chan struct{} {
 // execute runs one attempt to its recorded end.
 func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
 	log := p.log.With(slog.String("job", job.Name), slog.Int64("run_id", run.ID), slog.Int("attempt", run.Attempt))
+	ctx, cancel := context.WithCancelCause(p.runCtx)
+	defer cancel(nil)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		p.heartbeat(ctx, cancel, run)
+	}()
+	// A run claimed ahead waits for its instant, its lease kept by the
+	// heartbeat; a cancel or the loss of the lease ends the wait.
+	if !p.waitUntil(ctx, run.NotBefore) {
+		p.endAttempt(ctx, cancel, hbDone, log, job, run,
+			jobs.Result{Status: jobs.StatusCanceled, Error: "canceled before it started: " + context.Cause(ctx).Error()})
+		return
+	}
 	start := p.opts.Clock.Now()
 	delay := start.Sub(run.NotBefore)
 	if run.Attempt == 1 && run.Trigger == jobs.TriggerSchedule {
@@ -340,13 +363,6 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
 	}
 	log.Info("attempt started", slog.Duration("fire_delay", delay))
 
-	ctx, cancel := context.WithCancelCause(p.runCtx)
-	defer cancel(nil)
-	hbDone := make(chan struct{})
-	go func() {
-		defer close(hbDone)
-		p.heartbeat(ctx, cancel, run)
-	}()
 	res := p.exec(ctx, job, jobs.ExecOptions{
 		KillGrace:   p.opts.KillGrace,
 		OutputLimit: p.opts.OutputLimit,
@@ -357,6 +373,39 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
 			"TOCK_SCHEDULED_AT=" + run.ScheduledAt.UTC().Format(time.RFC3339),
 		},
 	})
+	p.endAttempt(ctx, cancel, hbDone, log, job, run, res)
+}
+
+// maxClaimAhead bounds how long before its not_before a run is claimed
+// (and holds a worker slot): the leader's --lookahead is at most a minute.
+const maxClaimAhead = time.Minute
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// waitUntil waits until t on the pool's clock; false if ctx ended first.
+func (p *Pool) waitUntil(ctx context.Context, t time.Time) bool {
+	d := t.Sub(p.opts.Clock.Now())
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := p.opts.Clock.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C():
+		return true
+	}
+}
+
+// endAttempt stops the heartbeat and records res (see execute).
+func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, hbDone <-chan struct{},
+	log *slog.Logger, job *jobs.Job, run jobs.Run, res jobs.Result) {
 	cause := context.Cause(ctx)
 	cancel(nil)
 	<-hbDone

@@ -485,3 +485,68 @@ func TestForgedDoorbellInBatchClaimsNothing(t *testing.T) {
 		t.Fatalf("busy = %d, want 2", busy)
 	}
 }
+
+// A doorbell rung ahead (the leader's lookahead) is claimed at once, and the
+// attempt starts when the run is due, not before; the history says so.
+func TestClaimAheadStartsAtNotBefore(t *testing.T) {
+	r := newRig(t, 2)
+	due := t0.Add(2 * time.Second)
+	j := r.cfg.Job("ok")
+	runs, err := r.store.Dispatch(context.Background(), storage.DispatchParams{Epoch: r.epoch, Now: r.clk.Now(), Runs: []storage.NewRun{{
+		Job: j.Name, Digest: j.Digest, ScheduledAt: due, Trigger: jobs.TriggerSchedule, Status: jobs.StatusQueued,
+		MaxAttempts: j.MaxAttempts(), NotBefore: due, Concurrency: j.Concurrency,
+	}}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("dispatch: %v %v", runs, err)
+	}
+	if err := r.queue.Push(context.Background(), storage.QueueItem{RunID: runs[0].ID, Job: j.Name, Digest: j.Digest, NotBefore: due}); err != nil {
+		t.Fatal(err)
+	}
+	// Claimed ahead: running, its attempt starting at the tick.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, atts := r.get(runs[0].ID)
+		if got.Status == jobs.StatusRunning {
+			if got.StartedAt == nil || !got.StartedAt.Equal(due) || len(atts) != 1 || !atts[0].StartedAt.Equal(due) {
+				t.Fatalf("claimed ahead: run %+v attempts %+v, want started at %s", got, atts, due)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not claimed ahead: %+v", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case run := <-r.started:
+		t.Fatalf("run %d started at %s, before it is due at %s", run.ID, r.clk.Now(), due)
+	case <-time.After(100 * time.Millisecond):
+	}
+	r.clk.Advance(2 * time.Second)
+	r.wait(r.started, "started")
+	if run := r.wait(r.finished, "finished"); run.Status != jobs.StatusSucceeded {
+		t.Fatalf("finished %+v", run)
+	}
+	// A doorbell for a run further ahead than the pool claims is left alone.
+	far := r.clk.Now().Add(2 * maxClaimAhead)
+	runs, err = r.store.Dispatch(context.Background(), storage.DispatchParams{Epoch: r.epoch, Now: r.clk.Now(), Runs: []storage.NewRun{{
+		Job: j.Name, Digest: j.Digest, ScheduledAt: far, Trigger: jobs.TriggerSchedule, Status: jobs.StatusQueued,
+		MaxAttempts: j.MaxAttempts(), NotBefore: far, Concurrency: j.Concurrency,
+	}}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("dispatch: %v %v", runs, err)
+	}
+	if err := r.queue.Push(context.Background(), storage.QueueItem{RunID: runs[0].ID, Job: j.Name, Digest: j.Digest, NotBefore: far}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if n, _ := r.queue.Len(context.Background()); n == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got, _ := r.get(runs[0].ID); got.Status != jobs.StatusQueued {
+		t.Fatalf("run %s ahead was claimed: %+v", far.Sub(r.clk.Now()), got)
+	}
+}

@@ -35,8 +35,8 @@ func (s *Store) ClaimMany(ctx context.Context, params []storage.ClaimParams) ([]
 func (s *Store) claimMany(ctx context.Context, what string, params []storage.ClaimParams) ([]jobs.Run, error) {
 	first := params[0]
 	for _, p := range params[1:] {
-		if p.Node != first.Node || !p.Now.Equal(first.Now) || !p.LeaseUntil.Equal(first.LeaseUntil) {
-			return nil, fmt.Errorf("%s: the params of one call must share Node, Now and LeaseUntil", what)
+		if p.Node != first.Node || !p.Now.Equal(first.Now) || !p.LeaseUntil.Equal(first.LeaseUntil) || !p.Horizon.Equal(first.Horizon) {
+			return nil, fmt.Errorf("%s: the params of one call must share Node, Now, Horizon and LeaseUntil", what)
 		}
 	}
 	// wants maps a run id to the params naming it (a doorbell rung twice
@@ -51,6 +51,10 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 	}
 	ids := slices.Sorted(slices.Values(order))
 	now, lease, node := utc(first.Now), utc(first.LeaseUntil), text(first.Node)
+	horizon := now
+	if first.Horizon.After(now) {
+		horizon = utc(first.Horizon)
+	}
 
 	var claimed map[int64]jobs.Run
 	err := s.write(ctx, what, func(tx *sqlx.Tx) error {
@@ -58,7 +62,7 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 		var runs []jobs.Run
 		err := chunks(len(ids), chunkRows, func(lo, hi int) error {
 			q, args, err := in("SELECT "+runCols+" FROM runs WHERE id IN (?) AND status = 'queued' "+
-				"AND not_before <= ? AND cancel_requested = 0 ORDER BY id"+s.d.ForUpdate, ids[lo:hi], s.t(now))
+				"AND not_before <= ? AND cancel_requested = 0 ORDER BY id"+s.d.ForUpdate, ids[lo:hi], s.t(horizon))
 			if err != nil {
 				return err
 			}
@@ -80,7 +84,7 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 			r := &runs[i]
 			r.Status, r.Attempt, r.Node = jobs.StatusRunning, r.Attempt+1, node
 			if r.StartedAt == nil {
-				started := now
+				started := attemptStart(*r, now)
 				r.StartedAt = &started
 			}
 		}
@@ -90,8 +94,10 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 			for i, r := range batch {
 				runIDs[i] = r.ID
 			}
+			// A run claimed ahead starts at its not_before.
 			q, args, err := in("UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?, "+
-				"started_at = COALESCE(started_at, ?) WHERE id IN (?) AND status = 'queued'", node, s.t(now), runIDs)
+				"started_at = COALESCE(started_at, CASE WHEN not_before > ? THEN not_before ELSE ? END) "+
+				"WHERE id IN (?) AND status = 'queued'", node, s.t(now), s.t(now), runIDs)
 			if err != nil {
 				return err
 			}
@@ -100,7 +106,7 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 			}
 			args = args[:0]
 			for _, r := range batch {
-				args = append(args, r.ID, r.Attempt, node, s.t(now), s.t(lease))
+				args = append(args, r.ID, r.Attempt, node, s.t(attemptStart(r, now)), s.t(lease))
 			}
 			q = "INSERT INTO attempts (run_id, number, node, status, started_at, lease_until, error, output, output_dropped) VALUES " +
 				strings.TrimSuffix(strings.Repeat("(?, ?, ?, 'running', ?, ?, '', '', 0), ", len(batch)), ", ")
@@ -463,4 +469,13 @@ func hasAttempt(atts []runningAttempt, number int, node string) bool {
 
 func itemWhat(p storage.FinishParams) string {
 	return fmt.Sprintf("finishing run %d attempt %d", p.RunID, p.Attempt)
+}
+
+// attemptStart is when a claimed run's attempt starts: now, or its
+// not_before when it was claimed ahead.
+func attemptStart(r jobs.Run, now time.Time) time.Time {
+	if nb := utc(r.NotBefore); nb.After(now) {
+		return nb
+	}
+	return now
 }
