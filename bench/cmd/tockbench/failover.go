@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/tock-sched/tock/bench/stats"
+	"github.com/tock-sched/tock/bench/tockrun"
+	"github.com/tock-sched/tock/internal/e2e"
+	"github.com/tock-sched/tock/jobs"
+)
+
+var sighup = syscall.SIGHUP
+
+// failover is the outcome of the failover scenario.
+type failover struct {
+	LeaseTTL time.Duration
+	// Kill and Term are, per fault, the gap between the old leader's last
+	// dispatch and the new leader's first (created_at of the rows).
+	Kill, Term []time.Duration
+	// KillLate and TermLate are, per fault, how late the new leader
+	// dispatched its first tick (created_at - scheduled_at).
+	KillLate, TermLate []time.Duration
+	// TermHandover is, per SIGTERM, the time from the signal to the new
+	// leader's "elected leader" log line.
+	TermHandover []time.Duration
+	Ticks        int // ticks audited
+	Lost         int // ticks without a row (silently missing)
+	Duplicates   int
+	Stuck        int
+}
+
+// dispatchTimes returns, for rows of the window, the last created_at at or
+// before t and the first row created after t (its created_at and lateness).
+func dispatchAround(ctx context.Context, c *e2e.Cluster, t time.Time) (last, first time.Time, late time.Duration, err error) {
+	rows, err := e2e.ListWindow(ctx, c.Store(), t.Add(-10*time.Second), time.Time{})
+	if err != nil {
+		return
+	}
+	for _, r := range rows {
+		if r.Trigger != jobs.TriggerSchedule && r.Trigger != jobs.TriggerCatchup {
+			continue
+		}
+		switch {
+		case !r.CreatedAt.After(t):
+			if r.CreatedAt.After(last) {
+				last = r.CreatedAt
+			}
+		case first.IsZero() || r.CreatedAt.Before(first):
+			first, late = r.CreatedAt, r.CreatedAt.Sub(r.ScheduledAt)
+		}
+	}
+	return
+}
+
+// failoverTock kills (kill -9) and stops (SIGTERM) the leader of three
+// replicas rounds times each, with jobs firing every second, then audits
+// the window for lost and duplicate ticks.
+func (e *tockEnv) failoverTock(ctx context.Context, rounds int) (failover, error) {
+	out := failover{LeaseTTL: 3 * time.Second}
+	dir, err := os.MkdirTemp(e.dir, "failover-")
+	if err != nil {
+		return out, err
+	}
+	cfg := filepath.Join(dir, "tock.yaml")
+	const nJobs = 20
+	if err := tockrun.WriteConfig(cfg, nJobs, e.sink.URL, func(int) string { return "* * * * * *" }); err != nil {
+		return out, err
+	}
+	begin := time.Now()
+	d, err := e.startDistributed(ctx, dir, cfg, 3)
+	if err != nil {
+		return out, err
+	}
+	defer d.close()
+	c := d.cluster
+	loaded, err := d.waitLoaded(ctx, begin, time.Minute)
+	if err != nil {
+		return out, err
+	}
+	from := loaded.Truncate(time.Second).Add(2 * time.Second)
+	if err := sleepUntil(ctx, from.Add(2*time.Second)); err != nil {
+		return out, err
+	}
+	leader := func() (int, string, int64, error) {
+		node, epoch, err := c.WaitLeader(ctx, 10*time.Millisecond, func(n string, _ int64) bool {
+			i := c.Index(n)
+			return i >= 0 && c.Running(i)
+		})
+		if err != nil {
+			return 0, "", 0, err
+		}
+		return c.Index(node), node, epoch, nil
+	}
+	for round := 0; round < 2*rounds; round++ {
+		kill := round < rounds
+		i, old, oldEpoch, err := leader()
+		if err != nil {
+			return out, err
+		}
+		// Kill -9 300ms after a tick (the old leader has dispatched it);
+		// SIGTERM 100ms before one (the hand-over has 100ms to be on time).
+		offset := 300 * time.Millisecond
+		if !kill {
+			offset = 900 * time.Millisecond
+		}
+		if err := sleepUntil(ctx, time.Now().Truncate(time.Second).Add(time.Second+offset)); err != nil {
+			return out, err
+		}
+		at := time.Now()
+		if kill {
+			err = c.Kill9(i)
+		} else {
+			err = c.Term(i)
+		}
+		if err != nil {
+			return out, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		node, epoch, err := c.WaitLeader(wctx, 10*time.Millisecond, func(n string, ep int64) bool { return n != old && ep > oldEpoch })
+		if err == nil {
+			_, err = c.WaitDispatchAfter(wctx, 20*time.Millisecond, at)
+		}
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("round %d: no new leader dispatching after the fault: %w", round, err)
+		}
+		last, first, late, err := dispatchAround(ctx, c, at)
+		if err != nil {
+			return out, err
+		}
+		gap := first.Sub(last)
+		if kill {
+			out.Kill, out.KillLate = append(out.Kill, gap), append(out.KillLate, late)
+		} else {
+			out.Term, out.TermLate = append(out.Term, gap), append(out.TermLate, late)
+			if el, ok, _ := c.ElectedAt(node, epoch); ok {
+				out.TermHandover = append(out.TermHandover, el.Sub(at))
+			}
+		}
+		what := map[bool]string{true: "kill -9", false: "SIGTERM"}[kill]
+		e.log("  %s of leader %s: %s leads (epoch %d); dispatch gap %s, first tick %s late",
+			what, old, node, epoch, gap.Round(time.Millisecond), late.Round(time.Millisecond))
+		if err := c.Restart(i); err != nil {
+			return out, err
+		}
+		if err := sleepUntil(ctx, time.Now().Add(2*time.Second)); err != nil {
+			return out, err
+		}
+	}
+	to := time.Now().Truncate(time.Second).Add(-2 * time.Second)
+	// Let the last ticks finish before auditing.
+	if err := sleepUntil(ctx, time.Now().Add(3*time.Second)); err != nil {
+		return out, err
+	}
+	rep, err := e2e.Audit(ctx, c.Store(), e2e.AuditParams{Jobs: c.Jobs(), From: from, To: to})
+	if err != nil {
+		return out, err
+	}
+	out.Ticks, out.Lost, out.Duplicates, out.Stuck = rep.TicksExpected, rep.SilentlyMissing, rep.Duplicates, rep.Stuck
+	e.log("  audit: %d ticks, %d rows, %d duplicates, %d silently missing, %d stuck",
+		rep.TicksExpected, rep.Rows, rep.Duplicates, rep.SilentlyMissing, rep.Stuck)
+	_ = stats.Median
+	return out, nil
+}
