@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tock-sched/tock/internal/e2e"
 )
 
 // Build compiles root/cmd/tock into dir and returns the binary.
@@ -112,7 +114,7 @@ func Start(bin, logPath string, args ...string) (*Proc, error) {
 	defer f.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = cleanEnv()
+	cmd.Env = e2e.ReplicaEnv() // only the flags configure tock
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -123,16 +125,6 @@ func Start(bin, logPath string, args ...string) (*Proc, error) {
 		_ = cmd.Wait()
 	}()
 	return p, nil
-}
-
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TOCK_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // Stop sends SIGTERM and waits up to grace, then SIGKILL.

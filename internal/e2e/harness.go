@@ -312,9 +312,9 @@ func (c *Cluster) args(r *Replica, listen string) []string {
 	return append(a, o.Args...)
 }
 
-// replicaEnv is the harness's environment without TOCK_* variables, so only
+// ReplicaEnv is the harness's environment without TOCK_* variables, so only
 // the flags configure a replica.
-func replicaEnv() []string {
+func ReplicaEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "TOCK_") {
@@ -365,7 +365,7 @@ func (c *Cluster) Start(i int) error {
 	r.starts++
 	fmt.Fprintf(f, "=== e2e: start #%d of %s at %s\n", r.starts, r.Name, time.Now().UTC().Format(time.RFC3339Nano))
 	cmd := exec.Command(c.opts.Binary, c.args(r, listen)...)
-	cmd.Env = replicaEnv()
+	cmd.Env = ReplicaEnv()
 	cmd.Stdout, cmd.Stderr = f, f
 	// If the harness dies (a test timeout panics past t.Cleanup), the
 	// replicas die with it; their job shims follow by their own Pdeathsig.
