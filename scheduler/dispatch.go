@@ -26,8 +26,8 @@ type term struct {
 	// storePaused holds the jobs paused in the store (tock pause, the API);
 	// a job is paused if its config or the store says so.
 	storePaused map[string]bool
-	// delayed holds queued runs whose not_before (jitter) is in the future;
-	// their doorbell rings then.
+	// delayed holds queued runs whose not_before (jitter) is further ahead
+	// than the lookahead; their doorbell rings a lookahead before it.
 	delayed []jobs.Run
 
 	batch   []storage.NewRun
@@ -219,8 +219,9 @@ func (t *term) plan(j *jobs.Job, ticks []time.Time, now time.Time) {
 	t.cursors[j.Name] = p.cursor
 }
 
-// fire dispatches every tick due within the lookahead (its run waits for
-// its tick in t.delayed) and rings doorbells of delayed runs now due.
+// fire dispatches every tick whose dispatch time has come (a lookahead
+// before the tick for jobs that may overlap, see dispatchLead) and rings the
+// doorbells of delayed (jittered) runs due within the lookahead.
 func (t *term) fire(ctx context.Context) error {
 	now := t.s.opts.Clock.Now()
 	for {
