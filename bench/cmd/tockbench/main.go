@@ -48,6 +48,7 @@ type options struct {
 	workers    int
 	dworkers   int
 	keep       bool
+	profileDir string
 }
 
 func parseInts(s string) ([]int, error) {
@@ -89,6 +90,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 12000, "--workers of the embedded tock (slots are held by runs claimed ahead: at least the jobs due together)")
 	flag.IntVar(&o.dworkers, "dworkers", 4000, "--workers of each distributed tock replica")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, configs)")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of one replica during the throughput run here")
 	flag.Parse()
 	var err error
 	o.only = map[string]bool{}
@@ -155,7 +157,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer sink.Close()
 	env := &tockEnv{bin: bin, dir: dir, mysqlAddr: o.mysql, redisAddr: o.redis, sink: sink,
-		workers: o.workers, dworkers: o.dworkers, log: logf}
+		workers: o.workers, dworkers: o.dworkers, log: logf, profileDir: o.profileDir}
 	rep := &report{opts: o}
 
 	if o.only["fire"] {

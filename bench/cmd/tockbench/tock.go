@@ -29,6 +29,9 @@ type tockEnv struct {
 	workers   int // --workers of the embedded replica
 	dworkers  int // --workers of each distributed replica
 	log       func(format string, args ...any)
+	// profileDir, when set, receives CPU profiles of a replica taken during
+	// the throughput run (its replicas then serve --debug-pprof).
+	profileDir string
 }
 
 // deployment is a running tock: one embedded process or three replicas.
@@ -97,7 +100,7 @@ func (e *tockEnv) startDistributed(ctx context.Context, dir, cfg string, replica
 		Binary: e.bin, Dir: dir, Config: cfg, StoreURL: db.URL, RedisURL: "redis://" + e.redisAddr + "/0",
 		Cluster: ns, Replicas: replicas, Workers: e.dworkers, LeaseTTL: 3 * time.Second, AttemptLease: 30 * time.Second,
 		RequeueAfter: 10 * time.Second, ReapInterval: time.Second, ShutdownGrace: 10 * time.Second,
-		Args: extra, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Args: extra, HTTP: e.profileDir != "", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		db.Close()
@@ -250,7 +253,11 @@ func (e *tockEnv) throughputTock(ctx context.Context, jobsN int, warm, dur time.
 		return out, err
 	}
 	begin := time.Now()
-	d, err := e.startDistributed(ctx, dir, cfg, 3)
+	var extra []string
+	if e.profileDir != "" {
+		extra = append(extra, "--debug-pprof")
+	}
+	d, err := e.startDistributed(ctx, dir, cfg, 3, extra...)
 	if err != nil {
 		return out, err
 	}
@@ -260,6 +267,19 @@ func (e *tockEnv) throughputTock(ctx context.Context, jobsN int, warm, dur time.
 		return out, err
 	}
 	t0 := loaded.Add(warm)
+	if e.profileDir != "" {
+		// One replica's CPU profile from the middle of the measurement.
+		go func() {
+			time.Sleep(time.Until(t0.Add(dur / 3)))
+			path := filepath.Join(e.profileDir, "throughput-node-1.cpu.pprof")
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=10", d.cluster.Replica(0).HTTPAddr())
+			if err := tockrun.Save(context.Background(), url, path); err != nil {
+				e.log("  profile: %v", err)
+				return
+			}
+			e.log("  wrote %s", path)
+		}()
+	}
 	if err := sleepUntil(ctx, t0); err != nil {
 		return out, err
 	}
