@@ -272,19 +272,32 @@ func CPUTime(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / hz, nil
 }
 
-// Metric reads one unlabelled sample from a Prometheus text endpoint.
-func Metric(ctx context.Context, url, name string) (float64, error) {
+// fetch GETs url and returns its body; an answer other than 200 is an
+// error. The body is always read to the end: a response cut short makes
+// tock log write errors.
+func fetch(ctx context.Context, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	// Read it all: a scrape cut short makes the server log write errors.
 	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return body, nil
+}
+
+// Metric reads one unlabelled sample from a Prometheus text endpoint.
+func Metric(ctx context.Context, url, name string) (float64, error) {
+	body, err := fetch(ctx, url)
 	if err != nil {
 		return 0, err
 	}
@@ -299,41 +312,17 @@ func Metric(ctx context.Context, url, name string) (float64, error) {
 // Get fetches url and discards the body (e.g. /debug/pprof/heap?gc=1 to
 // force a collection).
 func Get(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
+	_, err := fetch(ctx, url)
+	return err
 }
 
 // Save fetches url into path.
 func Save(ctx context.Context, url, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := fetch(ctx, url)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
+	return os.WriteFile(path, body, 0o644)
 }
 
 // FreeAddr returns a loopback host:port that was free a moment ago.

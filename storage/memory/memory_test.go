@@ -11,6 +11,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -376,42 +377,5 @@ func TestQueuePopManyWaits(t *testing.T) {
 // together take every item exactly once.
 func TestQueuePopManyConsumers(t *testing.T) {
 	const consumers, total = 4, 5000
-	q := newQueue(t, total)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for i := int64(1); i <= total; i++ {
-		if err := q.Push(ctx, item(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var mu sync.Mutex
-	seen := make(map[int64]int, total)
-	var wg sync.WaitGroup
-	for c := range consumers {
-		wg.Go(func() {
-			for {
-				items, err := q.PopMany(ctx, 1+c*7)
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				for _, it := range items {
-					seen[it.RunID]++
-				}
-				if len(seen) == total {
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(seen) != total {
-		t.Fatalf("%d of %d items popped", len(seen), total)
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("item %d popped %d times", id, n)
-		}
-	}
+	storetest.PopManyExactlyOnce(t, newQueue(t, total), consumers, total)
 }

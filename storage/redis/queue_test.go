@@ -11,6 +11,7 @@ import (
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/testredis"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/storetest"
 )
 
 func newTestQueue(t *testing.T, p *Pool, opts QueueOptions) *Queue {
@@ -528,48 +529,6 @@ func TestQueuePopManySkipsGarbage(t *testing.T) {
 // item exactly once.
 func TestQueuePopManyConsumers(t *testing.T) {
 	p, cluster := newTestPool(t)
-	ctx, cancel := context.WithCancel(ctxT(t))
-	defer cancel()
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: 100 * time.Millisecond})
-	const consumers, total = 4, 2000
-	items := make([]storage.QueueItem, total)
-	for i := range items {
-		items[i] = item(int64(i + 1))
-	}
-	if err := q.Push(ctx, items...); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	seen := make(map[int64]int, total)
-	var wg sync.WaitGroup
-	for c := range consumers {
-		wg.Go(func() {
-			for {
-				got, err := q.PopMany(ctx, 1+c*20)
-				if err != nil {
-					if ctx.Err() == nil {
-						t.Errorf("PopMany: %v", err)
-					}
-					return
-				}
-				mu.Lock()
-				for _, it := range got {
-					seen[it.RunID]++
-				}
-				if len(seen) == total {
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(seen) != total {
-		t.Fatalf("%d of %d items popped", len(seen), total)
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("run %d popped %d times", id, n)
-		}
-	}
+	storetest.PopManyExactlyOnce(t, q, 4, 2000)
 }
