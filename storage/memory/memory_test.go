@@ -153,6 +153,8 @@ func TestQueueFIFOAndDrops(t *testing.T) {
 	}
 }
 
+// TestQueuePopWaits: Pop and PopMany wait for a push, a cancel or a close;
+// PopMany returns the one item that arrived without waiting for more.
 func TestQueuePopWaits(t *testing.T) {
 	tests := []struct {
 		name string
@@ -163,29 +165,41 @@ func TestQueuePopWaits(t *testing.T) {
 		{"cancel", func(_ *Queue, cancel context.CancelFunc) { cancel() }, context.Canceled},
 		{"close", func(q *Queue, _ context.CancelFunc) { q.Close() }, storage.ErrClosed},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			q := newQueue(t, 10)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			type result struct {
-				it  storage.QueueItem
-				err error
+	pops := map[string]func(q *Queue, ctx context.Context) ([]storage.QueueItem, error){
+		"Pop": func(q *Queue, ctx context.Context) ([]storage.QueueItem, error) {
+			it, err := q.Pop(ctx)
+			if err != nil {
+				return nil, err
 			}
-			res := make(chan result, 1)
-			go func() {
-				it, err := q.Pop(ctx)
-				res <- result{it, err}
-			}()
-			tt.act(q, cancel)
-			r := recv(t, res, "Pop")
-			if !errors.Is(r.err, tt.want) {
-				t.Fatalf("Pop error = %v, want %v", r.err, tt.want)
-			}
-			if tt.want == nil && r.it != item(7) {
-				t.Fatalf("Pop = %+v, want item 7", r.it)
-			}
-		})
+			return []storage.QueueItem{it}, nil
+		},
+		"PopMany": func(q *Queue, ctx context.Context) ([]storage.QueueItem, error) { return q.PopMany(ctx, 5) },
+	}
+	for call, pop := range pops {
+		for _, tt := range tests {
+			t.Run(call+"/"+tt.name, func(t *testing.T) {
+				q := newQueue(t, 10)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				type result struct {
+					items []storage.QueueItem
+					err   error
+				}
+				res := make(chan result, 1)
+				go func() {
+					items, err := pop(q, ctx)
+					res <- result{items, err}
+				}()
+				tt.act(q, cancel)
+				r := recv(t, res, call)
+				if !errors.Is(r.err, tt.want) {
+					t.Fatalf("%s error = %v, want %v", call, r.err, tt.want)
+				}
+				if tt.want == nil && (len(r.items) != 1 || r.items[0] != item(7)) {
+					t.Fatalf("%s = %+v, want item 7 alone", call, r.items)
+				}
+			})
+		}
 	}
 }
 
@@ -330,41 +344,7 @@ func TestQueuePopMany(t *testing.T) {
 	}
 }
 
-func TestQueuePopManyWaits(t *testing.T) {
-	tests := []struct {
-		name string
-		act  func(q *Queue, cancel context.CancelFunc)
-		want error
-	}{
-		{"push", func(q *Queue, _ context.CancelFunc) { q.Push(context.Background(), item(7)) }, nil},
-		{"cancel", func(_ *Queue, cancel context.CancelFunc) { cancel() }, context.Canceled},
-		{"close", func(q *Queue, _ context.CancelFunc) { q.Close() }, storage.ErrClosed},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			q := newQueue(t, 10)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			type result struct {
-				items []storage.QueueItem
-				err   error
-			}
-			res := make(chan result, 1)
-			go func() {
-				items, err := q.PopMany(ctx, 5)
-				res <- result{items, err}
-			}()
-			tt.act(q, cancel)
-			r := recv(t, res, "PopMany")
-			if !errors.Is(r.err, tt.want) {
-				t.Fatalf("PopMany error = %v, want %v", r.err, tt.want)
-			}
-			// One item arrived: PopMany returns it without waiting for more.
-			if tt.want == nil && (len(r.items) != 1 || r.items[0] != item(7)) {
-				t.Fatalf("PopMany = %+v, want item 7 alone", r.items)
-			}
-		})
-	}
+func TestQueuePopManyDeadline(t *testing.T) {
 	q := newQueue(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()

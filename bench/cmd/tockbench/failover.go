@@ -3,18 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"syscall"
 	"time"
 
-	"github.com/tock-sched/tock/bench/stats"
-	"github.com/tock-sched/tock/bench/tockrun"
 	"github.com/tock-sched/tock/internal/e2e"
 	"github.com/tock-sched/tock/jobs"
 )
-
-var sighup = syscall.SIGHUP
 
 // failover is the outcome of the failover scenario.
 type failover struct {
@@ -62,26 +55,12 @@ func dispatchAround(ctx context.Context, c *e2e.Cluster, t time.Time) (last, fir
 // the window for lost and duplicate ticks.
 func (e *tockEnv) failoverTock(ctx context.Context, rounds int) (failover, error) {
 	out := failover{LeaseTTL: 3 * time.Second}
-	dir, err := os.MkdirTemp(e.dir, "failover-")
-	if err != nil {
-		return out, err
-	}
-	cfg := filepath.Join(dir, "tock.yaml")
-	const nJobs = 20
-	if err := tockrun.WriteConfig(cfg, nJobs, e.sink.URL, func(int) string { return "* * * * * *" }); err != nil {
-		return out, err
-	}
-	begin := time.Now()
-	d, err := e.startDistributed(ctx, dir, cfg, 3)
+	d, loaded, err := e.launch(ctx, "failover", 20, everySecond, true)
 	if err != nil {
 		return out, err
 	}
 	defer d.close()
 	c := d.cluster
-	loaded, err := d.waitLoaded(ctx, begin, time.Minute)
-	if err != nil {
-		return out, err
-	}
 	from := loaded.Truncate(time.Second).Add(2 * time.Second)
 	if err := sleepUntil(ctx, from.Add(2*time.Second)); err != nil {
 		return out, err
@@ -164,6 +143,5 @@ func (e *tockEnv) failoverTock(ctx context.Context, rounds int) (failover, error
 	out.Ticks, out.Lost, out.Duplicates, out.Stuck = rep.TicksExpected, rep.SilentlyMissing, rep.Duplicates, rep.Stuck
 	e.log("  audit: %d ticks, %d rows, %d duplicates, %d silently missing, %d stuck",
 		rep.TicksExpected, rep.Rows, rep.Duplicates, rep.SilentlyMissing, rep.Stuck)
-	_ = stats.Median
 	return out, nil
 }

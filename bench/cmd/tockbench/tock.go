@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/tock-sched/tock/bench/stats"
@@ -135,6 +136,39 @@ func (d *deployment) waitLoaded(ctx context.Context, since time.Time, timeout ti
 	}
 }
 
+// launch writes a config of n http jobs with schedule spec(i) into a new
+// directory named after name, starts tock on it (three replicas when
+// distributed, else embedded) and waits until its leader loaded the
+// schedule; the caller closes the deployment.
+func (e *tockEnv) launch(ctx context.Context, name string, n int, spec func(int) string, distributed bool, extra ...string) (*deployment, time.Time, error) {
+	dir, err := os.MkdirTemp(e.dir, name+"-")
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	cfg := filepath.Join(dir, "tock.yaml")
+	if err := tockrun.WriteConfig(cfg, n, e.sink.URL, spec); err != nil {
+		return nil, time.Time{}, err
+	}
+	begin := time.Now()
+	var d *deployment
+	if distributed {
+		d, err = e.startDistributed(ctx, dir, cfg, 3, extra...)
+	} else {
+		d, err = e.startEmbedded(ctx, dir, cfg, extra...)
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	loaded, err := d.waitLoaded(ctx, begin, 2*time.Minute)
+	if err != nil {
+		d.close()
+		return nil, time.Time{}, err
+	}
+	return d, loaded, nil
+}
+
+func everySecond(int) string { return "* * * * * *" }
+
 func sleepUntil(ctx context.Context, t time.Time) error {
 	select {
 	case <-ctx.Done():
@@ -153,30 +187,12 @@ func everySpec(period time.Duration) string {
 // scheduled instant to its worker handing it to the executor, as the
 // worker logs it ("attempt started", fire_delay).
 func (e *tockEnv) fireTock(ctx context.Context, distributed bool, n int, period time.Duration, ticks int) (stats.Fire, error) {
-	dir, err := os.MkdirTemp(e.dir, fmt.Sprintf("fire-%d-", n))
-	if err != nil {
-		return stats.Fire{}, err
-	}
-	cfg := filepath.Join(dir, "tock.yaml")
 	spec := everySpec(period)
-	if err := tockrun.WriteConfig(cfg, n, e.sink.URL, func(int) string { return spec }); err != nil {
-		return stats.Fire{}, err
-	}
-	begin := time.Now()
-	var d *deployment
-	if distributed {
-		d, err = e.startDistributed(ctx, dir, cfg, 3)
-	} else {
-		d, err = e.startEmbedded(ctx, dir, cfg)
-	}
+	d, loaded, err := e.launch(ctx, fmt.Sprintf("fire-%d", n), n, func(int) string { return spec }, distributed)
 	if err != nil {
 		return stats.Fire{}, err
 	}
 	defer d.close()
-	loaded, err := d.waitLoaded(ctx, begin, 2*time.Minute)
-	if err != nil {
-		return stats.Fire{}, err
-	}
 	// Skip the first whole tick after the load: warm-up.
 	from := loaded.Truncate(period).Add(2 * period)
 	to := from.Add(time.Duration(ticks) * period)
@@ -244,28 +260,15 @@ type throughput struct {
 // replicas for dur after warm, and counts what ends in history.
 func (e *tockEnv) throughputTock(ctx context.Context, jobsN int, warm, dur time.Duration) (throughput, error) {
 	out := throughput{Offered: jobsN, Duration: dur, Replicas: 3, Workers: e.dworkers}
-	dir, err := os.MkdirTemp(e.dir, "throughput-")
-	if err != nil {
-		return out, err
-	}
-	cfg := filepath.Join(dir, "tock.yaml")
-	if err := tockrun.WriteConfig(cfg, jobsN, e.sink.URL, func(int) string { return "* * * * * *" }); err != nil {
-		return out, err
-	}
-	begin := time.Now()
 	var extra []string
 	if e.profileDir != "" {
 		extra = append(extra, "--debug-pprof")
 	}
-	d, err := e.startDistributed(ctx, dir, cfg, 3, extra...)
+	d, loaded, err := e.launch(ctx, "throughput", jobsN, everySecond, true, extra...)
 	if err != nil {
 		return out, err
 	}
 	defer d.close()
-	loaded, err := d.waitLoaded(ctx, begin, 2*time.Minute)
-	if err != nil {
-		return out, err
-	}
 	t0 := loaded.Add(warm)
 	if e.profileDir != "" {
 		// One replica's CPU profile from the middle of the measurement.
@@ -409,7 +412,7 @@ func (e *tockEnv) scaleTock(ctx context.Context, n int, measure time.Duration) (
 	if err := os.Rename(next, cfg); err != nil {
 		return res, err
 	}
-	if err := d.proc.Cmd.Process.Signal(sighup); err != nil {
+	if err := d.proc.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		return res, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
