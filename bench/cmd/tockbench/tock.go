@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -272,16 +273,21 @@ func (e *tockEnv) throughputTock(ctx context.Context, jobsN int, warm, dur time.
 	t0 := loaded.Add(warm)
 	if e.profileDir != "" {
 		// One replica's CPU profile from the middle of the measurement.
-		go func() {
-			time.Sleep(time.Until(t0.Add(dur / 3)))
+		addr := d.cluster.Replica(0).HTTPAddr()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() {
+			if sleepUntil(ctx, t0.Add(dur/3)) != nil {
+				return
+			}
 			path := filepath.Join(e.profileDir, "throughput-node-1.cpu.pprof")
-			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=10", d.cluster.Replica(0).HTTPAddr())
-			if err := tockrun.Save(context.Background(), url, path); err != nil {
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=10", addr)
+			if err := tockrun.Save(ctx, url, path); err != nil {
 				e.log("  profile: %v", err)
 				return
 			}
 			e.log("  wrote %s", path)
-		}()
+		})
 	}
 	if err := sleepUntil(ctx, t0); err != nil {
 		return out, err
