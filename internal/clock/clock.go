@@ -26,8 +26,21 @@ type Timer interface {
 // Real is the wall clock (with Go's monotonic reading).
 type Real struct{}
 
-// Now returns time.Now().
-func (Real) Now() time.Time { return time.Now() }
+// Now returns time.Now() (shifted by faultSkew in fault-test builds, see
+// skew_fault.go).
+func (Real) Now() time.Time {
+	if faultSkew != 0 {
+		return time.Now().Add(faultSkew)
+	}
+	return time.Now()
+}
+
+// faultSkew shifts Real's readings, wall and monotonic alike, as a replica
+// whose system clock is off would read them. It is zero in every build but
+// one made with the tockfault tag, where TOCK_FAULT_CLOCK_OFFSET sets it:
+// the fault kit's way to run a replica with a skewed clock. It is not a
+// production setting.
+var faultSkew time.Duration
 
 // NewTimer returns a real timer.
 func (Real) NewTimer(d time.Duration) Timer { return &realTimer{t: time.NewTimer(d)} }
