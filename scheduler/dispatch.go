@@ -59,6 +59,9 @@ func (t *term) run(ctx context.Context) error {
 	if err := t.poll(ctx); err != nil {
 		return err
 	}
+	if err := t.ringQueued(ctx); err != nil {
+		return err
+	}
 	wait := s.opts.Clock.NewTimer(maxFarWait)
 	defer wait.Stop()
 	poll := s.opts.Clock.NewTimer(s.opts.PollInterval)
@@ -293,6 +296,32 @@ func (t *term) flush(ctx context.Context) error {
 	sort.Slice(t.delayed, func(a, b int) bool { return t.delayed[a].NotBefore.Before(t.delayed[b].NotBefore) })
 	s.push(ctx, due)
 	return nil
+}
+
+// ringQueued rings, at the start of a term, the doorbell of every queued
+// run due within the lookahead, however recently it was rung: the last
+// leader may have written runs and lost Redis before ringing them (or the
+// queue lost its keys), and waiting for RequeueAfter would start them late.
+func (t *term) ringQueued(ctx context.Context) error {
+	s := t.s
+	horizon := s.opts.Clock.Now().Add(s.opts.Lookahead)
+	for {
+		var due []jobs.Run
+		err := s.call(ctx, func(ctx context.Context) (err error) {
+			due, err = s.opts.Store.DueQueued(ctx, horizon, horizon, requeueLimit)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("listing queued runs to ring at term start: %w", err)
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		// Each call stamps the runs it returns, so the next one goes on
+		// with the rest.
+		s.push(ctx, due)
+		t.log.Info("rang queued runs at term start", slog.Int("runs", len(due)))
+	}
 }
 
 // poll reads pause state and promotes manual triggers; it runs after the

@@ -90,3 +90,80 @@ func TestLeaseDeadlineAndLoss(t *testing.T) {
 		})
 	}
 }
+
+// cutStore fails every store call of the leader's store watch once cut,
+// as a MySQL link refusing connections does.
+type cutStore struct {
+	storage.Store
+	mu  sync.Mutex
+	cut bool
+}
+
+func (c *cutStore) setCut(v bool) { c.mu.Lock(); c.cut = v; c.mu.Unlock() }
+
+func (c *cutStore) Leader(ctx context.Context) (string, int64, error) {
+	c.mu.Lock()
+	cut := c.cut
+	c.mu.Unlock()
+	if cut {
+		return "", 0, errors.New("dial tcp 127.0.0.1:3306: connection refused")
+	}
+	return c.Store.Leader(ctx)
+}
+
+// I11: a leader that cannot complete a store round trip steps down within
+// StoreBound although its lease (Redis) is fine, and a store naming another
+// epoch fences it at the next check.
+func TestLeaderStepsDownWithoutStore(t *testing.T) {
+	r := newRig(t, everyMinute)
+	cs := &cutStore{Store: r.store}
+	r.s.opts.Store = cs
+	r.s.opts.StoreBound = 2 * time.Second
+	r.start()
+	r.step(3 * time.Second)
+	if !r.s.IsLeader() {
+		t.Fatal("stepped down with the store answering")
+	}
+	cs.setCut(true)
+	cutAt := r.clk.Now()
+	for {
+		select {
+		case err := <-r.down:
+			if !errors.Is(err, errStoreUnreachable) {
+				t.Fatalf("stepped down with %v, want %v", err, errStoreUnreachable)
+			}
+			// The watch checks every StoreBound/3: the term may outlive
+			// the bound by one check.
+			if late := r.clk.Now().Sub(cutAt); late > r.s.opts.StoreBound+r.s.opts.StoreBound/3 {
+				t.Fatalf("led %s after the store stopped answering, want ≤ %s", late, r.s.opts.StoreBound*4/3)
+			}
+			return
+		case <-r.clk.BlockUntil(leaderTimers):
+			if r.clk.Now().Sub(cutAt) > 4*r.s.opts.StoreBound {
+				t.Fatal("never stepped down")
+			}
+			r.clk.Advance(100 * time.Millisecond)
+		}
+	}
+}
+
+func TestLeaderFencedByStoreCheck(t *testing.T) {
+	r := newRig(t, everyMinute)
+	r.s.opts.StoreBound = 3 * time.Second
+	r.start()
+	// Another replica fences a newer term.
+	if _, err := r.store.BumpEpoch(context.Background(), "n2"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case err := <-r.down:
+			if !errors.Is(err, storage.ErrFenced) {
+				t.Fatalf("stepped down with %v, want %v", err, storage.ErrFenced)
+			}
+			return
+		case <-r.clk.BlockUntil(leaderTimers):
+			r.clk.Advance(100 * time.Millisecond)
+		}
+	}
+}

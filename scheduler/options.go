@@ -25,6 +25,11 @@ const (
 	DefaultAlertInterval   = 5 * time.Second
 	DefaultNotifyQueue     = 100
 	DefaultNotifyBackoff   = time.Second
+	// maxDefaultStoreBound caps the default StoreBound (half the lease TTL)
+	// for long leases such as the in-process one.
+	maxDefaultStoreBound = 5 * time.Second
+	// maxDefaultFaultBackoff caps the default FaultBackoff (the lease TTL).
+	maxDefaultFaultBackoff = 10 * time.Second
 )
 
 // Options configure a Scheduler.
@@ -64,6 +69,21 @@ type Options struct {
 	// leader that lost its session starts a new one. Default 1s (at most a
 	// third of the lease TTL).
 	RetryInterval time.Duration
+	// StoreBound is how long a leader may go without completing a store
+	// round trip before it steps down, and how long a standby's store check
+	// before competing for the lease may take (I11). Default half the lease
+	// TTL, at most 5s.
+	StoreBound time.Duration
+	// FaultBackoff is how long a replica whose term ended for a fault (store
+	// unreachable, lease deadline, fenced, clock) waits before it competes
+	// for the lease again, ignoring release notifications meanwhile, so
+	// that a healthy replica takes over. Default the lease TTL, at most 10s.
+	FaultBackoff time.Duration
+	// Healthy, when set, tells whether this replica may lead by its own
+	// state, e.g. its clock's offset to the store (I9); a replica that is
+	// not healthy does not compete, and a leader that stops being healthy
+	// steps down. Default always healthy.
+	Healthy func() error
 	// MaxBatch caps the rows of one dispatch transaction. Default 5000.
 	MaxBatch int
 	// PruneInterval is how often the leader deletes the history that the
@@ -137,6 +157,21 @@ func (o *Options) setDefaults() {
 		if o.Lease != nil && o.Lease.TTL()/3 < o.RetryInterval {
 			o.RetryInterval = o.Lease.TTL() / 3
 		}
+	}
+	if o.StoreBound <= 0 {
+		o.StoreBound = maxDefaultStoreBound
+		if o.Lease != nil && o.Lease.TTL()/2 < o.StoreBound {
+			o.StoreBound = o.Lease.TTL() / 2
+		}
+	}
+	if o.FaultBackoff <= 0 {
+		o.FaultBackoff = maxDefaultFaultBackoff
+		if o.Lease != nil && o.Lease.TTL() < o.FaultBackoff {
+			o.FaultBackoff = o.Lease.TTL()
+		}
+	}
+	if o.Healthy == nil {
+		o.Healthy = func() error { return nil }
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch

@@ -40,6 +40,7 @@ func (s *Scheduler) reapLoop(ctx context.Context, endTerm context.CancelCauseFun
 
 // reap does one pass.
 func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
+	s.retryUnrung(ctx)
 	now := s.opts.Clock.Now()
 	cfg := s.cfg.Load()
 	var lost []jobs.Run
@@ -55,11 +56,17 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	if err != nil {
 		return fmt.Errorf("reaping expired attempts: %w", err)
 	}
+	ring := lost[:0:0]
 	for _, r := range lost {
 		s.log.Warn("attempt lease expired", slog.String("job", r.Job), slog.Int64("run_id", r.ID),
 			slog.Int("attempt", r.Attempt), slog.String("status", string(r.Status)))
+		if r.Status == jobs.StatusQueued && !r.NotBefore.After(now.Add(s.opts.Lookahead)) {
+			ring = append(ring, r)
+		}
 	}
 	s.reaped("lost", len(lost))
+	// The retry of a lost attempt is rung now, not after RequeueAfter.
+	s.push(ctx, ring)
 
 	var due []jobs.Run
 	err = s.call(ctx, func(ctx context.Context) (err error) {

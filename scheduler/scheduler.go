@@ -18,7 +18,15 @@ var (
 	errLeaseDeadline = errors.New("scheduler: lease deadline passed without a successful renewal")
 	errLeaseLost     = errors.New("scheduler: lease lost to another node")
 	errShutdown      = errors.New("scheduler: shutting down")
+	// errStoreUnreachable: no store round trip completed within StoreBound.
+	errStoreUnreachable = errors.New("scheduler: no store round trip completed within the store bound")
+	// errUnhealthy: Options.Healthy failed during the term (e.g. clock).
+	errUnhealthy = errors.New("scheduler: replica not healthy")
 )
+
+// maxUnrung caps the doorbells a leader keeps for a retry after a failed
+// push; the store's requeue rings the rest.
+const maxUnrung = 100000
 
 // Scheduler competes for the leader lease and, while it leads, dispatches
 // due ticks, promotes manual triggers and reaps expired attempts.
@@ -32,6 +40,11 @@ type Scheduler struct {
 
 	leader atomic.Bool
 	epoch  atomic.Int64
+
+	// unrung holds doorbells whose push failed, for the reaper to ring
+	// again (at most maxUnrung).
+	unrungMu sync.Mutex
+	unrung   []storage.QueueItem
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -108,27 +121,40 @@ func (s *Scheduler) Stop() {
 	<-done
 }
 
-// runElector is the standby loop: try the lease, lead while it holds, retry.
+// runElector is the standby loop: check this replica may lead, try the
+// lease, lead while it holds, retry. A term that ended for a fault is
+// followed by FaultBackoff without competing (I11), so that a replica cut
+// off from the store does not take the lease straight back — waking on its
+// own release notification — and stall the cluster.
 func (s *Scheduler) runElector(ctx context.Context) {
 	released := s.opts.Lease.Released(ctx)
+	var notReady string
 	for {
-		won, deadline, err := s.acquire(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("acquiring leader lease", slog.Any("error", err))
-		}
-		wake := released
-		if won && !s.lead(ctx, deadline) {
-			// The store could not fence a term (it is likely down), and
-			// every replica that tries now fails alike: wait out the retry
-			// interval instead of answering release notifications — our
-			// own release sent one — or the replicas spin against each
-			// other until the store returns.
-			wake = nil
+		wait, wake := s.opts.RetryInterval, released
+		if err := s.ready(ctx); err != nil {
+			if ctx.Err() == nil && err.Error() != notReady {
+				s.log.Warn("not competing for the leader lease", slog.Any("error", err))
+			}
+			notReady = err.Error()
+		} else {
+			if notReady != "" {
+				s.log.Info("competing for the leader lease again")
+				notReady = ""
+			}
+			won, deadline, err := s.acquire(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("acquiring leader lease", slog.Any("error", err))
+			}
+			if won {
+				if fault := s.lead(ctx, deadline); fault != nil {
+					wait, wake = s.opts.FaultBackoff, nil
+				}
+			}
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		t := s.opts.Clock.NewTimer(s.opts.RetryInterval)
+		t := s.opts.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -140,6 +166,24 @@ func (s *Scheduler) runElector(ctx context.Context) {
 	}
 }
 
+// ready tells whether this replica may compete for the lease: it is
+// healthy (clock, I9) and completes a store round trip within StoreBound
+// (I11), so that it never holds the lease while blocked on the store.
+func (s *Scheduler) ready(ctx context.Context) error {
+	if err := s.opts.Healthy(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreBound)
+	defer cancel()
+	if _, err := s.opts.Store.Now(ctx); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("store did not answer within %s: %w", s.opts.StoreBound, err)
+		}
+		return fmt.Errorf("store unreachable: %w", err)
+	}
+	return nil
+}
+
 func (s *Scheduler) acquire(ctx context.Context) (bool, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
 	defer cancel()
@@ -148,18 +192,23 @@ func (s *Scheduler) acquire(ctx context.Context) (bool, time.Time, error) {
 
 // lead holds one leadership term: fence with a new epoch, then dispatch and
 // reap until the lease deadline passes, the lease is lost, the store fences
-// us out, or ctx ends (then the lease is released for a fast hand-over). It
-// reports false if the term could not start because the epoch was not
-// fenced.
-func (s *Scheduler) lead(ctx context.Context, deadline time.Time) bool {
-	epoch, err := s.bumpEpoch(ctx)
+// us out or stops answering, or ctx ends (then the lease is released for a
+// fast hand-over). It returns the fault that ended the term, nil when it
+// ended by shutdown or by another replica taking the lease.
+func (s *Scheduler) lead(ctx context.Context, deadline time.Time) error {
+	epoch, err := s.bumpEpoch(ctx, deadline)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("lease won but epoch not fenced; stepping down", slog.Any("error", err))
 			s.storeError("bump_epoch", err)
 		}
+		// Released at once: the lease must not be held by a replica that
+		// cannot reach the store (I11).
 		s.release()
-		return false
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
 	s.epoch.Store(epoch)
 	s.leader.Store(true)
@@ -171,10 +220,14 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) bool {
 
 	termCtx, endTerm := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() {
 		defer wg.Done()
 		s.keepLease(termCtx, endTerm, deadline)
+	}()
+	go func() {
+		defer wg.Done()
+		s.watchStore(termCtx, endTerm, epoch) // storewatch.go
 	}()
 	go func() {
 		defer wg.Done()
@@ -192,6 +245,7 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) bool {
 	endTerm(errShutdown)
 	wg.Wait()
 	s.leader.Store(false)
+	s.dropUnrung()
 	cause := context.Cause(termCtx)
 	if ctx.Err() != nil {
 		cause = errShutdown
@@ -203,11 +257,20 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) bool {
 	if !errors.Is(cause, errLeaseLost) && !errors.Is(cause, errLeaseDeadline) {
 		s.release()
 	}
-	return true
+	if errors.Is(cause, errShutdown) || errors.Is(cause, errLeaseLost) {
+		return nil
+	}
+	return cause
 }
 
-func (s *Scheduler) bumpEpoch(ctx context.Context) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+// bumpEpoch fences a new term. It must end before the lease deadline: a
+// replica blocked on the store must not sit on the lease (I11).
+func (s *Scheduler) bumpEpoch(ctx context.Context, deadline time.Time) (int64, error) {
+	timeout := min(s.opts.StoreBound, deadline.Sub(s.opts.Clock.Now()))
+	if timeout <= 0 {
+		return 0, errors.New("bumping leader epoch: lease deadline already passed")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	e, err := s.opts.Store.BumpEpoch(ctx, s.opts.Node)
 	if err != nil {
@@ -281,8 +344,9 @@ func (s *Scheduler) call(ctx context.Context, f func(context.Context) error) err
 	return f(ctx)
 }
 
-// push rings the doorbell for queued runs; a failure is logged, not fatal:
-// the reaper re-enqueues from the store (I4).
+// push rings the doorbell for queued runs. A failure is logged, not fatal:
+// the doorbells are kept and rung again at the next reap (reaper.go), and a
+// new leader rings every queued run at the start of its term (I4).
 func (s *Scheduler) push(ctx context.Context, runs []jobs.Run) {
 	if len(runs) == 0 {
 		return
@@ -291,7 +355,39 @@ func (s *Scheduler) push(ctx context.Context, runs []jobs.Run) {
 	for i, r := range runs {
 		items[i] = storage.QueueItem{RunID: r.ID, Job: r.Job, Digest: r.Digest, NotBefore: r.NotBefore}
 	}
-	if err := s.call(ctx, func(ctx context.Context) error { return s.opts.Queue.Push(ctx, items...) }); err != nil && ctx.Err() == nil {
-		s.log.Warn("enqueueing runs; the reaper will re-enqueue them", slog.Int("runs", len(items)), slog.Any("error", err))
+	s.pushItems(ctx, items)
+}
+
+// pushItems rings items, keeping those it could not ring for a retry.
+func (s *Scheduler) pushItems(ctx context.Context, items []storage.QueueItem) {
+	err := s.call(ctx, func(ctx context.Context) error { return s.opts.Queue.Push(ctx, items...) })
+	if err == nil || ctx.Err() != nil {
+		return
 	}
+	s.log.Warn("enqueueing runs; ringing them again at the next reap", slog.Int("runs", len(items)), slog.Any("error", err))
+	s.unrungMu.Lock()
+	defer s.unrungMu.Unlock()
+	if room := maxUnrung - len(s.unrung); room > 0 {
+		// Beyond the cap the store's requeue (DueQueued) rings them.
+		s.unrung = append(s.unrung, items[:min(room, len(items))]...)
+	}
+}
+
+// retryUnrung rings again the doorbells whose push failed.
+func (s *Scheduler) retryUnrung(ctx context.Context) {
+	s.unrungMu.Lock()
+	items := s.unrung
+	s.unrung = nil
+	s.unrungMu.Unlock()
+	if len(items) > 0 {
+		s.pushItems(ctx, items)
+	}
+}
+
+// dropUnrung forgets the failed doorbells at the end of a term: the next
+// leader rings every queued run when its term starts.
+func (s *Scheduler) dropUnrung() {
+	s.unrungMu.Lock()
+	s.unrung = nil
+	s.unrungMu.Unlock()
 }

@@ -118,8 +118,9 @@ func (r *rig) wait(k, n int) {
 }
 
 // leaderTimers is how many timers a leader's loops arm while idle: lease
-// deadline and renewal, reaper, pruner, alerts, dispatch wait and poll.
-const leaderTimers = 7
+// deadline and renewal, store watch, reaper, pruner, alerts, dispatch
+// wait and poll.
+const leaderTimers = 8
 
 // step advances the fake clock by d in one-second steps, each once every
 // loop of the leader waits on its timers.

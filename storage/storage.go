@@ -15,6 +15,10 @@ type Store interface {
 	Migrate(ctx context.Context) error
 	// Ping checks the store answers.
 	Ping(ctx context.Context) error
+	// Now reads the store's clock: the cluster's time authority (I9).
+	// MySQL answers NOW(6) in UTC; the embedded SQLite store answers the
+	// process clock after a round trip to the database.
+	Now(ctx context.Context) (time.Time, error)
 	// Close releases the store's connections.
 	Close() error
 
@@ -265,4 +269,9 @@ type Node struct {
 	Digest    string    `json:"config_digest"`
 	StartedAt time.Time `json:"started_at"`
 	Heartbeat time.Time `json:"heartbeat"`
+	// ClockOffset is the node's measured offset of the store's clock to
+	// its own (store minus local; I9), and ClockRTT the round trip of the
+	// sample it was measured with.
+	ClockOffset time.Duration `json:"clock_offset_ns"`
+	ClockRTT    time.Duration `json:"clock_rtt_ns"`
 }

@@ -56,6 +56,8 @@ share the work: one leads and dispatches, all execute.`,
 	f.StringVar(&o.Listen, "listen", envOrUnset("TOCK_LISTEN", node.DefaultListen), "address of the REST API, web dashboard, /metrics, /healthz and /readyz; empty disables them (env TOCK_LISTEN)")
 	f.StringVar(&o.APIToken, "api-token", "", "bearer token every mutating API call and dashboard action needs (env TOCK_API_TOKEN)")
 	f.DurationVar(&o.Lookahead, "lookahead", time.Second, "the leader writes runs of concurrency-allow jobs up to this long before their tick, workers claim them ahead and start them at the tick; 0 dispatches at the tick")
+	f.DurationVar(&o.ClockWarnOffset, "clock-warn-offset", clock.DefaultWarnOffset, "warn (log, /readyz detail) when this replica's clock is further than this from the store's; times are corrected either way (distributed mode)")
+	f.DurationVar(&o.MaxClockOffset, "max-clock-offset", clock.DefaultMaxOffset, "a replica whose clock is further than this from the store's neither leads nor claims runs (distributed mode)")
 	f.BoolVar(&o.Pprof, "debug-pprof", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on --listen, guarded like /metrics")
 	f.StringVar(&o.APIReadToken, "api-read-token", "", "read-only token; when set, reads need it or --api-token (env TOCK_API_READ_TOKEN)")
 	return cmd

@@ -233,6 +233,7 @@ var dialect = sqlstore.Dialect{
 	SkipDuplicates: " ON DUPLICATE KEY UPDATE id = id",
 	Upsert:         func(string) string { return "ON DUPLICATE KEY UPDATE" },
 	Inserted:       func(col string) string { return "VALUES(" + col + ")" },
+	NowQuery:       "SELECT NOW(6)",
 	Classify:       classify,
 }
 

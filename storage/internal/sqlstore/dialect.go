@@ -63,6 +63,11 @@ type Dialect struct {
 	// WriteTx are the options of write transactions; nil for the driver's
 	// defaults. Optional.
 	WriteTx *sql.TxOptions
+	// NowQuery reads the engine's clock as one DATETIME(6)-like value in
+	// UTC, e.g. "SELECT NOW(6)"; empty means the engine has no clock of
+	// its own worth asking (SQLite runs in this process), and Now answers
+	// the process clock after a ping.
+	NowQuery string
 	// Classify tells duplicate-key and transient driver errors apart from
 	// the others; it must look through wrapping (errors.As).
 	Classify func(error) ErrorKind

@@ -140,7 +140,7 @@ func (a attemptRow) attempt() jobs.Attempt {
 }
 
 // nodeCols are the nodes columns nodeRow scans.
-const nodeCols = "id, host, role, version, digest, started_at, heartbeat"
+const nodeCols = "id, host, role, version, digest, started_at, heartbeat, clock_offset_us, clock_rtt_us"
 
 type nodeRow struct {
 	ID        string `db:"id"`
@@ -150,11 +150,14 @@ type nodeRow struct {
 	Digest    string `db:"digest"`
 	StartedAt dbTime `db:"started_at"`
 	Heartbeat dbTime `db:"heartbeat"`
+	OffsetUS  int64  `db:"clock_offset_us"`
+	RTTUS     int64  `db:"clock_rtt_us"`
 }
 
 func (n nodeRow) node() storage.Node {
 	return storage.Node{ID: n.ID, Host: n.Host, Role: n.Role, Version: n.Version, Digest: n.Digest,
-		StartedAt: n.StartedAt.T, Heartbeat: n.Heartbeat.T}
+		StartedAt: n.StartedAt.T, Heartbeat: n.Heartbeat.T,
+		ClockOffset: time.Duration(n.OffsetUS) * time.Microsecond, ClockRTT: time.Duration(n.RTTUS) * time.Microsecond}
 }
 
 func intPtr(v sql.NullInt64) *int {
