@@ -19,6 +19,9 @@ const (
 	DefaultFinishRetryFor    = 5 * time.Minute
 	DefaultClaimBatch        = 64
 	DefaultFinishBatch       = 128
+	DefaultClaimTimeout      = 2 * time.Second
+	// minStartMargin is the smallest default StartMargin.
+	minStartMargin = 100 * time.Millisecond
 )
 
 // Options configure a Pool.
@@ -45,6 +48,19 @@ type Options struct {
 	OutputLimit int
 	// StoreTimeout bounds each store call. Default 10s.
 	StoreTimeout time.Duration
+	// ClaimTimeout bounds a claim: a replica that cannot claim in time
+	// hands the doorbells back at once so that another replica runs the
+	// runs, and takes no more until the store answers again. Default 2s,
+	// at most a third of AttemptLease.
+	ClaimTimeout time.Duration
+	// StartMargin is how long before the end of its lease, as the claim or
+	// the last heartbeat set it, an attempt must have started and is
+	// stopped if it could not renew (I10). Default a tenth of
+	// AttemptLease, at least 100ms.
+	StartMargin time.Duration
+	// Healthy, when set, tells whether this replica may claim runs by its
+	// own state, e.g. its clock's offset to the store (I9). Default always.
+	Healthy func() error
 	// FinishRetryFor is how long a result write is retried while the store
 	// is unreachable. Default 5m.
 	FinishRetryFor time.Duration
@@ -71,6 +87,9 @@ type Options struct {
 type Events struct {
 	// Started is called when an attempt was claimed and is about to run.
 	Started func(run jobs.Run, fireDelay time.Duration)
+	// NotStarted is called when a claimed attempt was not started because
+	// its lease deadline had passed (I10).
+	NotStarted func(run jobs.Run)
 	// Finished is called after the result was recorded (or given up on).
 	Finished func(run jobs.Run, res jobs.Result)
 	// StoreError is called on a failed store call.
@@ -108,6 +127,21 @@ func (o *Options) setDefaults() {
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.ClaimTimeout <= 0 {
+		o.ClaimTimeout = DefaultClaimTimeout
+	}
+	if o.ClaimTimeout > o.AttemptLease/3 {
+		o.ClaimTimeout = o.AttemptLease / 3
+	}
+	if o.StartMargin <= 0 {
+		o.StartMargin = max(o.AttemptLease/10, minStartMargin)
+	}
+	if o.StartMargin >= o.AttemptLease/2 {
+		o.StartMargin = o.AttemptLease / 2
+	}
+	if o.Healthy == nil {
+		o.Healthy = func() error { return nil }
 	}
 	if o.FinishRetryFor <= 0 {
 		o.FinishRetryFor = DefaultFinishRetryFor

@@ -45,6 +45,10 @@ type Pool struct {
 	jobSems map[string]chan struct{}
 
 	busy atomic.Int64
+	// storeDown is set by a failed claim and cleared when the store
+	// answers again; refusing is set while mayClaim says no (for logs).
+	storeDown atomic.Bool
+	refusing  atomic.Bool
 
 	mu       sync.Mutex
 	started  bool
@@ -219,6 +223,9 @@ func (c candidate) release() {
 // replica may run, and starts an attempt for each claimed run; it returns
 // how many it started (each now owns one of the caller's slots).
 func (p *Pool) takeMany(ctx context.Context, n int) int {
+	if !p.mayClaim(ctx) {
+		return 0
+	}
 	items, err := p.opts.Queue.PopMany(ctx, n)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, storage.ErrClosed) {
@@ -272,8 +279,11 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 	if len(params) == 0 {
 		return 0
 	}
+	// The attempt lease is measured from here, before the request that
+	// sets it in the store (I10).
+	sent := p.opts.Clock.Now()
 	var runs []jobs.Run
-	err = p.call(ctx, func(ctx context.Context) (err error) {
+	err = p.callFor(ctx, p.opts.ClaimTimeout, func(ctx context.Context) (err error) {
 		runs, err = p.opts.Store.ClaimMany(ctx, params)
 		return err
 	})
@@ -283,10 +293,12 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 		}
 		if ctx.Err() == nil {
 			p.storeError("claim", err)
-			p.log.Warn("claiming runs", slog.Int("runs", len(params)), slog.Any("error", err))
-			// The store is failing: don't drain the queue into failed claims
-			// (the reaper re-enqueues what was popped).
-			p.pause(ctx, claimErrorPause)
+			p.log.Warn("claiming runs; handing their doorbells back", slog.Int("runs", len(params)), slog.Any("error", err))
+			// Another replica may reach the store: give the doorbells back
+			// now rather than leave the runs to RequeueAfter, and take no
+			// more until the store answers (mayClaim).
+			p.handBack(items)
+			p.storeDown.Store(true)
 		}
 		return 0
 	}
@@ -297,7 +309,7 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 			continue // not asked for, or returned twice: a broken store
 		}
 		delete(cands, run.ID)
-		p.start(c, run)
+		p.start(c, run, newLeaseFence(sent, p.opts.AttemptLease, p.opts.StartMargin))
 		started++
 	}
 	// The rest were not claimed: someone else has them, they are not due,
@@ -310,7 +322,7 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 
 // start runs the claimed run's attempt in a goroutine that owns one slot
 // and the candidate's job semaphore slot.
-func (p *Pool) start(c candidate, run jobs.Run) {
+func (p *Pool) start(c candidate, run jobs.Run, fence *leaseFence) {
 	p.busy.Add(1)
 	p.attempts.Add(1)
 	go func() {
@@ -318,7 +330,7 @@ func (p *Pool) start(c candidate, run jobs.Run) {
 		defer func() { <-p.slots }()
 		defer p.busy.Add(-1)
 		defer c.release()
-		p.execute(c.job, run)
+		p.execute(c.job, run, fence)
 	}()
 }
 
@@ -337,20 +349,31 @@ func (p *Pool) jobSem(j *jobs.Job) chan struct{} {
 }
 
 // execute runs one attempt to its recorded end.
-func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
+func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 	log := p.log.With(slog.String("job", job.Name), slog.Int64("run_id", run.ID), slog.Int("attempt", run.Attempt))
 	ctx, cancel := context.WithCancelCause(p.runCtx)
 	defer cancel(nil)
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		p.heartbeat(ctx, cancel, run)
+		p.heartbeat(ctx, cancel, run, fence)
 	}()
 	// A run claimed ahead waits for its instant, its lease kept by the
 	// heartbeat; a cancel or the loss of the lease ends the wait.
 	if !p.waitUntil(ctx, run.NotBefore) {
+		if errors.Is(context.Cause(ctx), ErrLeaseExpired) {
+			p.notStarted(ctx, cancel, hbDone, log, job, run, ErrStartFenced)
+			return
+		}
 		p.endAttempt(ctx, cancel, hbDone, log, job, run,
 			jobs.Result{Status: jobs.StatusCanceled, Error: "canceled before it started: " + context.Cause(ctx).Error()})
+		return
+	}
+	// I10: a replica frozen past the lease (SIGSTOP, a stalled VM) wakes
+	// here with the attempt possibly reaped and run elsewhere: it must not
+	// start it.
+	if err := fence.check(p.opts.Clock.Now()); err != nil {
+		p.notStarted(ctx, cancel, hbDone, log, job, run, err)
 		return
 	}
 	start := p.opts.Clock.Now()
@@ -374,6 +397,20 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run) {
 		},
 	})
 	p.endAttempt(ctx, cancel, hbDone, log, job, run, res)
+}
+
+// notStarted ends an attempt that was claimed but not started because its
+// lease deadline passed: the run is retried at once when attempts remain
+// (or was already reaped, and then nothing is written).
+func (p *Pool) notStarted(ctx context.Context, cancel context.CancelCauseFunc, hbDone <-chan struct{},
+	log *slog.Logger, job *jobs.Job, run jobs.Run, err error) {
+	log.Warn("attempt not started: its lease deadline passed", slog.Any("error", err))
+	if p.opts.Events.NotStarted != nil {
+		p.opts.Events.NotStarted(run)
+	}
+	cancel(ErrLeaseExpired)
+	p.endAttempt(ctx, cancel, hbDone, log, job, run,
+		jobs.Result{Status: jobs.StatusCanceled, Error: "not started: " + err.Error()})
 }
 
 // maxClaimAhead bounds how long before its not_before a run is claimed
@@ -426,9 +463,12 @@ func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, h
 		RunID: run.ID, Attempt: run.Attempt, Node: p.opts.Node, Status: res.Status, FinishedAt: now,
 		ExitCode: res.ExitCode, Error: res.Error, Output: res.Output, OutputDropped: res.OutputDropped, RetryAt: retryAt,
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrLeaseLost):
+		log.Warn("attempt result not recorded: the attempt was reaped meanwhile", slog.String("status", string(res.Status)))
+	case err != nil:
 		log.Error("recording attempt result", slog.String("status", string(res.Status)), slog.Any("error", err))
-	} else {
+	default:
 		lvl := slog.LevelInfo
 		if res.Status != jobs.StatusSucceeded {
 			lvl = slog.LevelWarn
@@ -443,10 +483,13 @@ func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, h
 }
 
 // heartbeat renews the attempt lease until ctx ends, and cancels the attempt
-// on a cancel request, a lost lease, or a lease it could not renew in time.
-func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, run jobs.Run) {
-	leaseUntil := p.opts.Clock.Now().Add(p.opts.AttemptLease)
-	t := p.opts.Clock.NewTimer(p.opts.HeartbeatInterval)
+// on a cancel request, a lost lease, or at its local lease deadline when it
+// could not renew in time (I10). The deadline is checked first whenever the
+// goroutine wakes, so a replica thawed after a freeze stops the attempt
+// before it sends anything.
+func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, run jobs.Run, fence *leaseFence) {
+	next := p.opts.Clock.Now().Add(p.opts.HeartbeatInterval)
+	t := p.opts.Clock.NewTimer(p.untilNext(next, fence))
 	defer t.Stop()
 	for {
 		select {
@@ -455,10 +498,19 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, ru
 		case <-t.C():
 		}
 		now := p.opts.Clock.Now()
-		next := now.Add(p.opts.AttemptLease)
+		if fence.check(now) != nil {
+			cancel(ErrLeaseExpired)
+			return
+		}
+		if now.Before(next) {
+			t.Reset(p.untilNext(next, fence))
+			continue
+		}
 		var cancelReq bool
-		err := p.call(ctx, func(ctx context.Context) (err error) {
-			cancelReq, err = p.opts.Store.Heartbeat(ctx, storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt, Node: p.opts.Node, LeaseUntil: next})
+		// Bounded by the deadline: past it the attempt stops anyway.
+		err := p.callFor(ctx, min(p.opts.StoreTimeout, fence.until().Sub(now)), func(ctx context.Context) (err error) {
+			cancelReq, err = p.opts.Store.Heartbeat(ctx, storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt,
+				Node: p.opts.Node, LeaseUntil: now.Add(p.opts.AttemptLease)})
 			return err
 		})
 		switch {
@@ -471,21 +523,23 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, ru
 			}
 			p.storeError("heartbeat", err)
 			p.log.Warn("heartbeat", slog.Int64("run_id", run.ID), slog.Any("error", err))
-			// Stop the job before the lease runs out, so the reaper's retry
-			// elsewhere never overlaps this attempt.
-			if !p.opts.Clock.Now().Add(p.opts.HeartbeatInterval).Before(leaseUntil) {
-				cancel(ErrLeaseExpired)
-				return
-			}
 		default:
-			leaseUntil = next
+			fence.renewed(now)
 			if cancelReq {
 				cancel(ErrCanceledByRequest)
 				return
 			}
 		}
-		t.Reset(p.opts.HeartbeatInterval)
+		next = p.opts.Clock.Now().Add(p.opts.HeartbeatInterval)
+		t.Reset(p.untilNext(next, fence))
 	}
+}
+
+// untilNext is how long the heartbeat sleeps: until its next beat or the
+// lease deadline, whichever comes first.
+func (p *Pool) untilNext(next time.Time, fence *leaseFence) time.Duration {
+	now := p.opts.Clock.Now()
+	return max(0, min(next.Sub(now), fence.until().Sub(now)))
 }
 
 // finish records the result, retrying with backoff while the store is
@@ -523,9 +577,55 @@ func (p *Pool) pause(ctx context.Context, d time.Duration) {
 }
 
 func (p *Pool) call(ctx context.Context, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, p.opts.StoreTimeout)
+	return p.callFor(ctx, p.opts.StoreTimeout, f)
+}
+
+// callFor runs one store call with timeout d.
+func (p *Pool) callFor(ctx context.Context, d time.Duration, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	return f(ctx)
+}
+
+// mayClaim tells whether the pool may take doorbells now: the replica is
+// healthy (I9) and, after a failed claim, the store answers again. When it
+// may not, it waits claimErrorPause first, so the pop loop does not spin.
+func (p *Pool) mayClaim(ctx context.Context) bool {
+	err := p.opts.Healthy()
+	if err == nil && p.storeDown.Load() {
+		err = p.callFor(ctx, p.opts.ClaimTimeout, func(ctx context.Context) error {
+			_, err := p.opts.Store.Now(ctx)
+			return err
+		})
+		if err == nil {
+			p.storeDown.Store(false)
+			p.log.Info("store answers again; taking runs")
+		}
+	}
+	if err == nil {
+		if p.refusing.Swap(false) {
+			p.log.Info("claiming runs again")
+		}
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	if !p.refusing.Swap(true) {
+		p.log.Warn("not claiming runs", slog.Any("error", err))
+	}
+	p.pause(ctx, claimErrorPause)
+	return false
+}
+
+// handBack rings the doorbells of items again, so that a replica that can
+// claim them does; on failure the leader's requeue rings them later.
+func (p *Pool) handBack(items []storage.QueueItem) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.ClaimTimeout)
+	defer cancel()
+	if err := p.opts.Queue.Push(ctx, items...); err != nil {
+		p.log.Warn("handing doorbells back; the leader rings them again later", slog.Int("runs", len(items)), slog.Any("error", err))
+	}
 }
 
 func (p *Pool) storeError(op string, err error) {
