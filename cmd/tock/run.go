@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/node"
 )
 

@@ -51,6 +51,9 @@ type ServiceOptions struct {
 	// ConfigError returns the last config reload error, nil when the file
 	// in force is valid. Default: always nil.
 	ConfigError func() error
+	// ClockError, when set, reports whether this replica's clock offset to
+	// the store is measured and within bounds (I9), for readiness.
+	ClockError func() error
 	// QueuePing, when set, checks the queue (Redis) for readiness.
 	QueuePing func(ctx context.Context) error
 	// StoreError, when set, is told of every failed store call (metrics).
@@ -396,6 +399,17 @@ type ClusterNode struct {
 	DigestMismatch bool `json:"config_digest_mismatch"`
 }
 
+// ClockOffsetText shows the node's clock offset to the store (store minus
+// local; I9) with its measurement's uncertainty, half the round trip, or
+// "-" for a node that published none (embedded: the process clock is the
+// store's).
+func (n ClusterNode) ClockOffsetText() string {
+	if n.ClockOffset == 0 && n.ClockRTT == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%+.3fs ±%s", n.ClockOffset.Seconds(), (n.ClockRTT / 2).Round(10*time.Microsecond))
+}
+
 // Cluster returns the leader, its epoch and the nodes seen in the last day.
 func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
 	var c Cluster
@@ -447,6 +461,8 @@ type ReadinessCheck struct {
 	// Queue is the queue's (Redis's) check; absent when the node has no
 	// queue to check.
 	Queue *Check `json:"queue,omitempty"`
+	// Clock is the clock offset check (I9); absent when embedded.
+	Clock *Check `json:"clock,omitempty"`
 }
 
 // Check is one readiness check.
@@ -499,6 +515,14 @@ func (s *Service) Ready(ctx context.Context) Readiness {
 		}
 		r.Checks.Queue = q
 		r.Ready = r.Ready && q.OK
+	}
+	if s.opts.ClockError != nil {
+		c := &Check{OK: true}
+		if err := s.opts.ClockError(); err != nil {
+			c = &Check{Error: "clock: " + err.Error() + "; this replica neither leads nor claims runs"}
+		}
+		r.Checks.Clock = c
+		r.Ready = r.Ready && c.OK
 	}
 	return r
 }

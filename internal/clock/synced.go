@@ -46,8 +46,6 @@ type SyncedOptions struct {
 	// MaxSyncAge is how long one measurement is trusted without a newer
 	// one. Default 2m.
 	MaxSyncAge time.Duration
-	// Measured, when set, is called after every successful Sync.
-	Measured func(offset, rtt time.Duration)
 }
 
 // Synced is the store's clock as seen from this replica (I9): a local
@@ -158,9 +156,6 @@ func (c *Synced) Sync(ctx context.Context) error {
 	c.rtt = best
 	c.synced = true
 	c.mu.Unlock()
-	if c.o.Measured != nil {
-		c.o.Measured(c.offset, best)
-	}
 	return nil
 }
 
@@ -186,8 +181,9 @@ func (c *Synced) Healthy() (warn bool, err error) {
 
 // Run measures the authority every Interval until ctx ends; failures are
 // passed to failed (the previous measurement stays in force, and Healthy
-// fails once it is older than MaxSyncAge).
-func (c *Synced) Run(ctx context.Context, failed func(error)) {
+// fails once it is older than MaxSyncAge), and measured, when not nil, is
+// called after each success.
+func (c *Synced) Run(ctx context.Context, failed func(error), measured func()) {
 	t := c.o.Local.NewTimer(c.o.Interval)
 	defer t.Stop()
 	for {
@@ -196,7 +192,10 @@ func (c *Synced) Run(ctx context.Context, failed func(error)) {
 			return
 		case <-t.C():
 		}
-		if err := c.Sync(ctx); err != nil && ctx.Err() == nil && failed != nil {
+		switch err := c.Sync(ctx); {
+		case err == nil && measured != nil:
+			measured()
+		case err != nil && ctx.Err() == nil && failed != nil:
 			failed(err)
 		}
 		t.Reset(c.o.Interval)

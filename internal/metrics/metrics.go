@@ -53,6 +53,7 @@ type Metrics struct {
 	dispatched    *prometheus.CounterVec
 	pruned        prometheus.Counter
 	breakerState  *prometheus.GaugeVec
+	notStarted    prometheus.Counter
 	jobAlert      *prometheus.GaugeVec
 
 	observeOnce sync.Once
@@ -110,7 +111,11 @@ func New() *Metrics {
 			Help: "State of this replica's circuit breaker for each http job target (scheme://host:port): 0 closed, 1 half-open, 2 open.",
 		}, []string{"target"}),
 	}
-	m.reg.MustRegister(m.pruned, m.breakerState)
+	m.notStarted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tock_attempts_not_started_total",
+		Help: "Claimed attempts this replica did not start because their lease deadline had passed (e.g. after a freeze); their runs are retried.",
+	})
+	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -215,6 +220,10 @@ type Sources struct {
 	ConfigState func() (lastErr error, failures int64)
 	// Jobs is the number of jobs in the config in force.
 	Jobs func() int
+	// ClockOffset reports the measured offset of the store's clock to this
+	// replica's (store minus local; I9) and its sample's round trip; ok is
+	// false when there is none (embedded).
+	ClockOffset func() (offset, rtt time.Duration, ok bool)
 }
 
 // Observe registers the gauges read from src. Only the first call has an
@@ -305,6 +314,26 @@ func (m *Metrics) observe(src Sources) {
 			Name: "tock_jobs",
 			Help: "Jobs in the config in force on this replica.",
 		}, intOf(src.Jobs)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tock_clock_offset_seconds",
+			Help: "The store's clock minus this replica's, as last measured (times are corrected by it; 0 when embedded).",
+		}, func() float64 {
+			if src.ClockOffset == nil {
+				return 0
+			}
+			off, _, _ := src.ClockOffset()
+			return off.Seconds()
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tock_clock_rtt_seconds",
+			Help: "Round trip of the store clock sample the offset was measured with (its error is at most half of it).",
+		}, func() float64 {
+			if src.ClockOffset == nil {
+				return 0
+			}
+			_, rtt, _ := src.ClockOffset()
+			return rtt.Seconds()
+		}),
 	)
 }
 
@@ -363,6 +392,7 @@ func (m *Metrics) WorkerEvents() worker.Events {
 			m.fireDelay.Observe(max(delay, 0).Seconds())
 		},
 		Finished:   m.observeFinish,
+		NotStarted: func(jobs.Run) { m.notStarted.Inc() },
 		StoreError: func(op string, _ error) { m.StoreError(op) },
 		BreakerChanged: func(target string, s worker.BreakerState) {
 			m.breakerState.WithLabelValues(target).Set(float64(s))

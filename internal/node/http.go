@@ -57,6 +57,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		QueueLen:    n.queue.Len,
 		ConfigState: n.reloader.LastError,
 		Jobs:        func() int { return len(n.Config().Jobs) },
+		ClockOffset: n.ClockOffset,
 	}
 	if n.Workers != nil {
 		src.Busy, src.Capacity = n.Workers.Busy, n.Workers.Capacity
@@ -76,6 +77,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		LeaseState:  n.leaseState,
 		ConfigError: func() error { err, _ := n.reloader.LastError(); return err },
 		StoreError:  func(op string) { m.StoreError("api_" + op) },
+		ClockError:  n.clockHealthy,
 		QueuePing: func(ctx context.Context) error {
 			_, err := n.queue.Len(ctx)
 			return err
@@ -85,13 +87,14 @@ func (n *Node) startHTTP(ctx context.Context) error {
 	if n.Scheduler != nil {
 		so.Waker = n.Scheduler
 	}
+	so.Clock = n.clock
 	svc := api.NewService(so)
 	auth := api.Auth{Token: n.opts.APIToken, ReadToken: n.opts.APIReadToken}
 	a, err := api.New(api.Options{Service: svc, Auth: auth, Logger: log})
 	if err != nil {
 		return err
 	}
-	do := dashboard.Options{Service: svc, Auth: auth, Logger: log, Version: Version}
+	do := dashboard.Options{Service: svc, Auth: auth, Logger: log, Version: Version, Clock: n.clock}
 	if n.Workers != nil {
 		do.Breakers = n.Workers.Breakers
 	}

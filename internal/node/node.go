@@ -70,6 +70,12 @@ type Options struct {
 	// Lookahead is how long before its tick the leader writes a run
 	// (scheduler.Options.Lookahead).
 	Lookahead time.Duration
+	// ClockWarnOffset and MaxClockOffset bound this replica's clock offset
+	// to the store's (I9): above the first it warns, above the second it
+	// neither leads nor claims. Defaults clock.DefaultWarnOffset and
+	// clock.DefaultMaxOffset.
+	ClockWarnOffset time.Duration
+	MaxClockOffset  time.Duration
 }
 
 // Check validates the combination of options.
@@ -112,6 +118,15 @@ func (o *Options) Check() error {
 	case embedded && o.Role != RoleAll:
 		return fmt.Errorf("--role %s needs the distributed mode (--store mysql://… --redis …); the embedded store runs one replica with role all", o.Role)
 	}
+	if o.ClockWarnOffset < 0 || o.MaxClockOffset < 0 {
+		return errors.New("--clock-warn-offset and --max-clock-offset must not be negative")
+	}
+	if o.ClockWarnOffset == 0 {
+		o.ClockWarnOffset = clock.DefaultWarnOffset
+	}
+	if o.MaxClockOffset == 0 {
+		o.MaxClockOffset = clock.DefaultMaxOffset
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -127,12 +142,17 @@ type Node struct {
 	queue storage.Queue
 	lease storage.Lease
 	pool  *redis.Pool
+	// clock is the cluster's time (I9): the store's clock as measured by
+	// synced in distributed mode, the process clock when embedded.
+	clock  clock.Clock
+	synced *clock.Synced // nil when embedded
 	// redisLease is the lease when it is Redis's, closed after the scheduler.
 	redisLease *redis.Lease
 
 	Scheduler *scheduler.Scheduler // nil for role worker
 	Workers   *worker.Pool         // nil for role scheduler
 	reloader  *Reloader
+	startedAt time.Time
 	closeOnce sync.Once
 	ops       opsSurface // metrics and HTTP server (http.go)
 }
@@ -154,6 +174,13 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("migrating store: %w", err)
 	}
+	n.clock = clock.Real{}
+	if !IsEmbedded(o.StoreURL) {
+		if err := n.syncClock(ctx); err != nil { // clock.go
+			n.Close()
+			return nil, err
+		}
+	}
 	if IsEmbedded(o.StoreURL) {
 		n.lease = memory.NewLease(nil)
 		if n.queue, err = memory.NewQueue(memory.QueueOptions{}); err != nil {
@@ -165,7 +192,8 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 			n.Close()
 			return nil, fmt.Errorf("--redis: %w", err)
 		}
-		lease, err := redis.NewLease(n.pool, redis.LeaseOptions{Cluster: o.Cluster, Token: redis.NewToken(o.NodeID), TTL: o.LeaseTTL, Logger: o.Logger})
+		lease, err := redis.NewLease(n.pool, redis.LeaseOptions{Cluster: o.Cluster, Token: redis.NewToken(o.NodeID), TTL: o.LeaseTTL,
+			Clock: n.clock, Logger: o.Logger})
 		if err != nil {
 			n.Close()
 			return nil, fmt.Errorf("leader lease: %w", err)
@@ -176,19 +204,25 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 	}
+	n.startedAt = n.clock.Now().UTC()
 	n.initOps() // http.go: metrics, fed by the Events below
 	if o.Role != RoleWorker {
-		n.Scheduler = scheduler.New(cfg, scheduler.Options{
-			Node: o.NodeID, Store: n.store, Queue: n.queue, Lease: n.lease, Logger: o.Logger,
+		so := scheduler.Options{
+			Node: o.NodeID, Store: n.store, Queue: n.queue, Lease: n.lease, Clock: n.clock, Logger: o.Logger,
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
-			Lookahead: o.Lookahead,
-			Events:    n.ops.metrics.SchedulerEvents(),
-		})
+			Lookahead: o.Lookahead, Healthy: n.clockHealthy,
+			Events: n.ops.metrics.SchedulerEvents(),
+		}
+		if IsEmbedded(o.StoreURL) {
+			// One replica, nobody to hand over to: retry at once.
+			so.FaultBackoff = scheduler.DefaultRetryInterval
+		}
+		n.Scheduler = scheduler.New(cfg, so)
 	}
 	if o.Role != RoleScheduler {
 		n.Workers = worker.New(cfg, worker.Options{
-			Node: o.NodeID, Store: n.store, Queue: n.queue, Logger: o.Logger,
-			Workers: o.Workers, AttemptLease: o.AttemptLease,
+			Node: o.NodeID, Store: n.store, Queue: n.queue, Clock: n.clock, Logger: o.Logger,
+			Workers: o.Workers, AttemptLease: o.AttemptLease, Healthy: n.clockHealthy,
 			Events: n.ops.metrics.WorkerEvents(),
 		})
 	}
@@ -219,7 +253,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if IsEmbedded(n.opts.StoreURL) {
 		// A node's running attempts in the embedded store belong to its
 		// previous process, which died: they are lost (I5).
-		recovered, err := n.store.RecoverNode(ctx, n.opts.NodeID, clock.Real{}.Now())
+		recovered, err := n.store.RecoverNode(ctx, n.opts.NodeID, n.clock.Now())
 		if err != nil {
 			return fmt.Errorf("recovering runs of the previous process: %w", err)
 		}
@@ -235,9 +269,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer n.stopHTTP()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); n.reloader.Run(bg) }()
 	go func() { defer wg.Done(); n.membership(bg) }()
+	go func() { defer wg.Done(); n.runClock(bg) }() // clock.go
 	if n.Workers != nil {
 		if err := n.Workers.Start(context.WithoutCancel(ctx)); err != nil {
 			stopBG()
@@ -285,14 +320,16 @@ func (n *Node) membership(ctx context.Context) {
 	}
 }
 
-var startedAt = time.Now().UTC()
-
 func (n *Node) publish(ctx context.Context, cfg *jobs.Config) {
 	host, _ := os.Hostname()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	err := n.store.UpsertNode(ctx, storage.Node{ID: n.opts.NodeID, Host: host, Role: n.opts.Role, Version: Version,
-		Digest: cfg.Digest, StartedAt: startedAt, Heartbeat: time.Now().UTC()})
+	rec := storage.Node{ID: n.opts.NodeID, Host: host, Role: n.opts.Role, Version: Version,
+		Digest: cfg.Digest, StartedAt: n.startedAt, Heartbeat: n.clock.Now().UTC()}
+	if n.synced != nil {
+		rec.ClockOffset, rec.ClockRTT, _ = n.synced.Offset()
+	}
+	err := n.store.UpsertNode(ctx, rec)
 	if err != nil && ctx.Err() == nil {
 		n.log.Warn("publishing node record", slog.Any("error", err))
 	}

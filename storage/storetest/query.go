@@ -226,7 +226,8 @@ func testLastRuns(t *testing.T, s storage.Store) {
 func testNodes(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	n1 := storage.Node{ID: "n1", Host: "h1", Role: "all", Version: "v1", Digest: "x", StartedAt: t0, Heartbeat: t0}
-	n2 := storage.Node{ID: "n2", Host: "h2", Role: "worker", Version: "v1", Digest: "y", StartedAt: t0, Heartbeat: t0.Add(time.Minute)}
+	n2 := storage.Node{ID: "n2", Host: "h2", Role: "worker", Version: "v1", Digest: "y", StartedAt: t0, Heartbeat: t0.Add(time.Minute),
+		ClockOffset: -3*time.Second - 250*time.Microsecond, ClockRTT: 1500 * time.Microsecond}
 	for _, n := range []storage.Node{n1, n2} {
 		if err := s.UpsertNode(ctx, n); err != nil {
 			t.Fatal(err)
@@ -244,7 +245,7 @@ func testNodes(t *testing.T, s storage.Store) {
 		for i := range got {
 			g, w := got[i], want[i]
 			if g.ID != w.ID || g.Host != w.Host || g.Role != w.Role || g.Version != w.Version || g.Digest != w.Digest ||
-				!g.StartedAt.Equal(w.StartedAt) || !g.Heartbeat.Equal(w.Heartbeat) {
+				!g.StartedAt.Equal(w.StartedAt) || !g.Heartbeat.Equal(w.Heartbeat) || g.ClockOffset != w.ClockOffset || g.ClockRTT != w.ClockRTT {
 				t.Fatalf("Nodes(%s)[%d] = %+v, want %+v", since, i, g, w)
 			}
 		}
@@ -252,7 +253,7 @@ func testNodes(t *testing.T, s storage.Store) {
 	check(time.Time{}, n1, n2)
 	check(t0, n1, n2)
 	check(t0.Add(time.Second), n2)
-	n1.Heartbeat, n1.Version, n1.Digest = t0.Add(2*time.Minute), "v2", "z"
+	n1.Heartbeat, n1.Version, n1.Digest, n1.ClockOffset = t0.Add(2*time.Minute), "v2", "z", 42*time.Millisecond
 	if err := s.UpsertNode(ctx, n1); err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,30 @@ func RunSuite(t *testing.T, open func(t *testing.T) storage.Store) {
 var basicCases = []testCase{
 	{"MigrateTwiceAndPing", testMigrateTwice},
 	{"EpochAndLeader", testEpochAndLeader},
+	{"Now", testNow},
+}
+
+// testNow: the store's clock (I9) answers UTC near this process's clock
+// (every engine of the suite runs on this machine) and does not go back.
+func testNow(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a, err := s.Now(ctx)
+	if err != nil {
+		t.Fatalf("Now: %v", err)
+	}
+	if a.Location() != time.UTC {
+		t.Fatalf("Now = %s, want UTC", a)
+	}
+	if d := time.Since(a); d.Abs() > 5*time.Second {
+		t.Fatalf("Now = %s, %s off this machine's clock", a, d)
+	}
+	b, err := s.Now(ctx)
+	if err != nil {
+		t.Fatalf("Now: %v", err)
+	}
+	if b.Before(a) {
+		t.Fatalf("Now went back: %s then %s", a, b)
+	}
 }
 
 func testMigrateTwice(t *testing.T, s storage.Store) {
