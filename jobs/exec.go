@@ -198,7 +198,8 @@ type Result struct {
 	ExitCode *int
 	// Error says why the attempt did not succeed ("exit status 3",
 	// "signal: killed", "timed out after 2s", "canceled: <cause>",
-	// "http 503 not in success codes [200 204]", "starting …: …").
+	// "http 503 not in success codes [200 204]", "starting …: …",
+	// "not started: …" when StartGate refused the attempt).
 	Error string
 	// Output is stdout and stderr interleaved (command, shell) or the
 	// response body (http), capped by ExecOptions.OutputLimit; see
