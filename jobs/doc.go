@@ -17,7 +17,12 @@
 //     returns fire times in UTC.
 //   - Run and attempt states ([Run], [Attempt], [RunStatus], [Trigger]) and
 //     retry [Backoff].
-//   - Executors: command (argv, no shell), shell and http.
+//   - Executors: command (argv, no shell), shell and http. Each attempt is
+//     identified to the job by its fencing token ([Fence]: leader epoch,
+//     run, attempt) and the run's [IdempotencyKey], as environment
+//     variables or HTTP headers ([ExecOptions.Fence]); a caller's
+//     [ExecOptions.StartGate] can refuse the attempt at the last moment
+//     before anything is spawned or sent.
 //
 // The package does no I/O besides reading the config file and running
 // executors: no storage, no network other than an http executor's request,

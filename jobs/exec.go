@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -89,7 +90,8 @@ type ExecOptions struct {
 	// and half from the end. Default DefaultOutputLimit.
 	OutputLimit int
 	// Env is extra "K=V" entries for command and shell jobs, applied after
-	// the job's own env. Default none.
+	// the job's own env and before the variables Fence and ScheduledAt set.
+	// Default none.
 	Env []string
 	// HTTPClient sends http jobs' requests. Default a client without a
 	// global timeout (the job's timeout applies).
@@ -99,6 +101,77 @@ type ExecOptions struct {
 	// as group leaders, which leaves them running if tock is SIGKILLed.
 	// Default ShimCommand().
 	Shim []string
+
+	// Fence is the fencing token of the attempt (Run.Fence of the claimed
+	// run). When it is not zero, the executor identifies the attempt to the
+	// job, the same way for every executor: command and shell jobs get the
+	// environment variables below, after the job's env and Env (so neither
+	// can override them); http jobs get the headers, set after the job's
+	// headers (tock's win over a job-configured header of the same name).
+	//
+	//	TOCK_JOB              X-Tock-Job           the job's name
+	//	TOCK_RUN_ID           X-Tock-Run-Id        Fence.RunID
+	//	TOCK_ATTEMPT          X-Tock-Attempt       Fence.Attempt, from 1
+	//	TOCK_FENCE            X-Tock-Fence         Fence.String(): epoch.run.attempt
+	//	TOCK_IDEMPOTENCY_KEY  Idempotency-Key      IdempotencyKey(Fence.RunID)
+	//	TOCK_SCHEDULED_AT     X-Tock-Scheduled-At  ScheduledAt, RFC 3339 UTC
+	//
+	// The idempotency key is the same for every attempt of a run; the fence
+	// tells a later attempt from an earlier one (see Fence). Zero sends
+	// none of them (TOCK_SCHEDULED_AT aside, which follows ScheduledAt).
+	Fence Fence
+	// ScheduledAt is the run's scheduled time, sent as TOCK_SCHEDULED_AT and
+	// X-Tock-Scheduled-At (RFC 3339, UTC, whole seconds) when not zero.
+	ScheduledAt time.Time
+	// StartGate, when set, is called once, as late as possible before the
+	// attempt would start: after the command, its environment and pipes or
+	// the request are built, right before the process is spawned or the
+	// request is sent. If it returns an error the attempt does not start:
+	// Execute returns StatusCanceled with Error "not started: " + the
+	// error's text and NotStarted set, having spawned nothing and sent
+	// nothing. It runs on Execute's goroutine and should be quick (a fencing
+	// check); it is not called when Execute fails before that point.
+	StartGate func() error
+}
+
+// attemptVar is one fact about the attempt, as an environment variable and
+// as an HTTP header.
+type attemptVar struct{ env, header, value string }
+
+// attemptVars are the variables that identify the attempt to the job (see
+// ExecOptions.Fence), in a fixed order.
+func attemptVars(j *Job, opts ExecOptions) []attemptVar {
+	var vs []attemptVar
+	if f := opts.Fence; !f.IsZero() {
+		if j.Name != "" {
+			vs = append(vs, attemptVar{"TOCK_JOB", "X-Tock-Job", j.Name})
+		}
+		vs = append(vs,
+			attemptVar{"TOCK_RUN_ID", "X-Tock-Run-Id", strconv.FormatInt(f.RunID, 10)},
+			attemptVar{"TOCK_ATTEMPT", "X-Tock-Attempt", strconv.Itoa(f.Attempt)},
+			attemptVar{"TOCK_FENCE", "X-Tock-Fence", f.String()},
+			attemptVar{"TOCK_IDEMPOTENCY_KEY", "Idempotency-Key", IdempotencyKey(f.RunID)},
+		)
+	}
+	if !opts.ScheduledAt.IsZero() {
+		vs = append(vs, attemptVar{"TOCK_SCHEDULED_AT", "X-Tock-Scheduled-At", opts.ScheduledAt.UTC().Format(time.RFC3339)})
+	}
+	return vs
+}
+
+// notStartedPrefix starts the Error of an attempt its StartGate refused.
+const notStartedPrefix = "not started: "
+
+// gate asks opts.StartGate whether the attempt may start; ok is false, with
+// the Result to return, when it may not.
+func gate(opts ExecOptions, begin time.Time) (Result, bool) {
+	if opts.StartGate == nil {
+		return Result{}, true
+	}
+	if err := opts.StartGate(); err != nil {
+		return Result{Status: StatusCanceled, Error: notStartedPrefix + err.Error(), NotStarted: true, Duration: time.Since(begin)}, false
+	}
+	return Result{}, true
 }
 
 func (o ExecOptions) withDefaults() ExecOptions {
@@ -125,7 +198,8 @@ type Result struct {
 	ExitCode *int
 	// Error says why the attempt did not succeed ("exit status 3",
 	// "signal: killed", "timed out after 2s", "canceled: <cause>",
-	// "http 503 not in success codes [200 204]", "starting …: …").
+	// "http 503 not in success codes [200 204]", "starting …: …",
+	// "not started: …" when StartGate refused the attempt).
 	Error string
 	// Output is stdout and stderr interleaved (command, shell) or the
 	// response body (http), capped by ExecOptions.OutputLimit; see
@@ -135,6 +209,12 @@ type Result struct {
 	OutputDropped int64
 	// Duration is how long the attempt took, stopping included.
 	Duration time.Duration
+	// NotStarted is true when ExecOptions.StartGate refused the attempt:
+	// no process was spawned and no request was sent (Status is
+	// StatusCanceled, Error "not started: …"). Other failures before the
+	// start (a canceled ctx, a request that cannot be built) leave it
+	// false; their Status and Error say what happened.
+	NotStarted bool
 }
 
 // Execute runs one attempt of j and returns when it is over: for command and
@@ -182,8 +262,9 @@ func canceledText(ctx context.Context) string {
 }
 
 // processEnv is tock's environment, then the job's env (sorted, so the
-// order is stable), then the extra entries; a later entry for a key wins.
-func processEnv(j *Job, extra []string) []string {
+// order is stable), then the extra entries, then the variables that
+// identify the attempt (attemptVars); a later entry for a key wins.
+func processEnv(j *Job, opts ExecOptions) []string {
 	env := os.Environ()
 	keys := make([]string, 0, len(j.Env))
 	for k := range j.Env {
@@ -193,7 +274,11 @@ func processEnv(j *Job, extra []string) []string {
 	for _, k := range keys {
 		env = append(env, k+"="+j.Env[k])
 	}
-	return append(env, extra...)
+	env = append(env, opts.Env...)
+	for _, v := range attemptVars(j, opts) {
+		env = append(env, v.env+"="+v.value)
+	}
+	return env
 }
 
 // startErrorText says why argv0 could not start, without the "fork/exec"

@@ -30,7 +30,7 @@ func execProcess(ctx context.Context, j *Job, argv []string, opts ExecOptions) R
 		}
 	}
 	full := append(append(make([]string, 0, len(shim)+len(argv)), shim...), argv...)
-	env := processEnv(j, opts.Env)
+	env := processEnv(j, opts)
 	if len(shim) > 0 {
 		env = append(env, ShimEnv+"=1", shimParentEnv+"="+strconv.Itoa(os.Getpid()))
 	}
@@ -58,6 +58,13 @@ func execProcess(ctx context.Context, j *Job, argv []string, opts ExecOptions) R
 	runCtx, cancel := attemptContext(ctx, j.Timeout)
 	defer cancel()
 	begin := time.Now()
+	if res, ok := gate(opts, begin); !ok {
+		outW.Close()
+		if cmd.ExtraFiles != nil {
+			cmd.ExtraFiles[0].Close()
+		}
+		return res
+	}
 	err = cmd.Start()
 	outW.Close()
 	if cmd.ExtraFiles != nil {

@@ -37,11 +37,18 @@ func execHTTP(ctx context.Context, j *Job, opts ExecOptions) Result {
 		}
 		req.Header.Set(k, v)
 	}
+	// tock's own headers go last: they win over the job's.
+	for _, v := range attemptVars(j, opts) {
+		req.Header.Set(v.header, v.value)
+	}
 
 	// interrupted reports an error that the attempt's end caused.
 	interrupted := func(res Result) Result {
 		res.Status, res.Error = stopped(runCtx, j.Timeout)
 		res.Duration = time.Since(begin)
+		return res
+	}
+	if res, ok := gate(opts, begin); !ok {
 		return res
 	}
 	resp, err := opts.HTTPClient.Do(req)

@@ -102,6 +102,13 @@ type Run struct {
 	// CancelRequested is set by a cancel (API, CLI, replace policy); the worker
 	// holding the run stops it on its next heartbeat.
 	CancelRequested bool `json:"cancel_requested"`
+	// Epoch is the leader epoch in force when the current attempt was
+	// claimed, as stored on that attempt (Attempt.Epoch). Store.Claim and
+	// Store.ClaimMany set it on the runs they return, for the worker's
+	// fencing token (Run.Fence); other reads of runs leave it 0 and the
+	// history shows each attempt's epoch instead, so it is not part of a
+	// run's JSON.
+	Epoch int64 `json:"-"`
 }
 
 // Attempt is one execution of a run on one node.
@@ -118,6 +125,10 @@ type Attempt struct {
 	Output     string     `json:"output"`
 	// OutputDropped counts bytes cut from the middle of the output (I8).
 	OutputDropped int64 `json:"output_dropped"`
+	// Epoch is the leader epoch in force when the attempt was claimed: the
+	// first part of its fencing token (Fence). 0 for attempts recorded
+	// before tock stored it.
+	Epoch int64 `json:"epoch"`
 }
 
 // Backoff returns the delay before attempt number next (2, 3, …): base doubled

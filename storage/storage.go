@@ -59,13 +59,17 @@ type Store interface {
 	// Claim moves a queued run to running and opens its next attempt with
 	// a lease, if and only if it is still queued, due, and its job and
 	// digest match (I4, I7). ErrNotClaimed means someone else has it, or it
-	// is not what the caller may run.
+	// is not what the caller may run. The attempt is stamped with the
+	// leader epoch read in the claim's transaction (Attempt.Epoch), and the
+	// returned run carries it in Run.Epoch, so that Run.Fence is the
+	// attempt's fencing token.
 	Claim(ctx context.Context, params ClaimParams) (jobs.Run, error)
 	// ClaimMany claims, in one transaction, every run of params that Claim
 	// would claim, and returns them in the order of params; runs it cannot
 	// claim are left out, without an error. All params of one call must
 	// share Node, Now and LeaseUntil (an error otherwise). A run named
-	// twice is claimed at most once. No params: nil, nil.
+	// twice is claimed at most once. No params: nil, nil. Epochs are
+	// stamped as by Claim.
 	ClaimMany(ctx context.Context, params []ClaimParams) ([]jobs.Run, error)
 	// Heartbeat extends a running attempt's lease. It returns whether a
 	// cancel was requested, and ErrLeaseLost if the attempt is no longer
@@ -108,7 +112,8 @@ type Store interface {
 	// ListRuns returns runs matching the filter, newest first, with keyset
 	// pagination on (scheduled_at, id) descending via filter.Before.
 	ListRuns(ctx context.Context, filter RunFilter) ([]jobs.Run, error)
-	// GetRun returns one run with all its attempts (output included).
+	// GetRun returns one run with all its attempts (output and epoch
+	// included).
 	GetRun(ctx context.Context, id int64) (jobs.Run, []jobs.Attempt, error)
 	// LastRuns returns the newest run of each job.
 	LastRuns(ctx context.Context) (map[string]jobs.Run, error)

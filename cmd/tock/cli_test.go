@@ -241,7 +241,7 @@ var cliCases = []cliCase{
 	{name: "runs limit 0", cmds: one("runs", "--limit", "0"), code: 2, stderr: []string{"tock: --limit: "}},
 	{name: "runs limit too large", cmds: one("runs", "--limit", "1001"), code: 2, stderr: []string{"tock: --limit: "}},
 	{name: "runs show", cmds: func(h *apitest.History) [][]string { return [][]string{{"runs", "show", id(h.Failed)}} },
-		stdout: []string{"status     failed", "exit code  3", "--- attempt 1 on node-a: failed, exit 3", "error: exit status 3", "output:\ndisk full\n"}},
+		stdout: []string{"status     failed", "exit code  3", "--- attempt 1 on node-a, epoch 1: failed, exit 3", "error: exit status 3", "output:\ndisk full\n"}},
 	{name: "runs show json", cmds: func(h *apitest.History) [][]string {
 		return [][]string{{"runs", "show", id(h.Succeeded), "-o", "json"}}
 	},
@@ -254,7 +254,8 @@ var cliCases = []cliCase{
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatal(err)
 			}
-			if r.ID != h.Succeeded || r.Status != "succeeded" || len(r.Attempts) != 1 || r.Attempts[0].Output != apitest.ScriptOutput {
+			if r.ID != h.Succeeded || r.Status != "succeeded" || len(r.Attempts) != 1 || r.Attempts[0].Output != apitest.ScriptOutput ||
+				r.Attempts[0].Epoch != 1 {
 				t.Errorf("run = %+v", r)
 			}
 		}},

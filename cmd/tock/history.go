@@ -157,6 +157,15 @@ func printRuns(w io.Writer, runs []runView) {
 	tw.Flush()
 }
 
+// fmtEpoch is an attempt's leader epoch; 0 (recorded before tock stored
+// it) is unknown.
+func fmtEpoch(e int64) string {
+	if e == 0 {
+		return "-"
+	}
+	return strconv.FormatInt(e, 10)
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -238,7 +247,8 @@ func printRun(w io.Writer, r jobs.Run, atts []jobs.Attempt) {
 	tw.Flush()
 	for _, a := range atts {
 		started := a.StartedAt
-		fmt.Fprintf(w, "\n--- attempt %d on %s: %s, exit %s, %s → %s\n", a.Number, a.Node, a.Status, fmtCode(a.ExitCode), fmtTime(&started), fmtTime(a.FinishedAt))
+		fmt.Fprintf(w, "\n--- attempt %d on %s, epoch %s: %s, exit %s, %s → %s\n", a.Number, a.Node, fmtEpoch(a.Epoch), a.Status,
+			fmtCode(a.ExitCode), fmtTime(&started), fmtTime(a.FinishedAt))
 		if a.Error != "" {
 			fmt.Fprintf(w, "error: %s\n", a.Error)
 		}

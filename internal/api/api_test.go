@@ -190,7 +190,7 @@ func TestGetRunAndCancel(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	if d.Run.Status != jobs.StatusSucceeded || len(d.Attempts) != 1 || !strings.Contains(d.Attempts[0].Output, "<script>") ||
-		d.Attempts[0].ExitCode == nil || *d.Attempts[0].ExitCode != 0 {
+		d.Attempts[0].ExitCode == nil || *d.Attempts[0].ExitCode != 0 || d.Attempts[0].Epoch != 1 {
 		t.Errorf("run detail = %+v", d)
 	}
 	var e ErrorBody

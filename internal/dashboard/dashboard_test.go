@@ -108,7 +108,7 @@ func TestPagesRender(t *testing.T) {
 			fmt.Sprintf(`href="/runs/%d"`, h.Queued), "node-a · leader"}},
 		{"/runs", []string{"<h1>Runs</h1>", fmt.Sprintf("#%d", h.Succeeded), fmt.Sprintf("#%d", h.Missed), "exit status 3", "catchup", `name="status"`}},
 		{"/runs?status=failed", []string{fmt.Sprintf("#%d", h.Failed), "exit status 3"}},
-		{fmt.Sprintf("/runs/%d", h.Succeeded), []string{fmt.Sprintf("Run #%d", h.Succeeded), "Attempt 1", "backup done", "node-a"}},
+		{fmt.Sprintf("/runs/%d", h.Succeeded), []string{fmt.Sprintf("Run #%d", h.Succeeded), "Attempt 1", "backup done", "on node-a · epoch 1 · started"}},
 		{fmt.Sprintf("/runs/%d", h.Failed), []string{"disk full", "exit 3", "exit status 3"}},
 		{fmt.Sprintf("/runs/%d", h.Queued), []string{"No attempt yet", `action="/runs/` + fmt.Sprint(h.Queued) + `/cancel"`}},
 		{"/cluster", []string{"<h1>Cluster</h1>", "node-a", "node-b", "node-c", "Epoch</dt><dd>1", h.Config.Digest,

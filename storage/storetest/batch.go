@@ -90,7 +90,7 @@ func testClaimManyMixed(t *testing.T, s storage.Store) {
 			t.Fatalf("run %d has %d attempts, want %d", want[i].ID, len(atts), want[i].Attempt)
 		}
 		checkAttempt(t, atts[len(atts)-1], jobs.Attempt{RunID: want[i].ID, Number: want[i].Attempt, Node: "n1",
-			Status: jobs.StatusRunning, StartedAt: now, LeaseUntil: lease})
+			Status: jobs.StatusRunning, StartedAt: now, LeaseUntil: lease, Epoch: e})
 	}
 	for _, r := range untouched {
 		checkStored(t, s, r)
@@ -271,7 +271,7 @@ func testFinishManyMixed(t *testing.T, s storage.Store) {
 		p := params[i]
 		checkAttempt(t, atts[len(atts)-1], jobs.Attempt{RunID: want.ID, Number: p.Attempt, Node: "n1", Status: p.Status,
 			StartedAt: t0, FinishedAt: &fin, LeaseUntil: lease, ExitCode: p.ExitCode, Error: p.Error, Output: p.Output,
-			OutputDropped: p.OutputDropped})
+			OutputDropped: p.OutputDropped, Epoch: e})
 	}
 	// Refused items changed nothing.
 	for id, r := range before {

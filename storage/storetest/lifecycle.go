@@ -15,6 +15,7 @@ var lifecycleCases = []testCase{
 	{"TriggerAndPromote", testTriggerPromote},
 	{"Claim", testClaim},
 	{"ClaimRace", testClaimRace},
+	{"ClaimStampsEpoch", testClaimStampsEpoch},
 	{"Heartbeat", testHeartbeat},
 	{"FinishSucceeded", testFinishSucceeded},
 	{"FinishRetry", testFinishRetry},
@@ -105,10 +106,82 @@ func testClaim(t *testing.T, s storage.Store) {
 	if len(atts) != 1 {
 		t.Fatalf("claimed run has %d attempts, want 1", len(atts))
 	}
-	checkAttempt(t, atts[0], jobs.Attempt{RunID: r.ID, Number: 1, Node: "n1", Status: jobs.StatusRunning, StartedAt: due, LeaseUntil: lease})
+	checkAttempt(t, atts[0], jobs.Attempt{RunID: r.ID, Number: 1, Node: "n1", Status: jobs.StatusRunning, StartedAt: due, LeaseUntil: lease, Epoch: e})
 
 	_, err := s.Claim(ctx, storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "d-a", Node: "n2", Now: due, LeaseUntil: lease})
 	wantErr(t, "second Claim", err, storage.ErrNotClaimed)
+}
+
+// testClaimStampsEpoch checks that a claim stamps its attempt with the
+// leader epoch current at claim time (not at dispatch), that Claim and
+// ClaimMany return it in Run.Epoch, and that a retry claimed after another
+// election gets the newer epoch while earlier attempts keep theirs.
+func testClaimStampsEpoch(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	e1 := bump(t, s)
+	r := queue(t, s, e1, with(nr("a", t0), func(r *storage.NewRun) { r.MaxAttempts = 3 }))
+	other := queue(t, s, e1, nr("b", t0))
+	e2 := bump(t, s) // a new leader between dispatch and claim
+	lease := t0.Add(time.Minute)
+
+	first := claim(t, s, r, "n1", t0, lease)
+	if first.Epoch != e2 {
+		t.Fatalf("Claim returned epoch %d, want the current %d (dispatched under %d)", first.Epoch, e2, e1)
+	}
+	if f := first.Fence(); f != (jobs.Fence{Epoch: e2, RunID: r.ID, Attempt: 1}) {
+		t.Fatalf("Fence of the claimed run = %v", f)
+	}
+	fin := t0.Add(time.Second)
+	retry := fin.Add(time.Second)
+	if _, err := s.Finish(ctx, storage.FinishParams{RunID: r.ID, Attempt: 1, Node: "n1", Status: jobs.StatusFailed,
+		FinishedAt: fin, ExitCode: pint(1), Error: "exit status 1", RetryAt: &retry}); err != nil {
+		t.Fatal(err)
+	}
+
+	e3 := bump(t, s)
+	got, err := s.ClaimMany(ctx, []storage.ClaimParams{cp(r, retry, retry.Add(time.Minute)), cp(other, retry, retry.Add(time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != r.ID || got[1].ID != other.ID {
+		t.Fatalf("ClaimMany claimed %v, want [%d %d]", ids(got), r.ID, other.ID)
+	}
+	for _, g := range got {
+		if g.Epoch != e3 {
+			t.Fatalf("ClaimMany returned run %d with epoch %d, want %d", g.ID, g.Epoch, e3)
+		}
+	}
+	second := got[0]
+	if second.Attempt != 2 {
+		t.Fatalf("retry claimed as attempt %d, want 2", second.Attempt)
+	}
+	if !second.Fence().Supersedes(first.Fence()) {
+		t.Fatalf("fence of attempt 2 %v does not supersede attempt 1's %v", second.Fence(), first.Fence())
+	}
+	fin2 := retry.Add(time.Second)
+	retry2 := fin2.Add(time.Second)
+	if _, err := s.Finish(ctx, storage.FinishParams{RunID: r.ID, Attempt: 2, Node: "n1", Status: jobs.StatusFailed,
+		FinishedAt: fin2, Error: "exit status 1", RetryAt: &retry2}); err != nil {
+		t.Fatal(err)
+	}
+	// No election since: the third attempt shares the second's epoch.
+	third := claim(t, s, r, "n2", retry2, retry2.Add(time.Minute))
+	if third.Epoch != e3 || !third.Fence().Supersedes(second.Fence()) {
+		t.Fatalf("third attempt: epoch %d fence %v, want epoch %d and a fence above %v", third.Epoch, third.Fence(), e3, second.Fence())
+	}
+
+	_, atts := get(t, s, r.ID)
+	if len(atts) != 3 {
+		t.Fatalf("run has %d attempts, want 3", len(atts))
+	}
+	for i, want := range []int64{e2, e3, e3} {
+		if atts[i].Epoch != want {
+			t.Errorf("attempt %d has epoch %d, want %d", atts[i].Number, atts[i].Epoch, want)
+		}
+	}
+	if _, atts := get(t, s, other.ID); len(atts) != 1 || atts[0].Epoch != e3 {
+		t.Errorf("attempts of run %d: %+v, want one with epoch %d", other.ID, atts, e3)
+	}
 }
 
 func testClaimRace(t *testing.T, s storage.Store) {
@@ -202,7 +275,7 @@ func testFinishSucceeded(t *testing.T, s storage.Store) {
 	stored, atts := get(t, s, r.ID)
 	checkRun(t, "stored", stored, want)
 	checkAttempt(t, atts[0], jobs.Attempt{RunID: r.ID, Number: 1, Node: "n1", Status: jobs.StatusSucceeded, StartedAt: t0,
-		FinishedAt: &fin, LeaseUntil: lease, ExitCode: pint(0), Output: out, OutputDropped: 42})
+		FinishedAt: &fin, LeaseUntil: lease, ExitCode: pint(0), Output: out, OutputDropped: 42, Epoch: e})
 	_, err = s.Finish(ctx, storage.FinishParams{RunID: r.ID, Attempt: 1, Node: "n1", Status: jobs.StatusFailed, FinishedAt: fin})
 	wantErr(t, "second Finish", err, storage.ErrLeaseLost)
 	checkStored(t, s, want)
@@ -248,9 +321,9 @@ func testFinishRetry(t *testing.T, s storage.Store) {
 		t.Fatalf("run has %d attempts, want 2", len(atts))
 	}
 	checkAttempt(t, atts[0], jobs.Attempt{RunID: r.ID, Number: 1, Node: "n1", Status: jobs.StatusFailed, StartedAt: t0,
-		FinishedAt: &fin, LeaseUntil: lease, ExitCode: pint(3), Error: "exit status 3", Output: "boom"})
+		FinishedAt: &fin, LeaseUntil: lease, ExitCode: pint(3), Error: "exit status 3", Output: "boom", Epoch: e})
 	checkAttempt(t, atts[1], jobs.Attempt{RunID: r.ID, Number: 2, Node: "n2", Status: jobs.StatusTimedOut, StartedAt: retry,
-		FinishedAt: &fin2, LeaseUntil: retry.Add(time.Minute), Error: "timed out after 1s"})
+		FinishedAt: &fin2, LeaseUntil: retry.Add(time.Minute), Error: "timed out after 1s", Epoch: e})
 }
 
 func testFinishRetryCanceled(t *testing.T, s storage.Store) {

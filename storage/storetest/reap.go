@@ -70,7 +70,7 @@ func testReapExpired(t *testing.T, s storage.Store) {
 		checkStored(t, s, want)
 		_, atts := get(t, s, want.ID)
 		checkAttempt(t, atts[0], jobs.Attempt{RunID: want.ID, Number: 1, Node: "n1", Status: jobs.StatusLost, StartedAt: t0,
-			FinishedAt: &now, LeaseUntil: lease, Error: reason})
+			FinishedAt: &now, LeaseUntil: lease, Error: reason, Epoch: e})
 	}
 	checkStored(t, s, alive)
 	if again, err := s.ReapExpired(ctx, params); err != nil || len(again) != 0 {

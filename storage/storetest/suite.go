@@ -276,6 +276,9 @@ func checkAttempt(t *testing.T, got, want jobs.Attempt) {
 		d = append(d, fmt.Sprintf("(exit, error, output, dropped) = (%s, %q, %q, %d), want (%s, %q, %q, %d)",
 			fmtInt(got.ExitCode), got.Error, got.Output, got.OutputDropped, fmtInt(want.ExitCode), want.Error, want.Output, want.OutputDropped))
 	}
+	if got.Epoch != want.Epoch {
+		d = append(d, fmt.Sprintf("epoch = %d, want %d", got.Epoch, want.Epoch))
+	}
 	if len(d) > 0 {
 		t.Fatalf("attempt %d of run %d differs:\n%v", want.Number, want.RunID, d)
 	}

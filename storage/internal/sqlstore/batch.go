@@ -24,7 +24,9 @@ const finishStmtBytes = 4 << 20
 // those of a param naming it (I4, I7), and returns the claimed runs in the
 // order of params. The rows are locked in id order, so concurrent calls
 // over the same runs do not deadlock, and the locked rows are checked
-// against the database, never against what the caller was told.
+// against the database, never against what the caller was told. Each new
+// attempt is stamped with the leader epoch read in the same transaction,
+// once the runs are locked; the returned runs carry it in Epoch.
 func (s *Store) ClaimMany(ctx context.Context, params []storage.ClaimParams) ([]jobs.Run, error) {
 	if len(params) == 0 {
 		return nil, nil
@@ -80,9 +82,13 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 		if err != nil || len(runs) == 0 {
 			return err
 		}
+		epoch, err := s.currentEpoch(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for i := range runs {
 			r := &runs[i]
-			r.Status, r.Attempt, r.Node = jobs.StatusRunning, r.Attempt+1, node
+			r.Status, r.Attempt, r.Node, r.Epoch = jobs.StatusRunning, r.Attempt+1, node, epoch
 			if r.StartedAt == nil {
 				started := attemptStart(*r, now)
 				r.StartedAt = &started
@@ -106,10 +112,10 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 			}
 			args = args[:0]
 			for _, r := range batch {
-				args = append(args, r.ID, r.Attempt, node, s.t(attemptStart(r, now)), s.t(lease))
+				args = append(args, r.ID, r.Attempt, node, s.t(attemptStart(r, now)), s.t(lease), r.Epoch)
 			}
-			q = "INSERT INTO attempts (run_id, number, node, status, started_at, lease_until, error, output, output_dropped) VALUES " +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?, 'running', ?, ?, '', '', 0), ", len(batch)), ", ")
+			q = "INSERT INTO attempts (run_id, number, node, status, started_at, lease_until, epoch, error, output, output_dropped) VALUES " +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, 'running', ?, ?, ?, '', '', 0), ", len(batch)), ", ")
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				return fmt.Errorf("opening attempts: %w", err)
 			}

@@ -91,8 +91,8 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 }
 
 // Claim moves a queued, due run of the caller's job and digest to running
-// and opens its next attempt (I4, I7); ErrNotClaimed otherwise. It is
-// ClaimMany of one run.
+// and opens its next attempt, stamped with the current leader epoch (I4,
+// I7); ErrNotClaimed otherwise. It is ClaimMany of one run.
 func (s *Store) Claim(ctx context.Context, p storage.ClaimParams) (jobs.Run, error) {
 	what := fmt.Sprintf("claiming run %d", p.RunID)
 	runs, err := s.claimMany(ctx, what, []storage.ClaimParams{p})

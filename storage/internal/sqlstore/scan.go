@@ -107,7 +107,7 @@ func runs(rows []runRow) []jobs.Run {
 
 // attemptCols are the attempts columns attemptRow scans.
 const attemptCols = "run_id, number, node, status, started_at, finished_at, lease_until, " +
-	"exit_code, error, output, output_dropped"
+	"exit_code, error, output, output_dropped, epoch"
 
 type attemptRow struct {
 	RunID         int64         `db:"run_id"`
@@ -121,6 +121,7 @@ type attemptRow struct {
 	Error         string        `db:"error"`
 	Output        string        `db:"output"`
 	OutputDropped int64         `db:"output_dropped"`
+	Epoch         int64         `db:"epoch"`
 }
 
 func (a attemptRow) attempt() jobs.Attempt {
@@ -136,6 +137,7 @@ func (a attemptRow) attempt() jobs.Attempt {
 		Error:         a.Error,
 		Output:        a.Output,
 		OutputDropped: a.OutputDropped,
+		Epoch:         a.Epoch,
 	}
 }
 

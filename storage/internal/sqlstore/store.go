@@ -252,6 +252,23 @@ func (s *Store) fence(ctx context.Context, tx *sqlx.Tx, epoch int64) error {
 	return nil
 }
 
+// currentEpoch reads the leader epoch inside tx without locking the leader
+// row: a claim stamps it on the attempts it opens. A plain read is enough
+// (the epoch only grows, and a statement sees every bump committed before
+// it), and taking a lock here, after the claim has locked runs, would
+// invert the order of fenced transactions (leader row, then runs) and
+// deadlock with them on MySQL.
+func (s *Store) currentEpoch(ctx context.Context, tx *sqlx.Tx) (int64, error) {
+	var epoch int64
+	if err := tx.GetContext(ctx, &epoch, "SELECT epoch FROM leader WHERE id = 1"); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, errNoLeader
+		}
+		return 0, fmt.Errorf("reading leader epoch: %w", err)
+	}
+	return epoch, nil
+}
+
 // t converts a time to its column value: UTC, microsecond precision.
 func (s *Store) t(v time.Time) any { return s.d.Time(utc(v)) }
 
