@@ -244,3 +244,29 @@ func TestLeaseFence(t *testing.T) {
 		t.Fatalf("deadline %s", f.until())
 	}
 }
+
+// The executor gets the attempt's fencing token and a start gate that
+// answers the lease deadline, so that it can check it at the last instant
+// before spawning or sending (I10).
+func TestExecGetsFenceAndStartGate(t *testing.T) {
+	r := newIdleRig(t, testConfig)
+	got := make(chan jobs.ExecOptions, 1)
+	r.start(Options{Workers: 1, Exec: func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result {
+		got <- o
+		if o.StartGate == nil {
+			return jobs.Result{Status: jobs.StatusFailed, Error: "no start gate"}
+		}
+		if err := o.StartGate(); err != nil {
+			return jobs.Result{Status: jobs.StatusCanceled, Error: "not started: " + err.Error(), NotStarted: true}
+		}
+		return fakeExec(ctx, j, o)
+	}})
+	run := r.dispatch("ok", t0)
+	o := <-got
+	if o.Fence.RunID != run.ID || o.Fence.Attempt != 1 || o.Fence.Epoch != r.epoch || !o.ScheduledAt.Equal(t0) {
+		t.Fatalf("fence %+v scheduled %s; want run %d attempt 1 epoch %d at %s", o.Fence, o.ScheduledAt, run.ID, r.epoch, t0)
+	}
+	if fin := r.wait(r.finished, "finished"); fin.Status != jobs.StatusSucceeded {
+		t.Fatalf("finished %+v", fin)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -389,13 +388,17 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 	res := p.exec(ctx, job, jobs.ExecOptions{
 		KillGrace:   p.opts.KillGrace,
 		OutputLimit: p.opts.OutputLimit,
-		Env: []string{
-			"TOCK_RUN_ID=" + strconv.FormatInt(run.ID, 10),
-			"TOCK_JOB=" + job.Name,
-			"TOCK_ATTEMPT=" + strconv.Itoa(run.Attempt),
-			"TOCK_SCHEDULED_AT=" + run.ScheduledAt.UTC().Format(time.RFC3339),
-		},
+		// The job learns its run, attempt and fencing token (I10).
+		Fence:       run.Fence(),
+		ScheduledAt: run.ScheduledAt,
+		// Checked again right before the process is spawned or the
+		// request sent, the last instant a freeze could slip in.
+		StartGate: func() error { return fence.check(p.opts.Clock.Now()) },
 	})
+	if res.NotStarted {
+		p.notStarted(ctx, cancel, hbDone, log, job, run, ErrStartFenced)
+		return
+	}
 	p.endAttempt(ctx, cancel, hbDone, log, job, run, res)
 }
 
