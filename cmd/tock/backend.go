@@ -12,6 +12,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/api"
 	"github.com/tock-sched/tock/internal/client"
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/node"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
@@ -54,9 +55,25 @@ func (g *globals) backend(cmd *cobra.Command) (b client.Backend, done func(), er
 	if err != nil {
 		return nil, nil, err
 	}
-	b = client.NewStore(client.StoreOptions{Store: st, Clock: g.clock,
+	b = client.NewStore(client.StoreOptions{Store: st, Clock: g.storeClock(cmd.Context(), st),
 		Config: func() (*jobs.Config, error) { return jobs.LoadFile(g.config) }})
 	return b, func() { st.Close() }, nil
+}
+
+// storeClock is the time the CLI writes in store mode: the store's (I9),
+// measured once, so that a manual trigger or a cancel from a machine with a
+// wrong clock is stamped like the replicas stamp theirs. The embedded store's
+// clock is this process's.
+func (g *globals) storeClock(ctx context.Context, st storage.Store) clock.Clock {
+	if node.IsEmbedded(g.store) {
+		return g.clock
+	}
+	c := clock.NewSynced(clock.SyncedOptions{Read: st.Now, Local: g.clock, Samples: 3})
+	if err := c.Sync(ctx); err != nil {
+		// The command's own store call will say what is wrong.
+		return g.clock
+	}
+	return c
 }
 
 // withBackend runs f against the backend and releases it after; f's error
