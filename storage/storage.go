@@ -10,8 +10,9 @@ import (
 // Store is the history and the source of truth for run state. Every method
 // that changes a run commits the run and its attempt in one transaction (I6).
 type Store interface {
-	// Migrate brings the schema up to date; safe to call from several
-	// processes at once.
+	// Migrate brings the schema up to date. On a store that replicas
+	// share (MySQL) it is safe to call from several processes at once;
+	// the embedded SQLite store serves one process.
 	Migrate(ctx context.Context) error
 	// Ping checks the store answers.
 	Ping(ctx context.Context) error

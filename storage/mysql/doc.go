@@ -6,9 +6,10 @@
 //
 // Sessions run in UTC (time_zone '+00:00', DATETIME(6) columns) at READ
 // COMMITTED, with bounded dial, read and write timeouts. Migrate holds
-// GET_LOCK('tock_migrate') on goose's connection, so replicas starting
-// together migrate once. Deadlocks and lock wait timeouts are retried
-// inside the store.
+// GET_LOCK('tock_migrate:<database>') on a connection of its own for the
+// whole of goose's work, its version-table checks included, so replicas
+// starting together migrate once. Deadlocks and lock wait timeouts are
+// retried inside the store.
 //
 // It must not let driver types or DSNs with passwords out of the package:
 // errors name what was being done, never the credentials.

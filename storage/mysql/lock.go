@@ -2,15 +2,20 @@ package mysql
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
 
 // Migration lock settings.
 const (
-	// MigrationLockName is the server-wide named lock Migrate holds.
-	MigrationLockName = "tock_migrate"
+	// MigrationLockPrefix starts the name of the server-wide named lock
+	// (GET_LOCK) Migrate holds; see MigrationLockName.
+	MigrationLockPrefix = "tock_migrate:"
+	// MaxLockNameLen is MySQL's limit on the length of a lock name.
+	MaxLockNameLen = 64
 	// MigrationLockWait is how long Migrate waits for another process's
 	// migration before giving up.
 	MigrationLockWait = 60 * time.Second
@@ -19,35 +24,51 @@ const (
 	lockPoll = 10 * time.Second
 )
 
-// migrationLock serialises migrations across processes with GET_LOCK on
-// goose's dedicated connection; the lock dies with the connection.
-type migrationLock struct{}
+// MigrationLockName is the named lock under which Migrate works on the
+// database db: MigrationLockPrefix followed by db, or by a hex SHA-256
+// prefix of db when the whole would pass MaxLockNameLen. Named locks are
+// server-wide, so the database name keeps migrations of different
+// databases on one server from waiting for each other.
+func MigrationLockName(db string) string {
+	if name := MigrationLockPrefix + db; len(name) <= MaxLockNameLen {
+		return name
+	}
+	sum := sha256.Sum256([]byte(db))
+	return MigrationLockPrefix + hex.EncodeToString(sum[:])[:MaxLockNameLen-len(MigrationLockPrefix)]
+}
 
-// SessionLock waits up to MigrationLockWait for the lock.
-func (migrationLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
+// migrationLock serialises migrations of one database across processes
+// with GET_LOCK on a connection the store sets aside for it; the lock dies
+// with the connection.
+type migrationLock struct {
+	name string
+}
+
+// Lock waits up to MigrationLockWait for the lock.
+func (l migrationLock) Lock(ctx context.Context, conn *sql.Conn) error {
 	deadline := time.Now().Add(MigrationLockWait)
 	for {
 		var got sql.NullInt64
-		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", MigrationLockName, int(lockPoll.Seconds())).Scan(&got); err != nil {
-			return fmt.Errorf("mysql: taking migration lock %s: %w", MigrationLockName, err)
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", l.name, int(lockPoll.Seconds())).Scan(&got); err != nil {
+			return fmt.Errorf("mysql: taking migration lock %s: %w", l.name, err)
 		}
 		if got.Valid && got.Int64 == 1 {
 			return nil
 		}
 		if !got.Valid {
-			return fmt.Errorf("mysql: taking migration lock %s: server returned an error", MigrationLockName)
+			return fmt.Errorf("mysql: taking migration lock %s: server returned an error", l.name)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("mysql: migration lock %s still held by another process after %s", MigrationLockName, MigrationLockWait)
+			return fmt.Errorf("mysql: migration lock %s still held by another process after %s", l.name, MigrationLockWait)
 		}
 	}
 }
 
-// SessionUnlock releases the lock.
-func (migrationLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+// Unlock releases the lock.
+func (l migrationLock) Unlock(ctx context.Context, conn *sql.Conn) error {
 	var released sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", MigrationLockName).Scan(&released); err != nil {
-		return fmt.Errorf("mysql: releasing migration lock %s: %w", MigrationLockName, err)
+	if err := conn.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", l.name).Scan(&released); err != nil {
+		return fmt.Errorf("mysql: releasing migration lock %s: %w", l.name, err)
 	}
 	return nil
 }

@@ -24,6 +24,9 @@ import (
 const (
 	// DefaultMaxOpenConns bounds the connection pool.
 	DefaultMaxOpenConns = 16
+	// MinOpenConns is the smallest pool Open makes: Migrate holds the
+	// migration lock on one connection while goose works on another.
+	MinOpenConns = 2
 	// DialTimeout bounds establishing a connection.
 	DialTimeout = 5 * time.Second
 	// IOTimeout bounds each read and write on a connection.
@@ -47,7 +50,8 @@ const (
 type Options struct {
 	// Logger receives migration and retry messages. Default: discard.
 	Logger *slog.Logger
-	// MaxOpenConns bounds the pool. Default DefaultMaxOpenConns.
+	// MaxOpenConns bounds the pool. Default DefaultMaxOpenConns; at
+	// least MinOpenConns.
 	MaxOpenConns int
 }
 
@@ -77,11 +81,17 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err := setReadCommitted(ctx, cfg); err != nil {
 		return nil, err
 	}
-	db, err := openDB(ctx, cfg, opts.MaxOpenConns)
+	maxOpen := opts.MaxOpenConns
+	if maxOpen > 0 {
+		maxOpen = max(maxOpen, MinOpenConns)
+	}
+	db, err := openDB(ctx, cfg, maxOpen)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{sqlstore.New(sqlstore.Config{Dialect: dialect, DB: db, Logger: opts.Logger})}, nil
+	d := dialect
+	d.MigrationLocker = migrationLock{name: MigrationLockName(cfg.DBName)}
+	return &Store{sqlstore.New(sqlstore.Config{Dialect: d, DB: db, Logger: opts.Logger})}, nil
 }
 
 var dbName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -220,14 +230,15 @@ func redact(raw string) string {
 	return u.Redacted()
 }
 
+// dialect is the MySQL dialect but for its MigrationLocker, which Open adds
+// because the lock is named after the store's database.
 var dialect = sqlstore.Dialect{
-	Name:            "mysql",
-	DriverName:      "mysql",
-	Goose:           goose.DialectMySQL,
-	Migrations:      migrations.MySQL,
-	MigrationLocker: migrationLock{},
-	Time:            func(t time.Time) any { return t },
-	ForUpdate:       " FOR UPDATE",
+	Name:       "mysql",
+	DriverName: "mysql",
+	Goose:      goose.DialectMySQL,
+	Migrations: migrations.MySQL,
+	Time:       func(t time.Time) any { return t },
+	ForUpdate:  " FOR UPDATE",
 	// Unlike INSERT IGNORE, this skips only duplicate keys and still
 	// fails on every other error (too long, bad value).
 	SkipDuplicates: " ON DUPLICATE KEY UPDATE id = id",

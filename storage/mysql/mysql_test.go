@@ -1,8 +1,11 @@
 package mysql_test
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +75,143 @@ func TestConcurrentMigrate(t *testing.T) {
 	}
 	if applied != distinct || int64(applied) != latest {
 		t.Fatalf("goose_db_version records %d applications of %d versions, want each of %d once", applied, distinct, latest)
+	}
+}
+
+// TestConcurrentMigrateFreshDatabase is the regression test for replicas
+// started together on an empty database. goose's Up checks for pending
+// migrations before it takes a session lock, and that check creates the
+// version table and its version-0 row in two commits on MySQL; a replica
+// that looked in between failed with "missing zero version migration".
+// Each round migrates a new database from three stores (three pools, as
+// three processes have) at once, each starting up to startJitter late so
+// that the rounds spread one replica's first look over another's window;
+// every Migrate must succeed and leave the schema at the latest version.
+func TestConcurrentMigrateFreshDatabase(t *testing.T) {
+	rounds := 20
+	if testing.Short() {
+		rounds = 3
+	}
+	const (
+		replicas    = 3
+		startJitter = 10 * time.Millisecond
+	)
+	for round := range rounds {
+		t.Run(fmt.Sprintf("round%02d", round), func(t *testing.T) {
+			url := testdb.MySQLURL(t)
+			stores := make([]*mysql.Store, replicas)
+			for i := range stores {
+				stores[i] = open(t, url)
+			}
+			errs := make([]error, replicas)
+			var wg sync.WaitGroup
+			for i, s := range stores {
+				delay := rand.N(startJitter)
+				wg.Go(func() {
+					time.Sleep(delay)
+					errs[i] = s.Migrate(t.Context())
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("replica %d: Migrate: %v", i, err)
+				}
+			}
+			if t.Failed() {
+				return
+			}
+			cur, latest, err := stores[0].SchemaVersion(t.Context())
+			if err != nil || cur != latest {
+				t.Fatalf("SchemaVersion = (%d, %d, %v), want current = latest", cur, latest, err)
+			}
+		})
+	}
+}
+
+// TestMigrateWaitsForLock checks deterministically what the test above
+// checks by chance: while another session holds the database's migration
+// lock, Migrate leaves the database alone, goose's version table included,
+// and a store on another database is not held up.
+func TestMigrateWaitsForLock(t *testing.T) {
+	url, other := testdb.MySQLURL(t), testdb.MySQLURL(t)
+	cfg, err := mysql.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(mustConnector(t, cfg))
+	defer db.Close()
+	holder, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	name := mysql.MigrationLockName(cfg.DBName)
+	var got int
+	if err := holder.QueryRowContext(t.Context(), "SELECT GET_LOCK(?, 0)", name).Scan(&got); err != nil || got != 1 {
+		t.Fatalf("GET_LOCK(%s) = %d, %v; want 1", name, got, err)
+	}
+
+	if err := open(t, other).Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate of another database while %s is held: %v", name, err)
+	}
+
+	// On failure, cancelling stops the Migrate below waiting for the lock.
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	s := open(t, url)
+	done := make(chan error, 1)
+	wg.Go(func() { done <- s.Migrate(ctx) })
+	select {
+	case err := <-done:
+		t.Fatalf("Migrate returned (%v) while another session held %s", err, name)
+	case <-time.After(500 * time.Millisecond):
+	}
+	var tables int
+	if err := db.QueryRowContext(t.Context(),
+		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()").Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Errorf("Migrate created %d tables while another session held %s, want none", tables, name)
+	}
+	if _, err := holder.ExecContext(t.Context(), "DO RELEASE_LOCK(?)", name); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Migrate after the lock was released: %v", err)
+	}
+}
+
+// TestMigrateOneConnectionPool: Migrate holds its lock on one connection
+// while goose works on another, so Open makes a pool of at least two.
+func TestMigrateOneConnectionPool(t *testing.T) {
+	s, err := mysql.Open(t.Context(), testdb.MySQLURL(t), mysql.Options{MaxOpenConns: 1})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate with MaxOpenConns 1: %v", err)
+	}
+}
+
+func TestMigrationLockName(t *testing.T) {
+	if got := mysql.MigrationLockName("tock"); got != "tock_migrate:tock" {
+		t.Errorf("MigrationLockName(tock) = %q, want tock_migrate:tock", got)
+	}
+	a, b := strings.Repeat("a", 64), strings.Repeat("a", 63)+"b"
+	la, lb := mysql.MigrationLockName(a), mysql.MigrationLockName(b)
+	if len(la) > mysql.MaxLockNameLen || len(lb) > mysql.MaxLockNameLen || !strings.HasPrefix(la, mysql.MigrationLockPrefix) {
+		t.Errorf("MigrationLockName of 64-character names = %q, %q: want at most %d characters starting %s",
+			la, lb, mysql.MaxLockNameLen, mysql.MigrationLockPrefix)
+	}
+	if la == lb {
+		t.Errorf("MigrationLockName gives %q for two databases", la)
 	}
 }
 

@@ -1,12 +1,12 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"io/fs"
 	"time"
 
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 // ErrorKind classifies a driver error.
@@ -24,6 +24,21 @@ const (
 	KindTransient
 )
 
+// MigrationLocker is a lock that lives in a database session, such as
+// MySQL's GET_LOCK. The Store takes it before it lets goose look at the
+// database and releases it after goose is done.
+//
+// It is not handed to goose (goose.WithSessionLocker): goose v3 takes a
+// session locker only around the migrations themselves, while Up first
+// calls HasPending, which creates the version table unlocked.
+type MigrationLocker interface {
+	// Lock takes the lock on conn, waiting for another holder as long as
+	// the locker allows.
+	Lock(ctx context.Context, conn *sql.Conn) error
+	// Unlock releases the lock conn holds.
+	Unlock(ctx context.Context, conn *sql.Conn) error
+}
+
 // Dialect is what differs between the SQL engines the Store runs on. The
 // driver packages fill it in; every field is required unless it says
 // otherwise.
@@ -37,9 +52,10 @@ type Dialect struct {
 	Goose goose.Dialect
 	// Migrations holds the dialect's numbered goose SQL files at its root.
 	Migrations fs.FS
-	// MigrationLocker, when set, serialises Migrate across processes on
-	// goose's dedicated connection. Optional.
-	MigrationLocker lock.SessionLocker
+	// MigrationLocker, when set, serialises Migrate and SchemaVersion
+	// across processes. Optional. The lock is taken on a connection of
+	// its own, so the write pool must allow two: the lock's and goose's.
+	MigrationLocker MigrationLocker
 
 	// Time converts a UTC time truncated to microseconds to the value
 	// stored in a time column. Times read back are scanned from either

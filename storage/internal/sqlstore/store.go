@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,11 +84,12 @@ func New(cfg Config) *Store {
 // dialect's migration lock when it has one, so that replicas starting
 // together migrate once.
 func (s *Store) Migrate(ctx context.Context) error {
-	p, err := s.provider()
-	if err != nil {
+	var results []*goose.MigrationResult
+	err := s.withMigrationLock(ctx, func(p *goose.Provider) error {
+		var err error
+		results, err = p.Up(ctx)
 		return err
-	}
-	results, err := p.Up(ctx)
+	})
 	if err != nil {
 		return fmt.Errorf("migrating %s store: %w", s.d.Name, err)
 	}
@@ -99,25 +101,69 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 // SchemaVersion returns the version of the last migration applied and of
-// the newest one this binary knows.
+// the newest one this binary knows. It waits for a migration in progress:
+// goose creates its version table when it is missing, which must not
+// happen beside another process's Migrate.
 func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
-	p, err := s.provider()
-	if err != nil {
-		return 0, 0, err
-	}
-	current, latest, err = p.GetVersions(ctx)
+	err = s.withMigrationLock(ctx, func(p *goose.Provider) error {
+		var err error
+		current, latest, err = p.GetVersions(ctx)
+		return err
+	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading %s schema version: %w", s.d.Name, err)
 	}
 	return current, latest, nil
 }
 
-func (s *Store) provider() (*goose.Provider, error) {
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if s.d.MigrationLocker != nil {
-		opts = append(opts, goose.WithSessionLocker(s.d.MigrationLocker))
+// withMigrationLock runs fn with a new goose provider, holding the
+// dialect's migration lock, if any, from before the provider exists until
+// fn returns. Everything goose does then happens under the lock: its
+// HasPending, which Up calls before goose's own locking, creates the
+// version table and inserts its version-0 row in two commits on MySQL
+// (CREATE TABLE commits implicitly), and another process that looked in
+// between found the table without the row: "missing zero version
+// migration".
+func (s *Store) withMigrationLock(ctx context.Context, fn func(p *goose.Provider) error) error {
+	l := s.d.MigrationLocker
+	if l == nil {
+		p, err := s.provider()
+		if err != nil {
+			return err
+		}
+		return fn(p)
 	}
-	p, err := goose.NewProvider(s.d.Goose, s.w.DB, s.d.Migrations, opts...)
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("setting a connection aside for the migration lock: %w", err)
+	}
+	if err := l.Lock(ctx, conn); err != nil {
+		return errors.Join(err, conn.Close())
+	}
+	defer func() {
+		// Unlock even when ctx is done, or the lock would outlive this
+		// call for as long as the pool keeps the connection.
+		if err := l.Unlock(context.WithoutCancel(ctx), conn); err != nil {
+			// The work is done; what matters is that the lock goes.
+			// A session lock dies with its session, so close the
+			// connection instead of returning it to the pool.
+			s.log.Warn("releasing the migration lock failed; closing its connection",
+				slog.String("store", s.d.Name), slog.Any("err", err))
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		_ = conn.Close()
+	}()
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	return fn(p)
+}
+
+// provider returns a goose provider on the write pool. It must be used
+// only inside withMigrationLock.
+func (s *Store) provider() (*goose.Provider, error) {
+	p, err := goose.NewProvider(s.d.Goose, s.w.DB, s.d.Migrations, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return nil, fmt.Errorf("loading %s migrations: %w", s.d.Name, err)
 	}
