@@ -140,6 +140,7 @@ func TestAuditExecutionsClean(t *testing.T) {
 		f.run(id, i, jobs.StatusSucceeded, f.att("node-1", jobs.StatusSucceeded, 3*time.Second, 10*time.Millisecond, i))
 		f.body(id, 1, i, "node-1", time.Duration(i+1)*time.Millisecond, true)
 		f.event(MsgAttemptFinished, "node-1", id, 1, i, 20*time.Millisecond)
+		f.event(MsgAttemptStarted, "node-1", id, 1, i, 0)
 	}
 	r := f.audit()
 	if r.Ticks != 3 || r.Executions != 3 || r.Completed != 3 || r.Duplicates != 0 || r.StartsAfterLease != 0 ||
@@ -148,6 +149,9 @@ func TestAuditExecutionsClean(t *testing.T) {
 	}
 	if r.Lateness.N != 3 || r.Lateness.P50 != 2*time.Millisecond || r.Lateness.Max != 3*time.Millisecond {
 		t.Errorf("lateness %+v", r.Lateness)
+	}
+	if r.TockLateness.N != 3 || r.TockLateness.Max != 0 {
+		t.Errorf("tock lateness %+v; want 0 (attempts started at the tick)", r.TockLateness)
 	}
 	// Durable 20ms after the tick, the body ended 5ms after its start.
 	if r.EndToDurable.N != 3 || r.EndToDurable.Max != 14*time.Millisecond || r.EndToDurable.P50 != 13*time.Millisecond {

@@ -141,3 +141,35 @@ func TestFaultSkewLeader(t *testing.T) {
 		})
 	}
 }
+
+// The kit's scenario list and table are consistent (no processes).
+func TestFaultScenarioList(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range FaultScenarios() {
+		if seen[s.Name] {
+			t.Errorf("scenario %s listed twice", s.Name)
+		}
+		seen[s.Name] = true
+		if got, ok := FaultScenarioNamed(s.Name); !ok || got != s {
+			t.Errorf("FaultScenarioNamed(%q) = %+v, %v", s.Name, got, ok)
+		}
+		if s.Kind != FaultNone && s.Kind != FaultSkew && s.down() <= FaultAttemptLease {
+			t.Errorf("%s lasts %s, not beyond the attempt lease", s.Name, s.down())
+		}
+	}
+	for _, n := range []string{"baseline", "freeze-leader", "freeze-worker", "redis-refuse-worker", "redis-blackhole-leader",
+		"mysql-refuse-worker", "mysql-blackhole-leader", "skew+3s-leader", "skew-3s-leader", "skew+3s-worker", "skew-3s-worker"} {
+		if !seen[n] {
+			t.Errorf("no scenario %s", n)
+		}
+	}
+	header := strings.Split(FaultTableHeader(), "\n")
+	r := &FaultResult{Scenario: FaultScenario{Name: "x"}, Target: "node-1"}
+	if cols, want := strings.Count(r.TableRow(), "|"), strings.Count(header[0], "|"); cols != want || strings.Count(header[1], "|") != want {
+		t.Errorf("row has %d separators, header %d", cols, want)
+	}
+	u, err := proxied("mysql://root:pw@127.0.0.1:3306/db?x=1", "127.0.0.1:4242")
+	if err != nil || u != "mysql://root:pw@127.0.0.1:4242/db?x=1" {
+		t.Errorf("proxied URL %q, %v", u, err)
+	}
+}
