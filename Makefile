@@ -46,6 +46,22 @@ CHAOSFLAGS ?=
 chaos:
 	$(GO) run ./cmd/tock-chaos -duration $(DURATION) -seed $(SEED) $(CHAOSFLAGS)
 
+# faults: the fault kit (RELIABILITY.md, "Fault kit"): every named fault
+# scenario once — a replica frozen (SIGSTOP) past its leases, cut off from
+# Redis or MariaDB through a fault proxy (refuse and blackhole), run with a
+# clock 3s off — each about a minute on a private redis-server and MariaDB,
+# with tock built -tags tockfault. Each scenario's job bodies record their
+# own executions, audited against history; prints a markdown table and a
+# PASS/FAIL per scenario, and fails if any scenario failed. Examples:
+#   make faults
+#   make faults SCENARIO=freeze-worker,skew+3s-leader FAULTFLAGS='-dir /tmp/faults'
+SCENARIO   ?= all
+FAULTFLAGS ?=
+
+.PHONY: faults
+faults:
+	$(GO) run ./cmd/tock-chaos -scenario $(SCENARIO) $(FAULTFLAGS)
+
 # bench: tock beside robfig/cron, gocron and asynq (BENCHMARKS.md): fire
 # latency, throughput, schedule scale, failover; about 20 minutes. The bench
 # module (bench/) has its own go.mod. Example:

@@ -8,5 +8,15 @@
 // tool (internal/chaos) and benchmarks. It only drives processes and reads
 // the store through the storage.Store interface; it must not reach into a
 // replica's memory, import a driver, or change what it measures: every figure
-// comes from history rows in the store.
+// comes from history rows in the store, from the replicas' own JSON logs,
+// or from the job bodies' own record of their executions.
+//
+// The fault kit (faults.go) builds on it: per-replica fault proxies
+// (internal/faultproxy) between each replica and Redis and MariaDB,
+// Freeze/Thaw (SIGSTOP/SIGCONT), a replica clock skewed by the tockfault
+// build (BuildTockWith, FaultTag), job bodies that log their start and end
+// (ExecConfig), and an execution audit (AuditExecutions) of those lines
+// against history. RunFault runs one named scenario (FaultScenarios); the
+// default suite runs short versions (faults_test.go), `make faults` all of
+// them (cmd/tock-chaos -scenario).
 package e2e

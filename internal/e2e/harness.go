@@ -61,6 +61,25 @@ func goTool() string {
 // system under test, and the race detector would slow the 2-core machines
 // the failover figures are measured on.
 func BuildTock(ctx context.Context, dir string) (string, error) {
+	return BuildTockWith(ctx, dir, BuildOptions{})
+}
+
+// BuildOptions say how BuildTockWith builds tock.
+type BuildOptions struct {
+	// Tags are build tags, e.g. "tockfault" for the fault kit's hooks (a
+	// replica's clock skewed by TOCK_FAULT_CLOCK_OFFSET, see
+	// internal/clock).
+	Tags []string
+	// Name is the binary's file name in dir. Default "tock", or
+	// "tock-" and the tags joined by "-".
+	Name string
+}
+
+// FaultTag is the build tag of the fault-test hooks.
+const FaultTag = "tockfault"
+
+// BuildTockWith is BuildTock with build options.
+func BuildTockWith(ctx context.Context, dir string, o BuildOptions) (string, error) {
 	gt := goTool()
 	out, err := exec.CommandContext(ctx, gt, "env", "GOMOD").Output()
 	if err != nil {
@@ -70,11 +89,22 @@ func BuildTock(ctx context.Context, dir string) (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", errors.New("locating the module: go env GOMOD names no go.mod; run from inside the tock module")
 	}
-	bin := filepath.Join(dir, "tock")
-	cmd := exec.CommandContext(ctx, gt, "build", "-o", bin, "./cmd/tock")
+	name := o.Name
+	if name == "" {
+		name = "tock"
+		if len(o.Tags) > 0 {
+			name += "-" + strings.Join(o.Tags, "-")
+		}
+	}
+	bin := filepath.Join(dir, name)
+	args := []string{"build", "-o", bin}
+	if len(o.Tags) > 0 {
+		args = append(args, "-tags", strings.Join(o.Tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, gt, append(args, "./cmd/tock")...)
 	cmd.Dir = filepath.Dir(gomod)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building tock: %w\n%s", err, b)
+		return "", fmt.Errorf("building tock (tags %v): %w\n%s", o.Tags, err, b)
 	}
 	return bin, nil
 }
@@ -113,6 +143,10 @@ type Options struct {
 	HTTP bool
 	// Args are extra `tock run` arguments for every replica.
 	Args []string
+	// PerReplica overrides options of replica i (0-based) with
+	// PerReplica[i]; it may be shorter than Replicas. See also
+	// Cluster.SetReplicaOptions.
+	PerReplica []ReplicaOptions
 	// Logger receives the harness's own actions. Default discards.
 	Logger *slog.Logger
 }
@@ -153,6 +187,25 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
+// ReplicaOptions are what one replica does differently from the others:
+// e.g. it reaches Redis or the store through a fault proxy, or its clock is
+// skewed (Env TOCK_FAULT_CLOCK_OFFSET=3s with a binary built with FaultTag).
+type ReplicaOptions struct {
+	// RedisURL replaces Options.RedisURL for this replica when set.
+	RedisURL string
+	// StoreURL replaces Options.StoreURL for this replica when set.
+	StoreURL string
+	// Env are extra K=V entries of the replica's environment (its jobs
+	// inherit them).
+	Env []string
+	// Args are extra `tock run` arguments, after Options.Args.
+	Args []string
+}
+
+// ReplicaEnvVar names the variable every replica's environment has, set to
+// its name: its jobs inherit it, so that a job body can say where it ran.
+const ReplicaEnvVar = "TOCK_E2E_REPLICA"
+
 // Cluster is a set of `tock run` processes sharing a store and a Redis
 // prefix, plus the harness's own connection to the store. Its methods are
 // safe for concurrent use.
@@ -180,6 +233,8 @@ type Replica struct {
 	state    *os.ProcessState
 	starts   int
 	httpAddr string
+	opts     ReplicaOptions
+	frozen   bool // SIGSTOPped by Freeze and not yet thawed
 }
 
 // HTTPAddr is the host:port of the replica's API and /metrics with
@@ -213,7 +268,11 @@ func NewCluster(ctx context.Context, o Options) (*Cluster, error) {
 	c := &Cluster{opts: o, store: st, cfg: cfg}
 	for i := range o.Replicas {
 		name := fmt.Sprintf("node-%d", i+1)
-		c.replicas = append(c.replicas, &Replica{Name: name, LogPath: filepath.Join(o.Dir, name+".log")})
+		r := &Replica{Name: name, LogPath: filepath.Join(o.Dir, name+".log")}
+		if i < len(o.PerReplica) {
+			r.opts = o.PerReplica[i]
+		}
+		c.replicas = append(c.replicas, r)
 	}
 	return c, nil
 }
@@ -292,12 +351,37 @@ func (r *Replica) ExitState() *os.ProcessState {
 	return r.state
 }
 
+// SetReplicaOptions replaces replica i's options; they apply from its next
+// start.
+func (c *Cluster) SetReplicaOptions(i int, ro ReplicaOptions) {
+	r := c.replicas[i]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opts = ro
+}
+
+// ReplicaOptions returns replica i's options.
+func (c *Cluster) ReplicaOptions(i int) ReplicaOptions {
+	r := c.replicas[i]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opts
+}
+
+// args builds replica r's command line; r.mu is held.
 func (c *Cluster) args(r *Replica, listen string) []string {
 	o := c.opts
+	store, redis := o.StoreURL, o.RedisURL
+	if r.opts.StoreURL != "" {
+		store = r.opts.StoreURL
+	}
+	if r.opts.RedisURL != "" {
+		redis = r.opts.RedisURL
+	}
 	a := []string{"run",
 		"-c", o.Config,
-		"--store", o.StoreURL,
-		"--redis", o.RedisURL,
+		"--store", store,
+		"--redis", redis,
 		"--cluster", o.Cluster,
 		"--node", r.Name,
 		"--lease-ttl", o.LeaseTTL.String(),
@@ -309,7 +393,8 @@ func (c *Cluster) args(r *Replica, listen string) []string {
 		"--log-format", "json",
 		"--listen=" + listen,
 	}
-	return append(a, o.Args...)
+	a = append(a, o.Args...)
+	return append(a, r.opts.Args...)
 }
 
 // ReplicaEnv is the harness's environment without TOCK_* variables, so only
@@ -365,7 +450,7 @@ func (c *Cluster) Start(i int) error {
 	r.starts++
 	fmt.Fprintf(f, "=== e2e: start #%d of %s at %s\n", r.starts, r.Name, time.Now().UTC().Format(time.RFC3339Nano))
 	cmd := exec.Command(c.opts.Binary, c.args(r, listen)...)
-	cmd.Env = ReplicaEnv()
+	cmd.Env = append(append(ReplicaEnv(), ReplicaEnvVar+"="+r.Name), r.opts.Env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// If the harness dies (a test timeout panics past t.Cleanup), the
 	// replicas die with it; their job shims follow by their own Pdeathsig.
@@ -374,7 +459,7 @@ func (c *Cluster) Start(i int) error {
 		return fmt.Errorf("starting %s: %w", r.Name, err)
 	}
 	done := make(chan struct{})
-	r.proc, r.done, r.state, r.httpAddr = cmd.Process, done, nil, listen
+	r.proc, r.done, r.state, r.httpAddr, r.frozen = cmd.Process, done, nil, listen, false
 	c.waiters.Add(1)
 	go func() {
 		defer c.waiters.Done()
@@ -425,11 +510,55 @@ func (c *Cluster) Kill9(i int) error {
 	}
 }
 
+// Freeze SIGSTOPs replica i: it does nothing, answers nothing and its
+// timers stand still until Thaw, as a process paused by a debugger, a VM
+// pause or a long swap storm. Its job processes are not stopped. A replica
+// that is not running is left alone.
+func (c *Cluster) Freeze(i int) error {
+	r := c.replicas[i]
+	done, err := c.signal(i, syscall.SIGSTOP)
+	if err != nil || done == nil {
+		return err
+	}
+	r.mu.Lock()
+	r.frozen = true
+	r.mu.Unlock()
+	c.opts.Logger.Info("replica frozen", slog.String("node", r.Name))
+	return nil
+}
+
+// Thaw SIGCONTs replica i after Freeze.
+func (c *Cluster) Thaw(i int) error {
+	r := c.replicas[i]
+	if _, err := c.signal(i, syscall.SIGCONT); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.frozen = false
+	r.mu.Unlock()
+	c.opts.Logger.Info("replica thawed", slog.String("node", r.Name))
+	return nil
+}
+
+// Frozen reports whether replica i was frozen and not thawed since.
+func (c *Cluster) Frozen(i int) bool {
+	r := c.replicas[i]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.frozen && r.done != nil
+}
+
 // Term SIGTERMs replica i and waits until it exits: its shutdown grace plus
 // some seconds to record results, then it is SIGKILLed and an error
 // returned. It also returns an error if the process exited non-zero.
 func (c *Cluster) Term(i int) error {
 	r := c.replicas[i]
+	if c.Frozen(i) {
+		// A stopped process takes no SIGTERM until it runs again.
+		if err := c.Thaw(i); err != nil {
+			return err
+		}
+	}
 	done, err := c.signal(i, syscall.SIGTERM)
 	if err != nil || done == nil {
 		return err
@@ -595,6 +724,11 @@ func (c *Cluster) close() error {
 	var errs []error
 	var dones []<-chan struct{}
 	for i := range c.replicas {
+		if c.Frozen(i) {
+			if err := c.Thaw(i); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		done, err := c.signal(i, syscall.SIGTERM)
 		if err != nil {
 			errs = append(errs, err)
