@@ -25,7 +25,8 @@ const (
 	DefaultAlertInterval   = 5 * time.Second
 	DefaultNotifyQueue     = 100
 	DefaultNotifyBackoff   = time.Second
-	// maxDefaultStoreBound caps the default StoreBound (half the lease TTL)
+	// maxDefaultStoreBound caps the default StoreBound (two thirds of the
+	// lease TTL)
 	// for long leases such as the in-process one.
 	maxDefaultStoreBound = 5 * time.Second
 	// maxDefaultFaultBackoff caps the default FaultBackoff (the lease TTL).
@@ -71,8 +72,9 @@ type Options struct {
 	RetryInterval time.Duration
 	// StoreBound is how long a leader may go without completing a store
 	// round trip before it steps down, and how long a standby's store check
-	// before competing for the lease may take (I11). Default half the lease
-	// TTL, at most 5s.
+	// before competing for the lease may take (I11). Default two thirds of
+	// the lease TTL, at most 5s: a blackholed store is noticed well before
+	// the lease would pass to another replica on its own.
 	StoreBound time.Duration
 	// FaultBackoff is how long a replica whose term ended for a fault (store
 	// unreachable, lease deadline, fenced, clock) waits before it competes
@@ -160,8 +162,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.StoreBound <= 0 {
 		o.StoreBound = maxDefaultStoreBound
-		if o.Lease != nil && o.Lease.TTL()/2 < o.StoreBound {
-			o.StoreBound = o.Lease.TTL() / 2
+		if o.Lease != nil && o.Lease.TTL()*2/3 < o.StoreBound {
+			o.StoreBound = o.Lease.TTL() * 2 / 3
 		}
 	}
 	if o.FaultBackoff <= 0 {

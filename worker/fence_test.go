@@ -270,3 +270,52 @@ func TestExecGetsFenceAndStartGate(t *testing.T) {
 		t.Fatalf("finished %+v", fin)
 	}
 }
+
+// slowClaimStore holds every ClaimMany until release is closed.
+type slowClaimStore struct {
+	storage.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowClaimStore) ClaimMany(ctx context.Context, ps []storage.ClaimParams) ([]jobs.Run, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.ClaimMany(ctx, ps)
+}
+
+// A claim slower than ClaimTimeout gives its doorbells back so that another
+// replica can run the runs, and what it claims when it does answer still
+// runs: nothing it committed is abandoned.
+func TestSlowClaimHandsBackAndStillRuns(t *testing.T) {
+	r := newIdleRig(t, testConfig)
+	st := &slowClaimStore{Store: r.store, entered: make(chan struct{}, 10), release: make(chan struct{})}
+	r.start(Options{Store: st, Workers: 1, Exec: fakeExec, ClaimTimeout: time.Second})
+	run := r.dispatch("ok", t0)
+	r.wait(chanOf(st.entered), "claim")
+	<-r.clk.BlockUntil(1) // the claim's timer
+	r.clk.Advance(time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if n, _ := r.queue.Len(context.Background()); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("doorbell of a slow claim not handed back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(st.release)
+	if got := r.wait(r.finished, "finished"); got.ID != run.ID || got.Status != jobs.StatusSucceeded {
+		t.Fatalf("finished %+v, want the run the slow claim won", got)
+	}
+}
+
+func chanOf(c chan struct{}) chan jobs.Run {
+	out := make(chan jobs.Run, 1)
+	go func() {
+		<-c
+		out <- jobs.Run{}
+	}()
+	return out
+}

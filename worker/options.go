@@ -48,10 +48,11 @@ type Options struct {
 	OutputLimit int
 	// StoreTimeout bounds each store call. Default 10s.
 	StoreTimeout time.Duration
-	// ClaimTimeout bounds a claim: a replica that cannot claim in time
-	// hands the doorbells back at once so that another replica runs the
-	// runs, and takes no more until the store answers again. Default 2s,
-	// at most a third of AttemptLease.
+	// ClaimTimeout is how long a claim may take before the pool hands its
+	// doorbells back, so that another replica runs the runs, and takes no
+	// more until the store answers again; the claim itself goes on within
+	// StoreTimeout, and what it claims is still run (or fenced, I10).
+	// Default 2s, at most a third of AttemptLease.
 	ClaimTimeout time.Duration
 	// StartMargin is how long before the end of its lease, as the claim or
 	// the last heartbeat set it, an attempt must have started and is

@@ -281,23 +281,14 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 	// The attempt lease is measured from here, before the request that
 	// sets it in the store (I10).
 	sent := p.opts.Clock.Now()
-	var runs []jobs.Run
-	err = p.callFor(ctx, p.opts.ClaimTimeout, func(ctx context.Context) (err error) {
-		runs, err = p.opts.Store.ClaimMany(ctx, params)
-		return err
-	})
+	runs, err := p.claim(ctx, items, params)
 	if err != nil {
 		for _, c := range cands {
 			c.release()
 		}
 		if ctx.Err() == nil {
 			p.storeError("claim", err)
-			p.log.Warn("claiming runs; handing their doorbells back", slog.Int("runs", len(params)), slog.Any("error", err))
-			// Another replica may reach the store: give the doorbells back
-			// now rather than leave the runs to RequeueAfter, and take no
-			// more until the store answers (mayClaim).
-			p.handBack(items)
-			p.storeDown.Store(true)
+			p.log.Warn("claiming runs", slog.Int("runs", len(params)), slog.Any("error", err))
 		}
 		return 0
 	}
@@ -619,6 +610,48 @@ func (p *Pool) mayClaim(ctx context.Context) bool {
 	}
 	p.pause(ctx, claimErrorPause)
 	return false
+}
+
+// claim claims params in one transaction. A claim that has not answered
+// within ClaimTimeout gives its doorbells back at once, so that a replica
+// that reaches the store runs the runs, and stops the pop loop until the
+// store answers (mayClaim); the claim itself goes on — the store's
+// compare-and-set (I4) lets only one of the two win each run — so that a
+// claim that commits late is not lost: what it claimed is still run, or
+// refused its start by the lease fence (I10) and retried.
+func (p *Pool) claim(ctx context.Context, items []storage.QueueItem, params []storage.ClaimParams) ([]jobs.Run, error) {
+	var runs []jobs.Run
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = p.call(ctx, func(ctx context.Context) (err error) {
+			runs, err = p.opts.Store.ClaimMany(ctx, params)
+			return err
+		})
+	}()
+	slow := p.opts.Clock.NewTimer(p.opts.ClaimTimeout)
+	defer slow.Stop()
+	handed := false
+	select {
+	case <-done:
+	case <-slow.C():
+		p.log.Warn("claim slower than the claim timeout; handing its doorbells back", slog.Int("runs", len(params)),
+			slog.Duration("claim_timeout", p.opts.ClaimTimeout))
+		p.handBack(items)
+		p.storeDown.Store(true)
+		handed = true
+		<-done
+	}
+	if err != nil && ctx.Err() == nil {
+		// Failed outright (refused, reset): give the doorbells back now
+		// rather than leave the runs to the leader's RequeueAfter.
+		if !handed {
+			p.handBack(items)
+		}
+		p.storeDown.Store(true)
+	}
+	return runs, err
 }
 
 // handBack rings the doorbells of items again, so that a replica that can
