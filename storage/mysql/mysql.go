@@ -62,9 +62,6 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// PruneParams are the arguments of Store.Prune.
-type PruneParams = sqlstore.PruneParams
-
 // Open connects to the database named by a URL of the form
 // mysql://user:pass@host:port/db?params and checks it answers. Query
 // parameters are go-sql-driver/mysql DSN parameters (tls=true, …); the
