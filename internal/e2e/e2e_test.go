@@ -339,12 +339,12 @@ func TestRedisKeysLost(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				it, err := q.Pop(thiefCtx)
+				items, err := q.PopMany(thiefCtx, 1)
 				if err != nil {
 					return
 				}
 				mu.Lock()
-				stolen = append(stolen, it)
+				stolen = append(stolen, items...)
 				mu.Unlock()
 			}
 		}()
