@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tock-sched/tock/internal/testdb"
 	"github.com/tock-sched/tock/internal/testredis"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 	"github.com/tock-sched/tock/storage/redis"
 )
 
@@ -98,7 +98,7 @@ func newScenario(t *testing.T, extra string, args ...string) *scenario {
 	}
 	bin := tockBinary(t)
 	s := &scenario{t: t, dir: t.TempDir()}
-	s.storeURL = testdb.MySQLURL(t)
+	s.storeURL = mysqltest.NewDatabase(t)
 	// Each test has its own cluster prefix; its keys (and only those) are
 	// deleted at cleanup, so tests of other packages share the Redis.
 	s.redisURL, s.prefix = testredis.New(t)
