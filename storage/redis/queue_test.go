@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/internal/clock"
-	"github.com/tock-sched/tock/internal/testredis"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/redis/redistest"
 	"github.com/tock-sched/tock/storage/storetest"
 )
 
@@ -321,7 +321,7 @@ func TestQueueBacksOffOnRedisErrors(t *testing.T) {
 // TestQueueSurvivesKeyLoss: Redis forgetting everything (FLUSHALL, a
 // failover without persistence) empties the doorbell but breaks nothing.
 func TestQueueSurvivesKeyLoss(t *testing.T) {
-	url, cluster := testredis.New(t)
+	url, cluster := redistest.New(t)
 	p, err := NewPool(url)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +332,7 @@ func TestQueueSurvivesKeyLoss(t *testing.T) {
 	if err := q.Push(ctx, item(1), item(2), item(3)); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := testredis.DeleteKeys(url, cluster); err != nil || n != 1 {
+	if n, err := redistest.DeleteKeys(url, cluster); err != nil || n != 1 {
 		t.Fatalf("DeleteKeys = %d, %v; want the queue deleted", n, err)
 	}
 	if n, err := q.Len(ctx); err != nil || n != 0 {
