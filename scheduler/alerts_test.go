@@ -13,6 +13,7 @@ import (
 
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/storetest"
 )
 
 func at(d time.Duration) *time.Time {
@@ -191,7 +192,7 @@ func (a *alertRig) expect(d time.Duration, want ...Alert) []Alert {
 func (a *alertRig) claim(run jobs.Run) jobs.Run {
 	a.t.Helper()
 	now := a.clk.Now()
-	got, err := a.store.Claim(context.Background(), storage.ClaimParams{RunID: run.ID, Job: run.Job, Digest: run.Digest,
+	got, err := storetest.ClaimOne(context.Background(), a.store, storage.ClaimParams{RunID: run.ID, Job: run.Job, Digest: run.Digest,
 		Node: "w1", Now: now, LeaseUntil: now.Add(24 * time.Hour)})
 	if err != nil {
 		a.t.Fatalf("claiming run %d: %v", run.ID, err)

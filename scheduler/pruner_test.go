@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/internal/clock"
-	"github.com/tock-sched/tock/internal/testdb"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/mysql"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 )
 
 func TestPruneRules(t *testing.T) {
@@ -62,7 +62,7 @@ func TestPrunerSQLite(t *testing.T) {
 
 func TestPrunerMySQL(t *testing.T) {
 	ctx := context.Background()
-	st, err := mysql.Open(ctx, testdb.MySQLURL(t), mysql.Options{})
+	st, err := mysql.Open(ctx, mysqltest.NewDatabase(t), mysql.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/memory"
 	"github.com/tock-sched/tock/storage/sqlite"
+	"github.com/tock-sched/tock/storage/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -148,7 +149,7 @@ func (r *rig) drain() []storage.QueueItem {
 		if l == 0 {
 			return items
 		}
-		it, err := r.queue.Pop(context.Background())
+		it, err := storetest.PopOne(context.Background(), r.queue)
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -369,7 +370,7 @@ func TestLookaheadWritesAndRingsEarly(t *testing.T) {
 	}
 	pop, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	item, err := r.queue.Pop(pop)
+	item, err := storetest.PopOne(pop, r.queue)
 	if err != nil || item.RunID != runs[0].ID || !item.NotBefore.Equal(tick) {
 		t.Fatalf("doorbell = %+v, %v; want run %d not before %s", item, err, runs[0].ID, tick)
 	}
@@ -379,7 +380,7 @@ func TestLookaheadWritesAndRingsEarly(t *testing.T) {
 	if got := len(r.runs(storage.RunFilter{Job: "a"})); got != 2 {
 		t.Errorf("%d runs at %s, want 2", got, r.clk.Now())
 	}
-	item, err = r.queue.Pop(pop)
+	item, err = storetest.PopOne(pop, r.queue)
 	if err != nil || !item.NotBefore.Equal(tick.Add(10*time.Second)) {
 		t.Fatalf("second doorbell = %+v, %v", item, err)
 	}

@@ -24,15 +24,13 @@ type QueueItem struct {
 type Queue interface {
 	// Push appends items.
 	Push(ctx context.Context, items ...QueueItem) error
-	// Pop blocks until an item is available or ctx is done.
-	Pop(ctx context.Context) (QueueItem, error)
-	// PopMany blocks like Pop until at least one item is available, then
-	// returns it with up to max-1 more that are already waiting, oldest
-	// first, without blocking again. max < 1 counts as 1.
+	// PopMany blocks until at least one item is available or ctx is
+	// done, then returns it with up to max-1 more that are already
+	// waiting, oldest first, without blocking again. max < 1 counts as 1.
 	PopMany(ctx context.Context, max int) ([]QueueItem, error)
 	// Len returns the number of items waiting.
 	Len(ctx context.Context) (int64, error)
-	// Close releases the queue; blocked Pops return ErrClosed.
+	// Close releases the queue; blocked PopManys return ErrClosed.
 	Close() error
 }
 

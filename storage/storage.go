@@ -57,20 +57,17 @@ type Store interface {
 	// with a reason.
 	PromoteScheduled(ctx context.Context, params PromoteParams) ([]jobs.Run, error)
 
-	// Claim moves a queued run to running and opens its next attempt with
-	// a lease, if and only if it is still queued, due, and its job and
-	// digest match (I4, I7). ErrNotClaimed means someone else has it, or it
-	// is not what the caller may run. The attempt is stamped with the
+	// ClaimMany moves, in one transaction, each run of params to running
+	// and opens its next attempt with a lease, if and only if it is still
+	// queued, due, and its job and digest match (I4, I7), and returns the
+	// claimed runs in the order of params. Runs it cannot claim (someone
+	// else has them, or they are not what the caller may run) are left
+	// out, without an error. All params of one call must share Node, Now
+	// and LeaseUntil (an error otherwise). A run named twice is claimed at
+	// most once. No params: nil, nil. Each attempt is stamped with the
 	// leader epoch read in the claim's transaction (Attempt.Epoch), and the
 	// returned run carries it in Run.Epoch, so that Run.Fence is the
 	// attempt's fencing token.
-	Claim(ctx context.Context, params ClaimParams) (jobs.Run, error)
-	// ClaimMany claims, in one transaction, every run of params that Claim
-	// would claim, and returns them in the order of params; runs it cannot
-	// claim are left out, without an error. All params of one call must
-	// share Node, Now and LeaseUntil (an error otherwise). A run named
-	// twice is claimed at most once. No params: nil, nil. Epochs are
-	// stamped as by Claim.
 	ClaimMany(ctx context.Context, params []ClaimParams) ([]jobs.Run, error)
 	// Heartbeat extends a running attempt's lease. It returns whether a
 	// cancel was requested, and ErrLeaseLost if the attempt is no longer
@@ -175,8 +172,7 @@ type PromoteParams struct {
 	Jobs map[string]*jobs.Job
 }
 
-// ClaimParams are the arguments of Store.Claim and of each item of
-// Store.ClaimMany.
+// ClaimParams are the arguments of each item of Store.ClaimMany.
 type ClaimParams struct {
 	// Horizon, when after Now, lets a run whose not_before is up to
 	// Horizon be claimed ahead; its attempt starts at its not_before (the

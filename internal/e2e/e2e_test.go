@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tock-sched/tock/internal/testdb"
-	"github.com/tock-sched/tock/internal/testredis"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 	"github.com/tock-sched/tock/storage/redis"
+	"github.com/tock-sched/tock/storage/redis/redistest"
 )
 
 // These tests drive real `tock run` processes against the shared MariaDB and
@@ -100,10 +100,10 @@ func newScenario(t *testing.T, extra string, args ...string) *scenario {
 	}
 	bin := tockBinary(t)
 	s := &scenario{t: t, dir: t.TempDir()}
-	s.storeURL = testdb.MySQLURL(t)
+	s.storeURL = mysqltest.NewDatabase(t)
 	// Each test has its own cluster prefix; its keys (and only those) are
 	// deleted at cleanup, so tests of other packages share the Redis.
-	s.redisURL, s.prefix = testredis.New(t)
+	s.redisURL, s.prefix = redistest.New(t)
 	s.config = filepath.Join(s.dir, "tock.yaml")
 	if err := os.WriteFile(s.config, []byte(TickConfig(tickJobs, extra)), 0o644); err != nil {
 		t.Fatal(err)
@@ -341,12 +341,12 @@ func TestRedisKeysLost(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				it, err := q.Pop(thiefCtx)
+				items, err := q.PopMany(thiefCtx, 1)
 				if err != nil {
 					return
 				}
 				mu.Lock()
-				stolen = append(stolen, it)
+				stolen = append(stolen, items...)
 				mu.Unlock()
 			}
 		}()
@@ -355,7 +355,7 @@ func TestRedisKeysLost(t *testing.T) {
 	lostAt := time.Now()
 	// Only this cluster's keys: FLUSHALL would wipe the keys of the other
 	// packages' tests that share this Redis and run in parallel.
-	n, err := testredis.DeleteKeys(s.redisURL, s.prefix)
+	n, err := redistest.DeleteKeys(s.redisURL, s.prefix)
 	atSubsecond(700)
 	stopThieves()
 	wg.Wait()

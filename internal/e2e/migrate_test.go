@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/internal/node"
-	"github.com/tock-sched/tock/internal/testdb"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 )
 
 // TestConcurrentMigrateProcesses starts three `tock migrate` processes at
@@ -40,7 +40,7 @@ func TestConcurrentMigrateProcesses(t *testing.T) {
 	)
 	for round := range rounds {
 		t.Run(fmt.Sprintf("round%02d", round), func(t *testing.T) {
-			url := testdb.MySQLURL(t)
+			url := mysqltest.NewDatabase(t)
 			ctx, cancel := context.WithTimeout(t.Context(), roundTimeout)
 			defer cancel()
 			cmds := make([]*exec.Cmd, processes)

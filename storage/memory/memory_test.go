@@ -136,7 +136,7 @@ func TestQueueFIFOAndDrops(t *testing.T) {
 		t.Fatalf("Dropped = %d, want 2", q.Dropped())
 	}
 	for want := int64(1); want <= 3; want++ {
-		got, err := q.Pop(ctx)
+		got, err := storetest.PopOne(ctx, q)
 		if err != nil || got != item(want) {
 			t.Fatalf("Pop = %+v, %v; want %+v", got, err, item(want))
 		}
@@ -145,7 +145,7 @@ func TestQueueFIFOAndDrops(t *testing.T) {
 	if err := q.Push(ctx, item(6)); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := q.Pop(ctx); err != nil || got != item(6) {
+	if got, err := storetest.PopOne(ctx, q); err != nil || got != item(6) {
 		t.Fatalf("Pop = %+v, %v; want item 6", got, err)
 	}
 	if q.Dropped() != 2 {
@@ -153,8 +153,9 @@ func TestQueueFIFOAndDrops(t *testing.T) {
 	}
 }
 
-// TestQueuePopWaits: Pop and PopMany wait for a push, a cancel or a close;
-// PopMany returns the one item that arrived without waiting for more.
+// TestQueuePopWaits: PopMany of one item or of several waits for a push, a
+// cancel or a close, and returns the one item that arrived without waiting
+// for more.
 func TestQueuePopWaits(t *testing.T) {
 	tests := []struct {
 		name string
@@ -166,14 +167,8 @@ func TestQueuePopWaits(t *testing.T) {
 		{"close", func(q *Queue, _ context.CancelFunc) { q.Close() }, storage.ErrClosed},
 	}
 	pops := map[string]func(q *Queue, ctx context.Context) ([]storage.QueueItem, error){
-		"Pop": func(q *Queue, ctx context.Context) ([]storage.QueueItem, error) {
-			it, err := q.Pop(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return []storage.QueueItem{it}, nil
-		},
-		"PopMany": func(q *Queue, ctx context.Context) ([]storage.QueueItem, error) { return q.PopMany(ctx, 5) },
+		"PopMany(1)": func(q *Queue, ctx context.Context) ([]storage.QueueItem, error) { return q.PopMany(ctx, 1) },
+		"PopMany(5)": func(q *Queue, ctx context.Context) ([]storage.QueueItem, error) { return q.PopMany(ctx, 5) },
 	}
 	for call, pop := range pops {
 		for _, tt := range tests {
@@ -207,7 +202,7 @@ func TestQueueDeadline(t *testing.T) {
 	q := newQueue(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
-	if _, err := q.Pop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := storetest.PopOne(ctx, q); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Pop = %v, want DeadlineExceeded", err)
 	}
 	if err := q.Push(ctx, item(1)); !errors.Is(err, context.DeadlineExceeded) {
@@ -228,7 +223,7 @@ func TestQueueClosed(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	// Close stops Pops even with items left; they are the store's to resend.
-	if _, err := q.Pop(ctx); !errors.Is(err, storage.ErrClosed) {
+	if _, err := storetest.PopOne(ctx, q); !errors.Is(err, storage.ErrClosed) {
 		t.Errorf("Pop after Close = %v, want ErrClosed", err)
 	}
 	if err := q.Push(ctx, item(2)); !errors.Is(err, storage.ErrClosed) {
@@ -261,7 +256,7 @@ func TestQueueManyProducersAndConsumers(t *testing.T) {
 			for range consumers {
 				cwg.Go(func() {
 					for {
-						it, err := q.Pop(ctx)
+						it, err := storetest.PopOne(ctx, q)
 						if err != nil {
 							if !errors.Is(err, context.Canceled) {
 								t.Errorf("Pop: %v", err)

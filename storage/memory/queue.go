@@ -67,19 +67,10 @@ func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
 	return nil
 }
 
-// Pop returns the oldest item, blocking until there is one, ctx is done
-// (its error) or the queue is closed (storage.ErrClosed).
-func (q *Queue) Pop(ctx context.Context) (storage.QueueItem, error) {
-	items, err := q.PopMany(ctx, 1)
-	if err != nil {
-		return storage.QueueItem{}, err
-	}
-	return items[0], nil
-}
-
 // PopMany returns the oldest item and up to limit-1 more that are
-// waiting, oldest first, blocking like Pop until there is at least one.
-// limit < 1 counts as 1.
+// waiting, oldest first, blocking until there is at least one, ctx is done
+// (its error) or the queue is closed (storage.ErrClosed). limit < 1
+// counts as 1.
 func (q *Queue) PopMany(ctx context.Context, limit int) ([]storage.QueueItem, error) {
 	if err := q.stopped(ctx); err != nil {
 		return nil, err
@@ -123,7 +114,8 @@ func (q *Queue) Len(context.Context) (int64, error) {
 // Dropped returns how many items Push dropped because the queue was full.
 func (q *Queue) Dropped() int64 { return q.dropped.Load() }
 
-// Close makes blocked and later Pops and Pushes return storage.ErrClosed.
+// Close makes blocked and later PopManys and Pushes return
+// storage.ErrClosed.
 // Idempotent.
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() { close(q.closed) })

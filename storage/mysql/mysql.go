@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -62,9 +61,6 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// PruneParams are the arguments of Store.Prune.
-type PruneParams = sqlstore.PruneParams
-
 // Open connects to the database named by a URL of the form
 // mysql://user:pass@host:port/db?params and checks it answers. Query
 // parameters are go-sql-driver/mysql DSN parameters (tls=true, …); the
@@ -92,41 +88,6 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	d := dialect
 	d.MigrationLocker = migrationLock{name: MigrationLockName(cfg.DBName)}
 	return &Store{sqlstore.New(sqlstore.Config{Dialect: d, DB: db, Logger: opts.Logger})}, nil
-}
-
-var dbName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
-
-// CreateDatabase creates the database the URL names, if it does not exist,
-// with tock's character set. Names are limited to [A-Za-z0-9_].
-func CreateDatabase(ctx context.Context, rawURL string) error {
-	return adminDatabase(ctx, rawURL, "creating", "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-}
-
-// DropDatabase drops the database the URL names, if it exists.
-func DropDatabase(ctx context.Context, rawURL string) error {
-	return adminDatabase(ctx, rawURL, "dropping", "DROP DATABASE IF EXISTS `%s`")
-}
-
-func adminDatabase(ctx context.Context, rawURL, verb, stmt string) error {
-	cfg, err := parseURL(rawURL)
-	if err != nil {
-		return err
-	}
-	name := cfg.DBName
-	if !dbName.MatchString(name) {
-		return fmt.Errorf("mysql: database name %q: want 1 to 64 of [A-Za-z0-9_]", name)
-	}
-	cfg.DBName = ""
-	db, err := openDB(ctx, cfg, 1)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	// The name cannot be a bound parameter; it is checked above.
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(stmt, name)); err != nil {
-		return fmt.Errorf("mysql: %s database %s: %w", verb, name, err)
-	}
-	return nil
 }
 
 func openDB(ctx context.Context, cfg *mysql.Config, maxOpen int) (*sql.DB, error) {

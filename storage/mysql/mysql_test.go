@@ -13,9 +13,9 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
-	"github.com/tock-sched/tock/internal/testdb"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/mysql"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 	"github.com/tock-sched/tock/storage/storetest"
 )
 
@@ -34,13 +34,13 @@ func open(t *testing.T, url string) *mysql.Store {
 }
 
 func TestSuite(t *testing.T) {
-	storetest.RunSuite(t, func(t *testing.T) storage.Store { return open(t, testdb.MySQLURL(t)) })
+	storetest.RunSuite(t, func(t *testing.T) storage.Store { return open(t, mysqltest.NewDatabase(t)) })
 }
 
 // TestConcurrentMigrate starts replicas together on an empty database: each
 // Migrate succeeds and each migration is applied once (GET_LOCK).
 func TestConcurrentMigrate(t *testing.T) {
-	url := testdb.MySQLURL(t)
+	url := mysqltest.NewDatabase(t)
 	const replicas = 4
 	stores := make([]*mysql.Store, replicas)
 	for i := range stores {
@@ -98,7 +98,7 @@ func TestConcurrentMigrateFreshDatabase(t *testing.T) {
 	)
 	for round := range rounds {
 		t.Run(fmt.Sprintf("round%02d", round), func(t *testing.T) {
-			url := testdb.MySQLURL(t)
+			url := mysqltest.NewDatabase(t)
 			stores := make([]*mysql.Store, replicas)
 			for i := range stores {
 				stores[i] = open(t, url)
@@ -134,7 +134,7 @@ func TestConcurrentMigrateFreshDatabase(t *testing.T) {
 // lock, Migrate leaves the database alone, goose's version table included,
 // and a store on another database is not held up.
 func TestMigrateWaitsForLock(t *testing.T) {
-	url, other := testdb.MySQLURL(t), testdb.MySQLURL(t)
+	url, other := mysqltest.NewDatabase(t), mysqltest.NewDatabase(t)
 	cfg, err := mysql.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestMigrateWaitsForLock(t *testing.T) {
 // TestMigrateOneConnectionPool: Migrate holds its lock on one connection
 // while goose works on another, so Open makes a pool of at least two.
 func TestMigrateOneConnectionPool(t *testing.T) {
-	s, err := mysql.Open(t.Context(), testdb.MySQLURL(t), mysql.Options{MaxOpenConns: 1})
+	s, err := mysql.Open(t.Context(), mysqltest.NewDatabase(t), mysql.Options{MaxOpenConns: 1})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -263,7 +263,7 @@ func TestParseURL(t *testing.T) {
 // TestReadCommitted checks that the session settings Open adds give READ
 // COMMITTED on this server, whichever name it gives the variable.
 func TestReadCommitted(t *testing.T) {
-	cfg, err := mysql.ParseURL(testdb.MySQLURL(t))
+	cfg, err := mysql.ParseURL(mysqltest.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}

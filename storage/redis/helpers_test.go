@@ -12,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tock-sched/tock/internal/clock"
-	"github.com/tock-sched/tock/internal/testredis"
+	"github.com/tock-sched/tock/storage/redis/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -27,7 +27,7 @@ const waitFor = 10 * time.Second
 // test's own, whose keys are deleted at the end.
 func newTestPool(t *testing.T) (*Pool, string) {
 	t.Helper()
-	url, prefix := testredis.New(t)
+	url, prefix := redistest.New(t)
 	p, err := NewPool(url)
 	if err != nil {
 		t.Fatalf("NewPool: %v", err)

@@ -19,7 +19,7 @@ import (
 
 const (
 	// DefaultQueueBlock is how long one BRPOP waits on the server before
-	// Pop looks at its context and loops.
+	// PopMany looks at its context and loops.
 	DefaultQueueBlock = time.Second
 	// MinQueueBlock and MaxQueueBlock bound QueueOptions.Block; the upper
 	// bound keeps a blocked BRPOP under the connection's read timeout.
@@ -51,12 +51,12 @@ type QueueOptions struct {
 	Logger *slog.Logger
 }
 
-// Queue is the doorbell queue on a Redis list: Push is LPUSH, Pop is BRPOP,
-// PopMany is BRPOP then RPOP key count, so items come out in the order they
-// went in. It implements storage.Queue
-// and is safe for concurrent use. An item is gone from Redis once a Pop
-// took it, even if that Pop's context ended in the same instant; the
-// reaper re-enqueues such runs from the store (I4).
+// Queue is the doorbell queue on a Redis list: Push is LPUSH, PopMany is
+// BRPOP then RPOP key count, so items come out in the order they went in.
+// It implements storage.Queue
+// and is safe for concurrent use. An item is gone from Redis once a
+// PopMany took it, even if that PopMany's context ended in the same
+// instant; the reaper re-enqueues such runs from the store (I4).
 type Queue struct {
 	pool     *Pool
 	key      string
@@ -152,25 +152,16 @@ func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
 	return nil
 }
 
-// Pop blocks until an item arrives, ctx is done (its error is returned) or
-// the queue is closed (storage.ErrClosed). Redis errors are not returned:
-// Pop retries with capped backoff and logs once per outage. Entries that do
-// not decode to a plausible item are logged and skipped.
-func (q *Queue) Pop(ctx context.Context) (storage.QueueItem, error) {
-	items, err := q.PopMany(ctx, 1)
-	if err != nil {
-		return storage.QueueItem{}, err
-	}
-	return items[0], nil
-}
-
-// PopMany blocks like Pop (BRPOP) until an item arrives, then takes up to
+// PopMany blocks (BRPOP) until an item arrives, ctx is done (its error is
+// returned) or the queue is closed (storage.ErrClosed), then takes up to
 // limit-1 more that are waiting with one RPOP key count (Redis 6.2+), and
-// returns them oldest first. limit < 1 counts as 1. Garbage entries are
-// logged and skipped as by Pop; if nothing but garbage came, it waits
-// again. A Redis error on the RPOP is logged and the items already taken
-// are returned: entries it may have removed are doorbells of queued runs,
-// which the reaper rings again.
+// returns them oldest first. limit < 1 counts as 1. Redis errors of the
+// BRPOP are not returned: PopMany retries with capped backoff and logs once
+// per outage. Entries that do not decode to a plausible item are logged
+// and skipped; if nothing but garbage came, it waits again. A Redis error
+// on the RPOP is logged and the items already taken are returned: entries
+// it may have removed are doorbells of queued runs, which the reaper rings
+// again.
 func (q *Queue) PopMany(ctx context.Context, limit int) ([]storage.QueueItem, error) {
 	if q.closed.Load() {
 		return nil, storage.ErrClosed
@@ -302,7 +293,8 @@ func (q *Queue) Len(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// Close makes blocked and later Pops and Pushes return storage.ErrClosed.
+// Close makes blocked and later PopManys and Pushes return
+// storage.ErrClosed.
 // It leaves the items in Redis and the pool open. Idempotent.
 func (q *Queue) Close() error {
 	q.closed.Store(true)

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/internal/clock"
-	"github.com/tock-sched/tock/internal/testredis"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/redis/redistest"
 	"github.com/tock-sched/tock/storage/storetest"
 )
 
@@ -39,7 +39,7 @@ type popResult struct {
 func popAsync(ctx context.Context, q *Queue) <-chan popResult {
 	ch := make(chan popResult, 1)
 	go func() {
-		it, err := q.Pop(ctx)
+		it, err := storetest.PopOne(ctx, q)
 		ch <- popResult{it, err, time.Now()}
 	}()
 	return ch
@@ -117,7 +117,7 @@ func TestQueueFIFO(t *testing.T) {
 		t.Fatalf("Len = %d, %v; want 4", n, err)
 	}
 	for want := int64(1); want <= 4; want++ {
-		got, err := q.Pop(ctx)
+		got, err := storetest.PopOne(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func TestQueueManyItems(t *testing.T) {
 		t.Fatalf("Len = %d, %v; want %d", got, err, n)
 	}
 	for i := range items {
-		got, err := q.Pop(ctx)
+		got, err := storetest.PopOne(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +229,7 @@ func TestQueueCloseUnblocksPop(t *testing.T) {
 	if d := r.at.Sub(start); d >= MaxQueueBlock {
 		t.Errorf("Pop returned %s after Close; want well under the %s block", d, MaxQueueBlock)
 	}
-	if _, err := q.Pop(ctx); !errors.Is(err, storage.ErrClosed) {
+	if _, err := storetest.PopOne(ctx, q); !errors.Is(err, storage.ErrClosed) {
 		t.Errorf("Pop on closed queue = %v, want ErrClosed", err)
 	}
 	if err := q.Push(ctx, item(1)); !errors.Is(err, storage.ErrClosed) {
@@ -262,11 +262,11 @@ func TestQueueSkipsGarbage(t *testing.T) {
 	// A newer replica's extra fields are tolerated.
 	rdo(t, p, "LPUSH", q.key, `{"run_id":10,"job":"job-3","digest":"d","priority":5}`)
 
-	got, err := q.Pop(ctx)
+	got, err := storetest.PopOne(ctx, q)
 	if err != nil || got != item(9) {
 		t.Fatalf("Pop = %+v, %v; want item 9 after skipping garbage", got, err)
 	}
-	got, err = q.Pop(ctx)
+	got, err = storetest.PopOne(ctx, q)
 	if want := (storage.QueueItem{RunID: 10, Job: "job-3", Digest: "d"}); err != nil || got != want {
 		t.Fatalf("Pop = %+v, %v; want %+v", got, err, want)
 	}
@@ -321,7 +321,7 @@ func TestQueueBacksOffOnRedisErrors(t *testing.T) {
 // TestQueueSurvivesKeyLoss: Redis forgetting everything (FLUSHALL, a
 // failover without persistence) empties the doorbell but breaks nothing.
 func TestQueueSurvivesKeyLoss(t *testing.T) {
-	url, cluster := testredis.New(t)
+	url, cluster := redistest.New(t)
 	p, err := NewPool(url)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +332,7 @@ func TestQueueSurvivesKeyLoss(t *testing.T) {
 	if err := q.Push(ctx, item(1), item(2), item(3)); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := testredis.DeleteKeys(url, cluster); err != nil || n != 1 {
+	if n, err := redistest.DeleteKeys(url, cluster); err != nil || n != 1 {
 		t.Fatalf("DeleteKeys = %d, %v; want the queue deleted", n, err)
 	}
 	if n, err := q.Len(ctx); err != nil || n != 0 {
@@ -340,13 +340,13 @@ func TestQueueSurvivesKeyLoss(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := q.Pop(short); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := storetest.PopOne(short, q); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Pop on a lost list = %v, want DeadlineExceeded", err)
 	}
 	if err := q.Push(ctx, item(4)); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := q.Pop(ctx); err != nil || got != item(4) {
+	if got, err := storetest.PopOne(ctx, q); err != nil || got != item(4) {
 		t.Fatalf("Pop after key loss = %+v, %v; want item 4", got, err)
 	}
 }
@@ -366,7 +366,7 @@ func TestQueueConcurrentProducersAndConsumers(t *testing.T) {
 	for range consumers {
 		wg.Go(func() {
 			for {
-				it, err := q.Pop(ctx)
+				it, err := storetest.PopOne(ctx, q)
 				if err != nil {
 					if ctx.Err() == nil {
 						t.Errorf("Pop: %v", err)

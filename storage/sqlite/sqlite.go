@@ -46,9 +46,6 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// PruneParams are the arguments of Store.Prune.
-type PruneParams = sqlstore.PruneParams
-
 // Open opens (creating it if needed) the SQLite database named by a
 // sqlite:PATH URL — sqlite:tock.db, sqlite:/var/lib/tock/tock.db,
 // sqlite:///var/lib/tock/tock.db or sqlite::memory: — and checks it

@@ -118,12 +118,12 @@ func TestTwoProcesses(t *testing.T) {
 	for i, s := range []*sqlite.Store{a, b} {
 		wg.Go(func() {
 			for _, r := range append(got[0], got[1]...) {
-				_, err := s.Claim(ctx, storage.ClaimParams{RunID: r.ID, Job: r.Job, Digest: "d", Node: fmt.Sprint(i), Now: t0, LeaseUntil: t0.Add(time.Minute)})
+				_, err := storetest.ClaimOne(ctx, s, storage.ClaimParams{RunID: r.ID, Job: r.Job, Digest: "d", Node: fmt.Sprint(i), Now: t0, LeaseUntil: t0.Add(time.Minute)})
 				switch {
 				case err == nil:
 					claimed[i]++
 				case !errors.Is(err, storage.ErrNotClaimed):
-					t.Errorf("Claim: %v", err)
+					t.Errorf("ClaimOne: %v", err)
 					return
 				}
 			}

@@ -99,10 +99,10 @@ func testClaimManyMixed(t *testing.T, s storage.Store) {
 	if again, err := s.ClaimMany(ctx, params); err != nil || len(again) != 0 {
 		t.Fatalf("second ClaimMany = %v, %v; want nothing claimed", ids(again), err)
 	}
-	// Single Claim agrees with the batch on what is not claimable.
+	// A ClaimMany of one run agrees with the batch on what is not claimable.
 	for _, p := range params {
-		_, err := s.Claim(ctx, p)
-		wantErr(t, fmt.Sprintf("Claim(run %d) after ClaimMany", p.RunID), err, storage.ErrNotClaimed)
+		_, err := ClaimOne(ctx, s, p)
+		wantErr(t, fmt.Sprintf("ClaimOne(run %d) after ClaimMany", p.RunID), err, storage.ErrNotClaimed)
 	}
 }
 

@@ -7,14 +7,15 @@ import (
 
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/storetest"
 )
 
 var t0 = time.Date(2031, 3, 4, 5, 6, 7, 123456000, time.UTC)
 
 // TestClaimSkipsCancelRequested: a queued run flagged for cancellation is
-// not claimed, by ClaimMany or Claim. The API cannot produce such a row
-// (a cancel request ends a queued run at once), so the test writes the
-// flag itself: the claim's own check is what is under test.
+// not claimed, by a ClaimMany of one run or of several. The API cannot
+// produce such a row (a cancel request ends a queued run at once), so the
+// test writes the flag itself: the claim's own check is what is under test.
 func TestClaimSkipsCancelRequested(t *testing.T) {
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
@@ -39,8 +40,8 @@ func TestClaimSkipsCancelRequested(t *testing.T) {
 			params := func(r jobs.Run) storage.ClaimParams {
 				return storage.ClaimParams{RunID: r.ID, Job: r.Job, Digest: r.Digest, Node: "n1", Now: t0, LeaseUntil: t0.Add(time.Minute)}
 			}
-			if _, err := e.store.Claim(ctx, params(flagged)); !errors.Is(err, storage.ErrNotClaimed) {
-				t.Fatalf("Claim of a cancel-requested run: %v, want ErrNotClaimed", err)
+			if _, err := storetest.ClaimOne(ctx, e.store, params(flagged)); !errors.Is(err, storage.ErrNotClaimed) {
+				t.Fatalf("ClaimOne of a cancel-requested run: %v, want ErrNotClaimed", err)
 			}
 			got, err := e.store.ClaimMany(ctx, []storage.ClaimParams{params(flagged), params(plain)})
 			if err != nil || len(got) != 1 || got[0].ID != plain.ID {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/storetest"
 )
 
 const (
@@ -20,7 +21,7 @@ const (
 
 // BenchmarkClaimFinish measures the store's side of the worker's cycle on
 // benchRuns queued runs: claim each, then record its result, with the
-// work itself taking no time. "single" is the pipeline of one Claim
+// work itself taking no time. "single" is the pipeline of one ClaimMany
 // transaction per run from one pop loop and one Finish transaction per
 // run from benchWorkers goroutines; "batched" claims with ClaimMany of
 // benchClaimBatch runs from one loop and records with FinishMany of
@@ -98,7 +99,7 @@ func benchSingle(b *testing.B, s storage.Store, runs []jobs.Run, now time.Time) 
 		})
 	}
 	for _, r := range runs {
-		got, err := s.Claim(ctx, benchClaim(r, now))
+		got, err := storetest.ClaimOne(ctx, s, benchClaim(r, now))
 		if err != nil {
 			b.Error(err)
 			continue

@@ -11,9 +11,9 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 	_ "modernc.org/sqlite" // the raw handle on the SQLite file
 
-	"github.com/tock-sched/tock/internal/testdb"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/mysql"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 	"github.com/tock-sched/tock/storage/sqlite"
 )
 
@@ -45,7 +45,7 @@ func engines(t testing.TB) []engine {
 	t.Cleanup(func() { lraw.Close() })
 	out = append(out, engine{"sqlite", ls, lraw})
 
-	dbURL := testdb.MySQLURL(t)
+	dbURL := mysqltest.NewDatabase(t)
 	ms, err := mysql.Open(ctx, dbURL, mysql.Options{})
 	if err != nil {
 		t.Fatalf("opening MySQL: %v", err)

@@ -41,7 +41,7 @@ func testTriggerPromote(t *testing.T, s storage.Store) {
 	}
 
 	// A scheduled run cannot be claimed before promotion.
-	_, err = s.Claim(ctx, storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "", Node: "n1", Now: t0, LeaseUntil: t0.Add(time.Minute)})
+	_, err = ClaimOne(ctx, s, storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "", Node: "n1", Now: t0, LeaseUntil: t0.Add(time.Minute)})
 	wantErr(t, "Claim of a scheduled run", err, storage.ErrNotClaimed)
 
 	now := t0.Add(time.Second)
@@ -92,7 +92,7 @@ func testClaim(t *testing.T, s storage.Store) {
 		{"other digest", storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "d-x", Node: "n1", Now: due, LeaseUntil: lease}},
 		{"unknown run", storage.ClaimParams{RunID: r.ID + 1000, Job: "a", Digest: "d-a", Node: "n1", Now: due, LeaseUntil: lease}},
 	} {
-		_, err := s.Claim(ctx, tc.p)
+		_, err := ClaimOne(ctx, s, tc.p)
 		wantErr(t, "Claim, "+tc.name, err, storage.ErrNotClaimed)
 	}
 	checkStored(t, s, r)
@@ -108,14 +108,15 @@ func testClaim(t *testing.T, s storage.Store) {
 	}
 	checkAttempt(t, atts[0], jobs.Attempt{RunID: r.ID, Number: 1, Node: "n1", Status: jobs.StatusRunning, StartedAt: due, LeaseUntil: lease, Epoch: e})
 
-	_, err := s.Claim(ctx, storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "d-a", Node: "n2", Now: due, LeaseUntil: lease})
+	_, err := ClaimOne(ctx, s, storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "d-a", Node: "n2", Now: due, LeaseUntil: lease})
 	wantErr(t, "second Claim", err, storage.ErrNotClaimed)
 }
 
 // testClaimStampsEpoch checks that a claim stamps its attempt with the
-// leader epoch current at claim time (not at dispatch), that Claim and
-// ClaimMany return it in Run.Epoch, and that a retry claimed after another
-// election gets the newer epoch while earlier attempts keep theirs.
+// leader epoch current at claim time (not at dispatch), that ClaimMany
+// returns it in Run.Epoch, claiming one run or several, and that a retry
+// claimed after another election gets the newer epoch while earlier
+// attempts keep theirs.
 func testClaimStampsEpoch(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	e1 := bump(t, s)
@@ -126,7 +127,7 @@ func testClaimStampsEpoch(t *testing.T, s storage.Store) {
 
 	first := claim(t, s, r, "n1", t0, lease)
 	if first.Epoch != e2 {
-		t.Fatalf("Claim returned epoch %d, want the current %d (dispatched under %d)", first.Epoch, e2, e1)
+		t.Fatalf("ClaimOne returned epoch %d, want the current %d (dispatched under %d)", first.Epoch, e2, e1)
 	}
 	if f := first.Fence(); f != (jobs.Fence{Epoch: e2, RunID: r.ID, Attempt: 1}) {
 		t.Fatalf("Fence of the claimed run = %v", f)
@@ -192,7 +193,7 @@ func testClaimRace(t *testing.T, s storage.Store) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			_, errs[w] = s.Claim(t.Context(), storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "d-a",
+			_, errs[w] = ClaimOne(t.Context(), s, storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "d-a",
 				Node: fmt.Sprintf("n%d", w), Now: t0, LeaseUntil: t0.Add(time.Minute)})
 		})
 	}
@@ -299,7 +300,7 @@ func testFinishRetry(t *testing.T, s storage.Store) {
 	checkStored(t, s, want)
 
 	// Not claimable before its backoff; re-enqueued by DueQueued once due.
-	_, err = s.Claim(ctx, storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "d-a", Node: "n2", Now: retry.Add(-time.Second), LeaseUntil: lease})
+	_, err = ClaimOne(ctx, s, storage.ClaimParams{RunID: r.ID, Job: "a", Digest: "d-a", Node: "n2", Now: retry.Add(-time.Second), LeaseUntil: lease})
 	wantErr(t, "Claim before the retry is due", err, storage.ErrNotClaimed)
 	if due, err := s.DueQueued(ctx, retry, retry, 10); err != nil || len(due) != 1 || due[0].ID != r.ID {
 		t.Fatalf("DueQueued at the retry time = (%v, %v), want the run", due, err)
@@ -386,7 +387,7 @@ func testRequestCancel(t *testing.T, s storage.Store) {
 		checkRun(t, "RequestCancel of a "+string(r.Status)+" run", got, want)
 		checkStored(t, s, want)
 	}
-	_, err = s.Claim(ctx, storage.ClaimParams{RunID: queued.ID, Job: "a", Digest: "d-a", Node: "n1", Now: now, LeaseUntil: now})
+	_, err = ClaimOne(ctx, s, storage.ClaimParams{RunID: queued.ID, Job: "a", Digest: "d-a", Node: "n1", Now: now, LeaseUntil: now})
 	wantErr(t, "Claim of a canceled run", err, storage.ErrNotClaimed)
 
 	got, err := s.RequestCancel(ctx, running.ID, now)

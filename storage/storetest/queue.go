@@ -8,6 +8,16 @@ import (
 	"github.com/tock-sched/tock/storage"
 )
 
+// PopOne takes one item with PopMany, blocking like it, for tests that
+// take items one at a time.
+func PopOne(ctx context.Context, q storage.Queue) (storage.QueueItem, error) {
+	items, err := q.PopMany(ctx, 1)
+	if err != nil {
+		return storage.QueueItem{}, err
+	}
+	return items[0], nil
+}
+
 // PopManyExactlyOnce pushes items with run ids 1..total to q and has
 // consumers goroutines take them with PopMany in batches of different sizes
 // until all are taken; it fails t unless every item was taken exactly once.

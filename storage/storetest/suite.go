@@ -157,9 +157,9 @@ func queue(t *testing.T, s storage.Store, epoch int64, r storage.NewRun) jobs.Ru
 
 func claim(t *testing.T, s storage.Store, r jobs.Run, node string, now, lease time.Time) jobs.Run {
 	t.Helper()
-	got, err := s.Claim(t.Context(), storage.ClaimParams{RunID: r.ID, Job: r.Job, Digest: r.Digest, Node: node, Now: now, LeaseUntil: lease})
+	got, err := ClaimOne(t.Context(), s, storage.ClaimParams{RunID: r.ID, Job: r.Job, Digest: r.Digest, Node: node, Now: now, LeaseUntil: lease})
 	if err != nil {
-		t.Fatalf("Claim(run %d): %v", r.ID, err)
+		t.Fatalf("ClaimOne(run %d): %v", r.ID, err)
 	}
 	return got
 }

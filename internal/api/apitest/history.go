@@ -13,6 +13,7 @@ import (
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/sqlite"
+	"github.com/tock-sched/tock/storage/storetest"
 )
 
 // Now is the history's "now": every time in it is relative to it.
@@ -129,7 +130,7 @@ func NewHistoryIn(t testing.TB, st storage.Store) *History {
 	h.Missed = runs[0].ID
 
 	claim := func(id int64, j *jobs.Job) jobs.Run {
-		r, err := h.Store.Claim(ctx, storage.ClaimParams{RunID: id, Job: j.Name, Digest: j.Digest, Node: "node-a",
+		r, err := storetest.ClaimOne(ctx, h.Store, storage.ClaimParams{RunID: id, Job: j.Name, Digest: j.Digest, Node: "node-a",
 			Now: t0.Add(-20 * time.Minute), LeaseUntil: t0.Add(time.Hour)})
 		if err != nil {
 			t.Fatalf("claiming run %d: %v", id, err)

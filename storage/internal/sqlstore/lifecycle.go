@@ -90,21 +90,6 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 	return out, nil
 }
 
-// Claim moves a queued, due run of the caller's job and digest to running
-// and opens its next attempt, stamped with the current leader epoch (I4,
-// I7); ErrNotClaimed otherwise. It is ClaimMany of one run.
-func (s *Store) Claim(ctx context.Context, p storage.ClaimParams) (jobs.Run, error) {
-	what := fmt.Sprintf("claiming run %d", p.RunID)
-	runs, err := s.claimMany(ctx, what, []storage.ClaimParams{p})
-	if err != nil {
-		return jobs.Run{}, err
-	}
-	if len(runs) == 0 {
-		return jobs.Run{}, fmt.Errorf("%s: %w", what, storage.ErrNotClaimed)
-	}
-	return runs[0], nil
-}
-
 // Heartbeat extends a running attempt's lease held by the caller's node and
 // reports whether a cancel was requested; ErrLeaseLost otherwise.
 func (s *Store) Heartbeat(ctx context.Context, p storage.HeartbeatParams) (bool, error) {

@@ -13,14 +13,11 @@ import (
 
 // Prune batch sizes.
 const (
-	// DefaultPruneBatch is PruneParams.Batch when unset.
+	// DefaultPruneBatch is storage.PruneParams.Batch when unset.
 	DefaultPruneBatch = 1000
-	// MaxPruneBatch caps PruneParams.Batch.
+	// MaxPruneBatch caps storage.PruneParams.Batch.
 	MaxPruneBatch = 5000
 )
-
-// PruneParams are the arguments of Prune.
-type PruneParams = storage.PruneParams
 
 // Prune deletes terminal runs that finished before params.Before and are
 // not among the newest params.KeepPerJob runs of their job, with their
@@ -34,7 +31,7 @@ type PruneParams = storage.PruneParams
 // rows are deleted by primary key. Terminal runs never change, so choosing
 // them without a lock is safe, and so is the lack of a fencing check (I2):
 // an ex-leader still pruning deletes only what the new leader would.
-func (s *Store) Prune(ctx context.Context, p PruneParams) (int64, error) {
+func (s *Store) Prune(ctx context.Context, p storage.PruneParams) (int64, error) {
 	batch := p.Batch
 	if batch <= 0 {
 		batch = DefaultPruneBatch
@@ -76,7 +73,7 @@ func (s *Store) Prune(ctx context.Context, p PruneParams) (int64, error) {
 
 // pruneJob prunes the runs of job, or of every job when KeepPerJob is 0,
 // deleting at most limit runs when limit is not negative.
-func (s *Store) pruneJob(ctx context.Context, job string, p PruneParams, terminal []string, batch int, limit int64) (int64, error) {
+func (s *Store) pruneJob(ctx context.Context, job string, p storage.PruneParams, terminal []string, batch int, limit int64) (int64, error) {
 	what := "pruning runs"
 	cond, args := "", []any{}
 	if p.KeepPerJob > 0 {

@@ -1,24 +1,24 @@
-package testdb_test
+package mysqltest_test
 
 import (
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/tock-sched/tock/internal/testdb"
 	"github.com/tock-sched/tock/storage/mysql"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 )
 
-func TestMySQLURL(t *testing.T) {
+func TestNewDatabase(t *testing.T) {
 	var dbURL string
 	t.Run("create", func(t *testing.T) {
-		dbURL = testdb.MySQLURL(t)
+		dbURL = mysqltest.NewDatabase(t)
 		u, err := url.Parse(dbURL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(u.Path, "/"+testdb.Prefix) || len(u.Path) != len("/"+testdb.Prefix)+16 {
-			t.Fatalf("database %q, want %s and 16 hex digits", u.Path, testdb.Prefix)
+		if !strings.HasPrefix(u.Path, "/"+mysqltest.Prefix) || len(u.Path) != len("/"+mysqltest.Prefix)+16 {
+			t.Fatalf("database %q, want %s and 16 hex digits", u.Path, mysqltest.Prefix)
 		}
 		s, err := mysql.Open(t.Context(), dbURL, mysql.Options{})
 		if err != nil {
@@ -28,7 +28,7 @@ func TestMySQLURL(t *testing.T) {
 		if err := s.Migrate(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if other := testdb.MySQLURL(t); other == dbURL {
+		if other := mysqltest.NewDatabase(t); other == dbURL {
 			t.Fatalf("two calls returned the same database %s", dbURL)
 		}
 	})

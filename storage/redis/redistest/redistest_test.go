@@ -1,4 +1,4 @@
-package testredis
+package redistest
 
 import (
 	"regexp"
@@ -61,9 +61,9 @@ func TestCleanupDeletesOnlyOwnKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.close()
+		defer c.Close()
 		for _, k := range []string{prefix + ":raw", "tock:{" + prefix + "}:leader", "tock:{" + prefix + "}:queue"} {
-			if _, err := c.do("SET", k, "v"); err != nil {
+			if _, err := c.Do("SET", k, "v"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -72,15 +72,15 @@ func TestCleanupDeletesOnlyOwnKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	// A neighbour whose name extends ours must survive.
 	neighbour := "tock:{" + prefix + "x}:leader"
-	if _, err := c.do("SET", neighbour, "v"); err != nil {
+	if _, err := c.Do("SET", neighbour, "v"); err != nil {
 		t.Fatal(err)
 	}
-	defer c.do("DEL", neighbour)
+	defer c.Do("DEL", neighbour)
 	for _, pattern := range Patterns(prefix) {
-		keys, err := c.scan(pattern)
+		keys, err := scan(c, pattern)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestCleanupDeletesOnlyOwnKeys(t *testing.T) {
 			t.Errorf("keys left after cleanup: %v", keys)
 		}
 	}
-	if n, err := c.do("EXISTS", neighbour); err != nil || n != int64(1) {
+	if n, err := c.Do("EXISTS", neighbour); err != nil || n != int64(1) {
 		t.Errorf("neighbour key deleted: EXISTS = %v, %v", n, err)
 	}
 }
