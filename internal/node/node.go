@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/internal/redact"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
@@ -288,7 +289,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	log.Info("tock started", slog.String("version", Version), slog.String("role", n.opts.Role),
-		slog.String("store", redact(n.opts.StoreURL)), slog.Int("jobs", len(n.cfg.Jobs)), slog.String("config_digest", n.cfg.Digest))
+		slog.String("store", redact.URL(n.opts.StoreURL)), slog.Int("jobs", len(n.cfg.Jobs)), slog.String("config_digest", n.cfg.Digest))
 	<-ctx.Done()
 	log.Info("shutting down", slog.Duration("grace", n.opts.ShutdownGrace))
 	n.stopHTTP() // http.go: no new triggers while the rest stops

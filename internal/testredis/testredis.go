@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tock-sched/tock/internal/redact"
 )
 
 // Environment variables read by New.
@@ -58,11 +60,11 @@ func New(t testing.TB) (url, prefix string) {
 		if os.Getenv(EnvSkip) == "1" {
 			t.Skipf("testredis: Redis unreachable (%s=1): %v", EnvSkip, err)
 		}
-		t.Fatalf("testredis: Redis at %s unreachable: %v (start it, e.g. with scripts/test.sh, or set %s=1 to skip)", redact(url), err, EnvSkip)
+		t.Fatalf("testredis: Redis at %s unreachable: %v (start it, e.g. with scripts/test.sh, or set %s=1 to skip)", redact.URL(url), err, EnvSkip)
 	}
 	defer c.close()
 	if _, err := c.do("PING"); err != nil {
-		t.Fatalf("testredis: pinging %s: %v", redact(url), err)
+		t.Fatalf("testredis: pinging %s: %v", redact.URL(url), err)
 	}
 	prefix = newPrefix(t.Name())
 	t.Cleanup(func() {
@@ -121,14 +123,6 @@ func DeleteKeys(url, prefix string) (int, error) {
 	return deleted, nil
 }
 
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
 // conn is a minimal RESP2 client: enough for PING, AUTH, SELECT, SCAN, DEL.
 type conn struct {
 	nc net.Conn
@@ -146,7 +140,7 @@ func dial(raw string) (*conn, error) {
 		return nil, fmt.Errorf("parsing %s: %w", EnvURL, err)
 	}
 	if u.Scheme != "redis" {
-		return nil, fmt.Errorf("%s: scheme must be redis", redact(raw))
+		return nil, fmt.Errorf("%s: scheme must be redis", redact.URL(raw))
 	}
 	host := u.Host
 	if u.Port() == "" {
