@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -204,10 +205,8 @@ func (w *alertWatch) check(ctx context.Context, cfg *jobs.Config, j *jobs.Job, n
 }
 
 func (w *alertWatch) list(ctx context.Context, f storage.RunFilter) ([]jobs.Run, error) {
-	var runs []jobs.Run
-	err := w.s.call(ctx, func(ctx context.Context) (err error) {
-		runs, err = w.s.opts.Store.ListRuns(ctx, f)
-		return err
+	runs, err := storecall.Do(ctx, w.s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return w.s.opts.Store.ListRuns(ctx, f)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing runs of job %s for its alerts: %w", f.Job, err)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -56,10 +57,8 @@ func (s *Scheduler) pruneLoop(ctx context.Context) {
 func (s *Scheduler) pruneRound(ctx context.Context) (more bool, err error) {
 	for _, p := range pruneRules(s.cfg.Load().History, s.opts.Clock.Now()) {
 		p.Batch, p.Limit = s.opts.PruneBatch, s.opts.PruneBatch
-		var n int64
-		err := s.call(ctx, func(ctx context.Context) (err error) {
-			n, err = s.opts.Store.Prune(ctx, p)
-			return err
+		n, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) (int64, error) {
+			return s.opts.Store.Prune(ctx, p)
 		})
 		if n > 0 {
 			s.log.Debug("pruned history", slog.Int64("runs", n), slog.Time("before", p.Before), slog.Int("keep_per_job", p.KeepPerJob))

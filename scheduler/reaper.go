@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -43,15 +44,13 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	s.retryUnrung(ctx)
 	now := s.opts.Clock.Now()
 	cfg := s.cfg.Load()
-	var lost []jobs.Run
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		lost, err = s.opts.Store.ReapExpired(ctx, storage.ReapParams{Epoch: epoch, Now: now, Backoff: func(r jobs.Run) time.Duration {
+	lost, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.ReapExpired(ctx, storage.ReapParams{Epoch: epoch, Now: now, Backoff: func(r jobs.Run) time.Duration {
 			if j := cfg.Job(r.Job); j != nil {
 				return jobs.Backoff(j.RetryBackoff, j.RetryBackoffMax, r.Attempt+1)
 			}
 			return 0
 		}})
-		return err
 	})
 	if err != nil {
 		return fmt.Errorf("reaping expired attempts: %w", err)
@@ -68,10 +67,8 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	// The retry of a lost attempt is rung now, not after RequeueAfter.
 	s.push(ctx, ring)
 
-	var due []jobs.Run
-	err = s.call(ctx, func(ctx context.Context) (err error) {
-		due, err = s.opts.Store.DueQueued(ctx, now, now.Add(-s.opts.RequeueAfter), requeueLimit)
-		return err
+	due, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.DueQueued(ctx, now, now.Add(-s.opts.RequeueAfter), requeueLimit)
 	})
 	if err != nil {
 		return fmt.Errorf("listing queued runs to re-enqueue: %w", err)
@@ -79,10 +76,8 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	s.push(ctx, due)
 	s.reaped("requeued", len(due))
 
-	var failed []jobs.Run
-	err = s.call(ctx, func(ctx context.Context) (err error) {
-		failed, err = s.opts.Store.FailUnclaimed(ctx, now.Add(-s.opts.DispatchTimeout), now)
-		return err
+	failed, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.FailUnclaimed(ctx, now.Add(-s.opts.DispatchTimeout), now)
 	})
 	if err != nil {
 		return fmt.Errorf("failing unclaimed runs: %w", err)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -281,10 +282,8 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 	// The attempt lease is measured from here, before the request that
 	// sets it in the store (I10).
 	sent := p.opts.Clock.Now()
-	var runs []jobs.Run
-	err = p.callFor(ctx, p.opts.ClaimTimeout, func(ctx context.Context) (err error) {
-		runs, err = p.opts.Store.ClaimMany(ctx, params)
-		return err
+	runs, err := storecall.Do(ctx, p.opts.ClaimTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return p.opts.Store.ClaimMany(ctx, params)
 	})
 	if err != nil {
 		for _, c := range cands {
@@ -509,12 +508,10 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, ru
 			t.Reset(p.untilNext(next, fence))
 			continue
 		}
-		var cancelReq bool
 		// Bounded by the deadline: past it the attempt stops anyway.
-		err := p.callFor(ctx, min(p.opts.StoreTimeout, fence.until().Sub(now)), func(ctx context.Context) (err error) {
-			cancelReq, err = p.opts.Store.Heartbeat(ctx, storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt,
+		cancelReq, err := storecall.Do(ctx, min(p.opts.StoreTimeout, fence.until().Sub(now)), func(ctx context.Context) (bool, error) {
+			return p.opts.Store.Heartbeat(ctx, storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt,
 				Node: p.opts.Node, LeaseUntil: now.Add(p.opts.AttemptLease)})
-			return err
 		})
 		switch {
 		case errors.Is(err, storage.ErrLeaseLost):
@@ -552,10 +549,8 @@ func (p *Pool) finish(fp storage.FinishParams) (jobs.Run, error) {
 	defer cancel()
 	wait := 100 * time.Millisecond
 	for {
-		var run jobs.Run
-		err := p.call(ctx, func(ctx context.Context) (err error) {
-			run, err = p.opts.Store.Finish(ctx, fp)
-			return err
+		run, err := storecall.Do(ctx, p.opts.StoreTimeout, func(ctx context.Context) (jobs.Run, error) {
+			return p.opts.Store.Finish(ctx, fp)
 		})
 		if err == nil {
 			return run, nil
@@ -579,27 +574,13 @@ func (p *Pool) pause(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (p *Pool) call(ctx context.Context, f func(context.Context) error) error {
-	return p.callFor(ctx, p.opts.StoreTimeout, f)
-}
-
-// callFor runs one store call with timeout d.
-func (p *Pool) callFor(ctx context.Context, d time.Duration, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return f(ctx)
-}
-
 // mayClaim tells whether the pool may take doorbells now: the replica is
 // healthy (I9) and, after a failed claim, the store answers again. When it
 // may not, it waits claimErrorPause first, so the pop loop does not spin.
 func (p *Pool) mayClaim(ctx context.Context) bool {
 	err := p.opts.Healthy()
 	if err == nil && p.storeDown.Load() {
-		err = p.callFor(ctx, p.opts.ClaimTimeout, func(ctx context.Context) error {
-			_, err := p.opts.Store.Now(ctx)
-			return err
-		})
+		_, err = storecall.Do(ctx, p.opts.ClaimTimeout, p.opts.Store.Now)
 		if err == nil {
 			p.storeDown.Store(false)
 			p.log.Info("store answers again; taking runs")
