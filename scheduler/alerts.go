@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
@@ -116,20 +117,13 @@ func (s *Scheduler) alertLoop(ctx context.Context) {
 	defer wg.Wait()
 
 	w := &alertWatch{s: s, n: n, firing: map[alertKey]bool{}}
-	t := s.opts.Clock.NewTimer(s.opts.AlertInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Loop(ctx, s.opts.Clock, s.opts.AlertInterval, func(ctx context.Context) (time.Duration, bool) {
 		if err := w.round(ctx); err != nil && ctx.Err() == nil {
 			s.storeError("alerts", err)
 			s.log.Warn("checking job alerts", slog.Any("error", err))
 		}
-		t.Reset(s.opts.AlertInterval)
-	}
+		return s.opts.AlertInterval, false
+	})
 }
 
 // round checks every job with an alert against the config in force.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
@@ -26,25 +27,17 @@ const prunePause = 100 * time.Millisecond
 // prunes on for a moment deletes only what the new leader would. Its errors
 // therefore never end the term.
 func (s *Scheduler) pruneLoop(ctx context.Context) {
-	t := s.opts.Clock.NewTimer(s.opts.PruneInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Loop(ctx, s.opts.Clock, s.opts.PruneInterval, func(ctx context.Context) (time.Duration, bool) {
 		more, err := s.pruneRound(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.storeError("prune", err)
 			s.log.Warn("pruning history", slog.Any("error", err))
 		}
 		if more && err == nil {
-			t.Reset(prunePause)
-		} else {
-			t.Reset(s.opts.PruneInterval)
+			return prunePause, false
 		}
-	}
+		return s.opts.PruneInterval, false
+	})
 }
 
 // pruneRound deletes at most one batch for each retention rule of the

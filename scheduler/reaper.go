@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
@@ -19,24 +20,17 @@ const requeueLimit = 10000
 // are retried while attempts remain (I5); queued runs whose doorbell was lost
 // are enqueued again (I4); runs no worker could take are failed.
 func (s *Scheduler) reapLoop(ctx context.Context, endTerm context.CancelCauseFunc, epoch int64) {
-	t := s.opts.Clock.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Loop(ctx, s.opts.Clock, 0, func(ctx context.Context) (time.Duration, bool) {
 		if err := s.reap(ctx, epoch); err != nil && ctx.Err() == nil {
 			if errors.Is(err, storage.ErrFenced) {
 				endTerm(err)
-				return
+				return 0, true
 			}
 			s.storeError("reap", err)
 			s.log.Warn("reaping", slog.Any("error", err))
 		}
-		t.Reset(s.opts.ReapInterval)
-	}
+		return s.opts.ReapInterval, false
+	})
 }
 
 // reap does one pass.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
@@ -232,7 +233,7 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 			return 0
 		}
 		p.log.Warn("taking from the queue", slog.Any("error", err))
-		p.pause(ctx, time.Second)
+		clock.Sleep(ctx, p.opts.Clock, time.Second)
 		return 0
 	}
 	cfg := p.cfg.Load()
@@ -432,14 +433,7 @@ func (p *Pool) waitUntil(ctx context.Context, t time.Time) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	tm := p.opts.Clock.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C():
-		return true
-	}
+	return clock.Sleep(ctx, p.opts.Clock, d)
 }
 
 // endAttempt stops the heartbeat and records res (see execute).
@@ -560,17 +554,8 @@ func (p *Pool) finish(fp storage.FinishParams) (jobs.Run, error) {
 		}
 		p.storeError("finish", err)
 		p.log.Warn("recording result; retrying", slog.Int64("run_id", fp.RunID), slog.Duration("in", wait), slog.Any("error", err))
-		p.pause(ctx, wait)
+		clock.Sleep(ctx, p.opts.Clock, wait)
 		wait = min(wait*2, 5*time.Second)
-	}
-}
-
-func (p *Pool) pause(ctx context.Context, d time.Duration) {
-	t := p.opts.Clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C():
 	}
 }
 
@@ -598,7 +583,7 @@ func (p *Pool) mayClaim(ctx context.Context) bool {
 	if !p.refusing.Swap(true) {
 		p.log.Warn("not claiming runs", slog.Any("error", err))
 	}
-	p.pause(ctx, claimErrorPause)
+	clock.Sleep(ctx, p.opts.Clock, claimErrorPause)
 	return false
 }
 
