@@ -221,7 +221,7 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) error {
 
 	termCtx, endTerm := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		s.keepLease(termCtx, endTerm, deadline)
@@ -238,10 +238,13 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) error {
 		defer wg.Done()
 		s.pruneLoop(termCtx) // pruner.go
 	}()
-	go func() {
-		defer wg.Done()
-		s.alertLoop(termCtx) // alerts.go
-	}()
+	if s.opts.Term != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.opts.Term(termCtx, epoch)
+		}()
+	}
 	s.dispatchLoop(termCtx, endTerm, epoch)
 	endTerm(errShutdown)
 	wg.Wait()
