@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -107,11 +108,7 @@ func (t *term) run(ctx context.Context) error {
 }
 
 func (t *term) states(ctx context.Context) (map[string]storage.JobState, error) {
-	var st map[string]storage.JobState
-	err := t.s.call(ctx, func(ctx context.Context) (err error) {
-		st, err = t.s.opts.Store.JobStates(ctx)
-		return err
-	})
+	st, err := storecall.Do(ctx, t.s.opts.StoreTimeout, t.s.opts.Store.JobStates)
 	if err != nil {
 		return nil, fmt.Errorf("reading job states: %w", err)
 	}
@@ -269,10 +266,8 @@ func (t *term) flush(ctx context.Context) error {
 	}
 	s := t.s
 	now := s.opts.Clock.Now()
-	var queued []jobs.Run
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		queued, err = s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors})
-		return err
+	queued, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors})
 	})
 	if err != nil {
 		return fmt.Errorf("dispatching %d runs: %w", len(t.batch), err)
@@ -306,10 +301,8 @@ func (t *term) ringQueued(ctx context.Context) error {
 	s := t.s
 	horizon := s.opts.Clock.Now().Add(s.opts.Lookahead)
 	for {
-		var due []jobs.Run
-		err := s.call(ctx, func(ctx context.Context) (err error) {
-			due, err = s.opts.Store.DueQueued(ctx, horizon, horizon, requeueLimit)
-			return err
+		due, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+			return s.opts.Store.DueQueued(ctx, horizon, horizon, requeueLimit)
 		})
 		if err != nil {
 			return fmt.Errorf("listing queued runs to ring at term start: %w", err)
@@ -329,19 +322,13 @@ func (t *term) ringQueued(ctx context.Context) error {
 // grow with the number of jobs.
 func (t *term) poll(ctx context.Context) error {
 	s := t.s
-	var stored map[string]bool
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		stored, err = s.opts.Store.PausedJobs(ctx)
-		return err
-	})
+	stored, err := storecall.Do(ctx, s.opts.StoreTimeout, s.opts.Store.PausedJobs)
 	if err != nil {
 		return fmt.Errorf("reading paused jobs: %w", err)
 	}
 	t.storePaused = stored
-	var promoted []jobs.Run
-	err = s.call(ctx, func(ctx context.Context) (err error) {
-		promoted, err = s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Jobs: t.byName})
-		return err
+	promoted, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Jobs: t.byName})
 	})
 	if err != nil {
 		return fmt.Errorf("promoting manual triggers: %w", err)

@@ -3,10 +3,9 @@
 // clock, dispatches due ticks into the store before enqueueing them (I1),
 // fences every dispatch with the leader epoch (I2), catches up ticks no
 // leader dispatched according to each job's misfire policy, reaps
-// expired attempt leases (I5), prunes the history the config's
-// history block no longer keeps, and watches the jobs' alerts (alert_late,
-// alert_failures), announcing each change in the log, to an Events hook
-// and, with a notify webhook, as a JSON POST.
+// expired attempt leases (I5) and prunes the history the config's
+// history block no longer keeps. Other leader-only work (the jobs' alerts,
+// internal/alerting) runs alongside each term through Options.Term.
 //
 // It talks to the outside only through the storage interfaces; it never runs
 // a job (that is package worker) and never imports a driver.

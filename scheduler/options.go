@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"context"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -22,9 +23,6 @@ const (
 	DefaultMaxBatch        = 5000
 	DefaultPruneInterval   = time.Minute
 	DefaultPruneBatch      = 1000
-	DefaultAlertInterval   = 5 * time.Second
-	DefaultNotifyQueue     = 100
-	DefaultNotifyBackoff   = time.Second
 	// maxDefaultStoreBound caps the default StoreBound (two thirds of the
 	// lease TTL)
 	// for long leases such as the in-process one.
@@ -94,15 +92,13 @@ type Options struct {
 	// PruneBatch bounds the runs one prune transaction deletes; full
 	// batches follow each other after a short pause. Default 1000.
 	PruneBatch int
-	// AlertInterval is how often the leader checks the jobs' alerts
-	// (alert_late, alert_failures). Default 5s.
-	AlertInterval time.Duration
-	// NotifyQueue bounds the alert notifications waiting for the webhook;
-	// when full the oldest is dropped. Default 100.
-	NotifyQueue int
-	// NotifyBackoff is the pause before the first retry of a failed
-	// notification; it doubles each retry, up to a minute. Default 1s.
-	NotifyBackoff time.Duration
+	// Term, when set, is run with each leadership term: started in a
+	// goroutine of its own once the term's epoch is fenced, with a context
+	// that ends when the term ends, and waited for before the leader steps
+	// down (Events.SteppedDown comes after it returned). It must return soon
+	// after ctx ends. It cannot end the term; it suits leader-only work
+	// that needs no fencing, such as watching alerts (internal/alerting).
+	Term func(ctx context.Context, epoch int64)
 	// Jitter returns the random delay for a job with jitter; default uniform
 	// in [0, job.Jitter).
 	Jitter func(*jobs.Job) time.Duration
@@ -124,9 +120,6 @@ type Events struct {
 	// Pruned is called with the number of runs each prune call deleted,
 	// when it deleted any.
 	Pruned func(n int64)
-	// Alert is called when a job alert starts firing or resolves (alerts.go).
-	// A new term starts with no alert firing.
-	Alert func(a Alert)
 }
 
 func (o *Options) setDefaults() {
@@ -183,15 +176,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.PruneBatch <= 0 {
 		o.PruneBatch = DefaultPruneBatch
-	}
-	if o.AlertInterval <= 0 {
-		o.AlertInterval = DefaultAlertInterval
-	}
-	if o.NotifyQueue <= 0 {
-		o.NotifyQueue = DefaultNotifyQueue
-	}
-	if o.NotifyBackoff <= 0 {
-		o.NotifyBackoff = DefaultNotifyBackoff
 	}
 	if o.Jitter == nil {
 		o.Jitter = func(j *jobs.Job) time.Duration {

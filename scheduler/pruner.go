@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -25,25 +27,17 @@ const prunePause = 100 * time.Millisecond
 // prunes on for a moment deletes only what the new leader would. Its errors
 // therefore never end the term.
 func (s *Scheduler) pruneLoop(ctx context.Context) {
-	t := s.opts.Clock.NewTimer(s.opts.PruneInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Loop(ctx, s.opts.Clock, s.opts.PruneInterval, func(ctx context.Context) (time.Duration, bool) {
 		more, err := s.pruneRound(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.storeError("prune", err)
 			s.log.Warn("pruning history", slog.Any("error", err))
 		}
 		if more && err == nil {
-			t.Reset(prunePause)
-		} else {
-			t.Reset(s.opts.PruneInterval)
+			return prunePause, false
 		}
-	}
+		return s.opts.PruneInterval, false
+	})
 }
 
 // pruneRound deletes at most one batch for each retention rule of the
@@ -56,10 +50,8 @@ func (s *Scheduler) pruneLoop(ctx context.Context) {
 func (s *Scheduler) pruneRound(ctx context.Context) (more bool, err error) {
 	for _, p := range pruneRules(s.cfg.Load().History, s.opts.Clock.Now()) {
 		p.Batch, p.Limit = s.opts.PruneBatch, s.opts.PruneBatch
-		var n int64
-		err := s.call(ctx, func(ctx context.Context) (err error) {
-			n, err = s.opts.Store.Prune(ctx, p)
-			return err
+		n, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) (int64, error) {
+			return s.opts.Store.Prune(ctx, p)
 		})
 		if n > 0 {
 			s.log.Debug("pruned history", slog.Int64("runs", n), slog.Time("before", p.Before), slog.Int("keep_per_job", p.KeepPerJob))

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -18,24 +20,17 @@ const requeueLimit = 10000
 // are retried while attempts remain (I5); queued runs whose doorbell was lost
 // are enqueued again (I4); runs no worker could take are failed.
 func (s *Scheduler) reapLoop(ctx context.Context, endTerm context.CancelCauseFunc, epoch int64) {
-	t := s.opts.Clock.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Loop(ctx, s.opts.Clock, 0, func(ctx context.Context) (time.Duration, bool) {
 		if err := s.reap(ctx, epoch); err != nil && ctx.Err() == nil {
 			if errors.Is(err, storage.ErrFenced) {
 				endTerm(err)
-				return
+				return 0, true
 			}
 			s.storeError("reap", err)
 			s.log.Warn("reaping", slog.Any("error", err))
 		}
-		t.Reset(s.opts.ReapInterval)
-	}
+		return s.opts.ReapInterval, false
+	})
 }
 
 // reap does one pass.
@@ -43,15 +38,13 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	s.retryUnrung(ctx)
 	now := s.opts.Clock.Now()
 	cfg := s.cfg.Load()
-	var lost []jobs.Run
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		lost, err = s.opts.Store.ReapExpired(ctx, storage.ReapParams{Epoch: epoch, Now: now, Backoff: func(r jobs.Run) time.Duration {
+	lost, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.ReapExpired(ctx, storage.ReapParams{Epoch: epoch, Now: now, Backoff: func(r jobs.Run) time.Duration {
 			if j := cfg.Job(r.Job); j != nil {
 				return jobs.Backoff(j.RetryBackoff, j.RetryBackoffMax, r.Attempt+1)
 			}
 			return 0
 		}})
-		return err
 	})
 	if err != nil {
 		return fmt.Errorf("reaping expired attempts: %w", err)
@@ -68,10 +61,8 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	// The retry of a lost attempt is rung now, not after RequeueAfter.
 	s.push(ctx, ring)
 
-	var due []jobs.Run
-	err = s.call(ctx, func(ctx context.Context) (err error) {
-		due, err = s.opts.Store.DueQueued(ctx, now, now.Add(-s.opts.RequeueAfter), requeueLimit)
-		return err
+	due, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.DueQueued(ctx, now, now.Add(-s.opts.RequeueAfter), requeueLimit)
 	})
 	if err != nil {
 		return fmt.Errorf("listing queued runs to re-enqueue: %w", err)
@@ -79,10 +70,8 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	s.push(ctx, due)
 	s.reaped("requeued", len(due))
 
-	var failed []jobs.Run
-	err = s.call(ctx, func(ctx context.Context) (err error) {
-		failed, err = s.opts.Store.FailUnclaimed(ctx, now.Add(-s.opts.DispatchTimeout), now)
-		return err
+	failed, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.FailUnclaimed(ctx, now.Add(-s.opts.DispatchTimeout), now)
 	})
 	if err != nil {
 		return fmt.Errorf("failing unclaimed runs: %w", err)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -220,7 +221,7 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) error {
 
 	termCtx, endTerm := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		s.keepLease(termCtx, endTerm, deadline)
@@ -237,10 +238,13 @@ func (s *Scheduler) lead(ctx context.Context, deadline time.Time) error {
 		defer wg.Done()
 		s.pruneLoop(termCtx) // pruner.go
 	}()
-	go func() {
-		defer wg.Done()
-		s.alertLoop(termCtx) // alerts.go
-	}()
+	if s.opts.Term != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.opts.Term(termCtx, epoch)
+		}()
+	}
 	s.dispatchLoop(termCtx, endTerm, epoch)
 	endTerm(errShutdown)
 	wg.Wait()
@@ -270,9 +274,9 @@ func (s *Scheduler) bumpEpoch(ctx context.Context, deadline time.Time) (int64, e
 	if timeout <= 0 {
 		return 0, errors.New("bumping leader epoch: lease deadline already passed")
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	e, err := s.opts.Store.BumpEpoch(ctx, s.opts.Node)
+	e, err := storecall.Do(ctx, timeout, func(ctx context.Context) (int64, error) {
+		return s.opts.Store.BumpEpoch(ctx, s.opts.Node)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("bumping leader epoch: %w", err)
 	}
@@ -282,9 +286,7 @@ func (s *Scheduler) bumpEpoch(ctx context.Context, deadline time.Time) (int64, e
 // release gives the lease back with a short timeout of its own, since the
 // caller's context is usually done by now.
 func (s *Scheduler) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := s.opts.Lease.Release(ctx); err != nil {
+	if err := storecall.Exec(context.Background(), 2*time.Second, s.opts.Lease.Release); err != nil {
 		s.log.Warn("releasing leader lease", slog.Any("error", err))
 	}
 }
@@ -308,9 +310,7 @@ func (s *Scheduler) keepLease(ctx context.Context, endTerm context.CancelCauseFu
 			endTerm(errLeaseDeadline)
 			return
 		case <-tick.C():
-			rctx, cancel := context.WithTimeout(ctx, every)
-			d, err := s.opts.Lease.Renew(rctx)
-			cancel()
+			d, err := storecall.Do(ctx, every, s.opts.Lease.Renew)
 			switch {
 			case errors.Is(err, storage.ErrLeaseLost):
 				endTerm(errLeaseLost)
@@ -337,13 +337,6 @@ func (s *Scheduler) storeError(op string, err error) {
 	}
 }
 
-// call runs one store call with its own timeout.
-func (s *Scheduler) call(ctx context.Context, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
-	defer cancel()
-	return f(ctx)
-}
-
 // push rings the doorbell for queued runs. A failure is logged, not fatal:
 // the doorbells are kept and rung again at the next reap (reaper.go), and a
 // new leader rings every queued run at the start of its term (I4).
@@ -360,7 +353,7 @@ func (s *Scheduler) push(ctx context.Context, runs []jobs.Run) {
 
 // pushItems rings items, keeping those it could not ring for a retry.
 func (s *Scheduler) pushItems(ctx context.Context, items []storage.QueueItem) {
-	err := s.call(ctx, func(ctx context.Context) error { return s.opts.Queue.Push(ctx, items...) })
+	err := storecall.Exec(ctx, s.opts.StoreTimeout, func(ctx context.Context) error { return s.opts.Queue.Push(ctx, items...) })
 	if err == nil || ctx.Err() != nil {
 		return
 	}

@@ -119,9 +119,9 @@ func (r *rig) wait(k, n int) {
 }
 
 // leaderTimers is how many timers a leader's loops arm while idle: lease
-// deadline and renewal, store watch, reaper, pruner, alerts, dispatch
-// wait and poll.
-const leaderTimers = 8
+// deadline and renewal, store watch, reaper, pruner, dispatch wait and
+// poll (the rig sets no Options.Term).
+const leaderTimers = 7
 
 // step advances the fake clock by d in one-second steps, each once every
 // loop of the leader waits on its timers.

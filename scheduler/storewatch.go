@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -17,43 +19,36 @@ import (
 func (s *Scheduler) watchStore(ctx context.Context, endTerm context.CancelCauseFunc, epoch int64) {
 	every := s.opts.StoreBound / 3
 	lastOK := s.opts.Clock.Now()
-	t := s.opts.Clock.NewTimer(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Loop(ctx, s.opts.Clock, every, func(ctx context.Context) (time.Duration, bool) {
 		if err := s.opts.Healthy(); err != nil {
 			endTerm(fmt.Errorf("%w: %w", errUnhealthy, err))
-			return
+			return 0, true
 		}
 		sent := s.opts.Clock.Now()
 		left := lastOK.Add(s.opts.StoreBound).Sub(sent)
 		if left <= 0 {
 			endTerm(errStoreUnreachable)
-			return
+			return 0, true
 		}
 		cctx, cancel := context.WithTimeout(ctx, left)
 		_, stored, err := s.opts.Store.Leader(cctx)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return
+			return 0, true
 		case err == nil && stored != epoch:
 			endTerm(fmt.Errorf("%w: the store names epoch %d, this term is %d", storage.ErrFenced, stored, epoch))
-			return
+			return 0, true
 		case err == nil:
 			lastOK = sent
 		default:
 			s.storeError("leader_check", err)
 			if !s.opts.Clock.Now().Before(lastOK.Add(s.opts.StoreBound)) {
 				endTerm(fmt.Errorf("%w: %w", errStoreUnreachable, err))
-				return
+				return 0, true
 			}
 			s.log.Warn("leader store check failed", slog.Any("error", err))
 		}
-		t.Reset(every)
-	}
+		return every, false
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -60,10 +61,8 @@ func (p *Pool) finishBatch(batch []finishReq) {
 	for i, r := range batch {
 		params[i] = r.params
 	}
-	var res []storage.FinishResult
-	err := p.call(context.Background(), func(ctx context.Context) (err error) {
-		res, err = p.opts.Store.FinishMany(ctx, params)
-		return err
+	res, err := storecall.Do(context.Background(), p.opts.StoreTimeout, func(ctx context.Context) ([]storage.FinishResult, error) {
+		return p.opts.Store.FinishMany(ctx, params)
 	})
 	if err == nil && len(res) != len(batch) {
 		err = fmt.Errorf("store returned %d results for %d attempts", len(res), len(batch))

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -231,7 +233,7 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 			return 0
 		}
 		p.log.Warn("taking from the queue", slog.Any("error", err))
-		p.pause(ctx, time.Second)
+		clock.Sleep(ctx, p.opts.Clock, time.Second)
 		return 0
 	}
 	cfg := p.cfg.Load()
@@ -424,14 +426,7 @@ func (p *Pool) waitUntil(ctx context.Context, t time.Time) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	tm := p.opts.Clock.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C():
-		return true
-	}
+	return clock.Sleep(ctx, p.opts.Clock, d)
 }
 
 // endAttempt stops the heartbeat and records res (see execute).
@@ -500,12 +495,10 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, ru
 			t.Reset(p.untilNext(next, fence))
 			continue
 		}
-		var cancelReq bool
 		// Bounded by the deadline: past it the attempt stops anyway.
-		err := p.callFor(ctx, min(p.opts.StoreTimeout, fence.until().Sub(now)), func(ctx context.Context) (err error) {
-			cancelReq, err = p.opts.Store.Heartbeat(ctx, storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt,
+		cancelReq, err := storecall.Do(ctx, min(p.opts.StoreTimeout, fence.until().Sub(now)), func(ctx context.Context) (bool, error) {
+			return p.opts.Store.Heartbeat(ctx, storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt,
 				Node: p.opts.Node, LeaseUntil: now.Add(p.opts.AttemptLease)})
-			return err
 		})
 		switch {
 		case errors.Is(err, storage.ErrLeaseLost):
@@ -543,10 +536,8 @@ func (p *Pool) finish(fp storage.FinishParams) (jobs.Run, error) {
 	defer cancel()
 	wait := 100 * time.Millisecond
 	for {
-		var run jobs.Run
-		err := p.call(ctx, func(ctx context.Context) (err error) {
-			run, err = p.opts.Store.Finish(ctx, fp)
-			return err
+		run, err := storecall.Do(ctx, p.opts.StoreTimeout, func(ctx context.Context) (jobs.Run, error) {
+			return p.opts.Store.Finish(ctx, fp)
 		})
 		if err == nil {
 			return run, nil
@@ -556,29 +547,9 @@ func (p *Pool) finish(fp storage.FinishParams) (jobs.Run, error) {
 		}
 		p.storeError("finish", err)
 		p.log.Warn("recording result; retrying", slog.Int64("run_id", fp.RunID), slog.Duration("in", wait), slog.Any("error", err))
-		p.pause(ctx, wait)
+		clock.Sleep(ctx, p.opts.Clock, wait)
 		wait = min(wait*2, 5*time.Second)
 	}
-}
-
-func (p *Pool) pause(ctx context.Context, d time.Duration) {
-	t := p.opts.Clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C():
-	}
-}
-
-func (p *Pool) call(ctx context.Context, f func(context.Context) error) error {
-	return p.callFor(ctx, p.opts.StoreTimeout, f)
-}
-
-// callFor runs one store call with timeout d.
-func (p *Pool) callFor(ctx context.Context, d time.Duration, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return f(ctx)
 }
 
 // mayClaim tells whether the pool may take doorbells now: the replica is
@@ -587,10 +558,7 @@ func (p *Pool) callFor(ctx context.Context, d time.Duration, f func(context.Cont
 func (p *Pool) mayClaim(ctx context.Context) bool {
 	err := p.opts.Healthy()
 	if err == nil && p.storeDown.Load() {
-		err = p.callFor(ctx, p.opts.ClaimTimeout, func(ctx context.Context) error {
-			_, err := p.opts.Store.Now(ctx)
-			return err
-		})
+		_, err = storecall.Do(ctx, p.opts.ClaimTimeout, p.opts.Store.Now)
 		if err == nil {
 			p.storeDown.Store(false)
 			p.log.Info("store answers again; taking runs")
@@ -608,7 +576,7 @@ func (p *Pool) mayClaim(ctx context.Context) bool {
 	if !p.refusing.Swap(true) {
 		p.log.Warn("not claiming runs", slog.Any("error", err))
 	}
-	p.pause(ctx, claimErrorPause)
+	clock.Sleep(ctx, p.opts.Clock, claimErrorPause)
 	return false
 }
 
@@ -625,9 +593,8 @@ func (p *Pool) claim(ctx context.Context, items []storage.QueueItem, params []st
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err = p.call(ctx, func(ctx context.Context) (err error) {
-			runs, err = p.opts.Store.ClaimMany(ctx, params)
-			return err
+		runs, err = storecall.Do(ctx, p.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+			return p.opts.Store.ClaimMany(ctx, params)
 		})
 	}()
 	slow := p.opts.Clock.NewTimer(p.opts.ClaimTimeout)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -102,12 +103,17 @@ func (s *Service) Node() (id, lease string) { return s.opts.NodeID, s.opts.Lease
 // Now is the service's clock reading.
 func (s *Service) Now() time.Time { return s.opts.Clock.Now() }
 
-// call runs one store call with its own timeout; a failure is logged with
-// its detail and returned as a client-safe *Error.
-func (s *Service) call(ctx context.Context, op string, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
-	defer cancel()
-	err := f(ctx)
+// call makes one store call, operation op, bounded by StoreTimeout, and
+// returns what it returns, a failure as failed makes it.
+func call[T any](ctx context.Context, s *Service, op string, f func(context.Context) (T, error)) (T, error) {
+	v, err := storecall.Do(ctx, s.opts.StoreTimeout, f)
+	return v, s.failed(ctx, op, err)
+}
+
+// failed turns the error of store call op into what the caller returns:
+// nil, not-found and conflict as they are; any other failure is logged with
+// its detail and becomes a client-safe *Error.
+func (s *Service) failed(ctx context.Context, op string, err error) error {
 	if err == nil || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
 		return err
 	}
@@ -183,19 +189,11 @@ func utcPtr(t *time.Time) *time.Time {
 
 // state reads the pause flags and the last run of every job.
 func (s *Service) state(ctx context.Context) (map[string]storage.JobState, map[string]jobs.Run, error) {
-	var states map[string]storage.JobState
-	var last map[string]jobs.Run
-	err := s.call(ctx, "job_states", func(ctx context.Context) (err error) {
-		states, err = s.opts.Store.JobStates(ctx)
-		return err
-	})
+	states, err := call(ctx, s, "job_states", s.opts.Store.JobStates)
 	if err != nil {
 		return nil, nil, err
 	}
-	err = s.call(ctx, "last_runs", func(ctx context.Context) (err error) {
-		last, err = s.opts.Store.LastRuns(ctx)
-		return err
-	})
+	last, err := call(ctx, s, "last_runs", s.opts.Store.LastRuns)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -251,10 +249,8 @@ func (s *Service) Trigger(ctx context.Context, name string) (jobs.Run, error) {
 	if s.opts.Config().Job(name) == nil {
 		return jobs.Run{}, unknownJob(name)
 	}
-	var run jobs.Run
-	err := s.call(ctx, "trigger", func(ctx context.Context) (err error) {
-		run, err = s.opts.Store.Trigger(ctx, name, s.Now().UTC())
-		return err
+	run, err := call(ctx, s, "trigger", func(ctx context.Context) (jobs.Run, error) {
+		return s.opts.Store.Trigger(ctx, name, s.Now().UTC())
 	})
 	if err != nil {
 		return jobs.Run{}, err
@@ -272,11 +268,11 @@ func (s *Service) SetPaused(ctx context.Context, name string, paused bool) (Job,
 	if s.opts.Config().Job(name) == nil {
 		return Job{}, unknownJob(name)
 	}
-	err := s.call(ctx, "set_paused", func(ctx context.Context) error {
+	err := storecall.Exec(ctx, s.opts.StoreTimeout, func(ctx context.Context) error {
 		return s.opts.Store.SetPaused(ctx, name, paused)
 	})
 	if err != nil {
-		return Job{}, err
+		return Job{}, s.failed(ctx, "set_paused", err)
 	}
 	s.wake()
 	msg := "job resumed"
@@ -306,10 +302,8 @@ func (s *Service) Runs(ctx context.Context, f storage.RunFilter) (RunPage, error
 	if f.Limit < 1 || f.Limit > MaxRunLimit {
 		return RunPage{}, paramError("limit", "%d is out of range (want 1 to %d)", f.Limit, MaxRunLimit)
 	}
-	var runs []jobs.Run
-	err := s.call(ctx, "list_runs", func(ctx context.Context) (err error) {
-		runs, err = s.opts.Store.ListRuns(ctx, f)
-		return err
+	runs, err := call(ctx, s, "list_runs", func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.ListRuns(ctx, f)
 	})
 	if err != nil {
 		return RunPage{}, err
@@ -333,10 +327,9 @@ type RunDetail struct {
 
 // Run returns one run with its attempts.
 func (s *Service) Run(ctx context.Context, id int64) (RunDetail, error) {
-	var d RunDetail
-	err := s.call(ctx, "get_run", func(ctx context.Context) (err error) {
-		d.Run, d.Attempts, err = s.opts.Store.GetRun(ctx, id)
-		return err
+	d, err := call(ctx, s, "get_run", func(ctx context.Context) (RunDetail, error) {
+		run, attempts, err := s.opts.Store.GetRun(ctx, id)
+		return RunDetail{Run: run, Attempts: attempts}, err
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return d, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("run %d not found", id), Err: err}
@@ -353,10 +346,8 @@ func (s *Service) Run(ctx context.Context, id int64) (RunDetail, error) {
 // Cancel cancels a queued or scheduled run at once, or asks the worker of a
 // running one to stop it.
 func (s *Service) Cancel(ctx context.Context, id int64) (jobs.Run, error) {
-	var run jobs.Run
-	err := s.call(ctx, "request_cancel", func(ctx context.Context) (err error) {
-		run, err = s.opts.Store.RequestCancel(ctx, id, s.Now().UTC())
-		return err
+	run, err := call(ctx, s, "request_cancel", func(ctx context.Context) (jobs.Run, error) {
+		return s.opts.Store.RequestCancel(ctx, id, s.Now().UTC())
 	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -412,19 +403,16 @@ func (n ClusterNode) ClockOffsetText() string {
 
 // Cluster returns the leader, its epoch and the nodes seen in the last day.
 func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
-	var c Cluster
-	err := s.call(ctx, "leader", func(ctx context.Context) (err error) {
-		c.Leader, c.Epoch, err = s.opts.Store.Leader(ctx)
-		return err
+	c, err := call(ctx, s, "leader", func(ctx context.Context) (Cluster, error) {
+		leader, epoch, err := s.opts.Store.Leader(ctx)
+		return Cluster{Leader: leader, Epoch: epoch}, err
 	})
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return c, err
 	}
 	now := s.Now()
-	var nodes []storage.Node
-	err = s.call(ctx, "nodes", func(ctx context.Context) (err error) {
-		nodes, err = s.opts.Store.Nodes(ctx, now.Add(-NodeHistory))
-		return err
+	nodes, err := call(ctx, s, "nodes", func(ctx context.Context) ([]storage.Node, error) {
+		return s.opts.Store.Nodes(ctx, now.Add(-NodeHistory))
 	})
 	if err != nil {
 		return c, err

@@ -184,20 +184,13 @@ func (c *Synced) Healthy() (warn bool, err error) {
 // fails once it is older than MaxSyncAge), and measured, when not nil, is
 // called after each success.
 func (c *Synced) Run(ctx context.Context, failed func(error), measured func()) {
-	t := c.o.Local.NewTimer(c.o.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	Loop(ctx, c.o.Local, c.o.Interval, func(ctx context.Context) (time.Duration, bool) {
 		switch err := c.Sync(ctx); {
 		case err == nil && measured != nil:
 			measured()
 		case err != nil && ctx.Err() == nil && failed != nil:
 			failed(err)
 		}
-		t.Reset(c.o.Interval)
-	}
+		return c.o.Interval, false
+	})
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tock-sched/tock/internal/testdb"
-	"github.com/tock-sched/tock/internal/testredis"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
+	"github.com/tock-sched/tock/storage/redis/redistest"
 )
 
 // Short versions of the fault kit's scenarios (RunFault; the full kit is
@@ -64,8 +64,8 @@ func runFaultTest(t *testing.T, name string, before, after time.Duration, mod fu
 	}
 	bin := tockFaultBinary(t)
 	dir := t.TempDir()
-	storeURL := testdb.MySQLURL(t)
-	redisURL, prefix := testredis.New(t)
+	storeURL := mysqltest.NewDatabase(t)
+	redisURL, prefix := redistest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := RunFault(ctx, sc, FaultEnv{

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tock-sched/tock/internal/alerting"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
@@ -350,14 +351,22 @@ func (m *Metrics) SchedulerEvents() scheduler.Events {
 		StoreError:  func(op string, _ error) { m.StoreError(op) },
 		RenewFailed: func(error) { m.renewFailures.Inc() },
 		Pruned:      func(n int64) { m.pruned.Add(float64(n)) },
-		Alert:       m.observeAlert,
 		// Only the leader watches alerts: an ex-leader's gauges would
 		// otherwise stay stuck at what it last saw.
 		SteppedDown: func(int64, error) { m.jobAlert.Reset() },
 	}
 }
 
-func (m *Metrics) observeAlert(a scheduler.Alert) {
+// AlertEvents returns hooks that feed the job alert gauge; the scheduler's
+// events clear it when the leader steps down.
+func (m *Metrics) AlertEvents() alerting.Events {
+	return alerting.Events{
+		Alert:      m.observeAlert,
+		StoreError: func(op string, _ error) { m.StoreError(op) },
+	}
+}
+
+func (m *Metrics) observeAlert(a alerting.Alert) {
 	v := 0.0
 	if a.Firing {
 		v = 1

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tock-sched/tock/internal/alerting"
 	"github.com/tock-sched/tock/jobs"
-	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/worker"
 )
@@ -44,7 +44,7 @@ func scrape(t *testing.T, m *Metrics) string {
 func fed(t *testing.T) *Metrics {
 	t.Helper()
 	m := New()
-	se, we := m.SchedulerEvents(), m.WorkerEvents()
+	se, we, ae := m.SchedulerEvents(), m.WorkerEvents(), m.AlertEvents()
 	se.Dispatched([]storage.NewRun{
 		{Job: "backup", Status: jobs.StatusQueued},
 		{Job: "backup", Status: jobs.StatusQueued},
@@ -54,9 +54,10 @@ func fed(t *testing.T) *Metrics {
 	se.Reaped("lost", 2)
 	se.StoreError("dispatch", errors.New("boom"))
 	se.RenewFailed(errors.New("timeout"))
-	se.Alert(scheduler.Alert{Job: "backup", Kind: scheduler.AlertFailures, Firing: true})
-	se.Alert(scheduler.Alert{Job: "report", Kind: scheduler.AlertLate, Firing: true})
-	se.Alert(scheduler.Alert{Job: "report", Kind: scheduler.AlertLate, Firing: false})
+	ae.Alert(alerting.Alert{Job: "backup", Kind: alerting.AlertFailures, Firing: true})
+	ae.Alert(alerting.Alert{Job: "report", Kind: alerting.AlertLate, Firing: true})
+	ae.Alert(alerting.Alert{Job: "report", Kind: alerting.AlertLate, Firing: false})
+	ae.StoreError("alerts", errors.New("timeout"))
 	we.Started(jobs.Run{Job: "backup"}, 1500*time.Millisecond)
 	we.Started(jobs.Run{Job: "backup"}, -time.Second) // clock skew counts as on time
 	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed}, jobs.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
@@ -99,6 +100,7 @@ func TestMetricValues(t *testing.T) {
 		`tock_reaper_actions_total{kind="unclaimed"} 0`,
 		`tock_store_errors_total{op="dispatch"} 1`,
 		`tock_store_errors_total{op="heartbeat"} 1`,
+		`tock_store_errors_total{op="alerts"} 1`,
 		`tock_lease_renewal_failures_total 1`,
 		`tock_queue_depth 7`,
 		`tock_worker_slots{state="busy"} 3`,
@@ -133,8 +135,8 @@ func TestMetricValues(t *testing.T) {
 // it exports none rather than what it last saw.
 func TestJobAlertClearedOnStepDown(t *testing.T) {
 	m := New()
-	se := m.SchedulerEvents()
-	se.Alert(scheduler.Alert{Job: "backup", Kind: scheduler.AlertLate, Firing: true})
+	se, ae := m.SchedulerEvents(), m.AlertEvents()
+	ae.Alert(alerting.Alert{Job: "backup", Kind: alerting.AlertLate, Firing: true})
 	if out := scrape(t, m); !strings.Contains(out, `tock_job_alert{alert="late",job="backup"} 1`) {
 		t.Fatalf("firing alert not exported:\n%s", out)
 	}

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tock-sched/tock/internal/alerting"
 	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/internal/redact"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
@@ -207,10 +209,15 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 	n.startedAt = n.clock.Now().UTC()
 	n.initOps() // http.go: metrics, fed by the Events below
 	if o.Role != RoleWorker {
+		// The leader watches the jobs' alerts for as long as it leads.
+		alerts := alerting.New(alerting.Options{
+			Node: o.NodeID, Store: n.store, Config: n.Config, Clock: n.clock, Logger: o.Logger,
+			Events: n.ops.metrics.AlertEvents(),
+		})
 		so := scheduler.Options{
 			Node: o.NodeID, Store: n.store, Queue: n.queue, Lease: n.lease, Clock: n.clock, Logger: o.Logger,
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
-			Lookahead: o.Lookahead, Healthy: n.clockHealthy,
+			Lookahead: o.Lookahead, Healthy: n.clockHealthy, Term: alerts.Run,
 			Events: n.ops.metrics.SchedulerEvents(),
 		}
 		if IsEmbedded(o.StoreURL) {
@@ -288,7 +295,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	log.Info("tock started", slog.String("version", Version), slog.String("role", n.opts.Role),
-		slog.String("store", redact(n.opts.StoreURL)), slog.Int("jobs", len(n.cfg.Jobs)), slog.String("config_digest", n.cfg.Digest))
+		slog.String("store", redact.URL(n.opts.StoreURL)), slog.Int("jobs", len(n.cfg.Jobs)), slog.String("config_digest", n.cfg.Digest))
 	<-ctx.Done()
 	log.Info("shutting down", slog.Duration("grace", n.opts.ShutdownGrace))
 	n.stopHTTP() // http.go: no new triggers while the rest stops

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/tock-sched/tock/internal/redact"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/mysql"
 	"github.com/tock-sched/tock/storage/sqlite"
@@ -24,26 +25,12 @@ func OpenStore(ctx context.Context, url string, log *slog.Logger) (storage.Store
 	case strings.HasPrefix(url, "mysql://"):
 		s, err := mysql.Open(ctx, url, mysql.Options{Logger: log})
 		if err != nil {
-			return nil, fmt.Errorf("opening store %s: %w", redact(url), err)
+			return nil, fmt.Errorf("opening store %s: %w", redact.URL(url), err)
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("--store %q: unknown scheme; want sqlite:PATH or mysql://user:pass@host:port/db", redact(url))
+	return nil, fmt.Errorf("--store %q: unknown scheme; want sqlite:PATH or mysql://user:pass@host:port/db", redact.URL(url))
 }
 
 // IsEmbedded reports whether url names the embedded SQLite store.
 func IsEmbedded(url string) bool { return strings.HasPrefix(url, "sqlite:") }
-
-// redact hides the password of a URL for messages and logs.
-func redact(url string) string {
-	at := strings.LastIndex(url, "@")
-	scheme := strings.Index(url, "://")
-	if at < 0 || scheme < 0 {
-		return url
-	}
-	userinfo := url[scheme+3 : at]
-	if i := strings.Index(userinfo, ":"); i >= 0 {
-		return url[:scheme+3] + userinfo[:i] + ":***" + url[at:]
-	}
-	return url
-}

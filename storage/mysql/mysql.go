@@ -14,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/pressly/goose/v3"
 
+	"github.com/tock-sched/tock/internal/redact"
 	"github.com/tock-sched/tock/migrations"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/internal/sqlstore"
@@ -72,7 +73,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if cfg.DBName == "" {
-		return nil, fmt.Errorf("mysql: store URL %s names no database", redact(rawURL))
+		return nil, fmt.Errorf("mysql: store URL %s names no database", redact.URL(rawURL))
 	}
 	if err := setReadCommitted(ctx, cfg); err != nil {
 		return nil, err
@@ -142,7 +143,7 @@ func parseURL(raw string) (*mysql.Config, error) {
 		return nil, errors.New("mysql: store URL is not a valid URL: want mysql://user:pass@host:port/db")
 	}
 	if u.Scheme != "mysql" || u.Host == "" {
-		return nil, fmt.Errorf("mysql: store URL %s: want mysql://user:pass@host:port/db", redact(raw))
+		return nil, fmt.Errorf("mysql: store URL %s: want mysql://user:pass@host:port/db", redact.URL(raw))
 	}
 	// Defaults first, so that the URL's own parameters override them.
 	params := url.Values{}
@@ -159,7 +160,7 @@ func parseURL(raw string) (*mysql.Config, error) {
 	}
 	cfg, err := mysql.ParseDSN("/?" + query)
 	if err != nil {
-		return nil, fmt.Errorf("mysql: store URL %s: %w", redact(raw), err)
+		return nil, fmt.Errorf("mysql: store URL %s: %w", redact.URL(raw), err)
 	}
 	cfg.Net = "tcp"
 	host, port := u.Hostname(), u.Port()
@@ -180,15 +181,6 @@ func parseURL(raw string) (*mysql.Config, error) {
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
 	return cfg, nil
-}
-
-// redact hides a URL's password.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	return u.Redacted()
 }
 
 // dialect is the MySQL dialect but for its MigrationLocker, which Open adds

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	redigo "github.com/gomodule/redigo/redis"
+
+	"github.com/tock-sched/tock/internal/redact"
 )
 
 // Environment variables read by New.
@@ -61,11 +62,11 @@ func New(t testing.TB) (url, prefix string) {
 		if os.Getenv(EnvSkip) == "1" {
 			t.Skipf("redistest: Redis unreachable (%s=1): %v", EnvSkip, err)
 		}
-		t.Fatalf("redistest: Redis at %s unreachable: %v (start it, e.g. with scripts/test.sh, or set %s=1 to skip)", redact(url), err, EnvSkip)
+		t.Fatalf("redistest: Redis at %s unreachable: %v (start it, e.g. with scripts/test.sh, or set %s=1 to skip)", redact.URL(url), err, EnvSkip)
 	}
 	defer c.Close()
 	if _, err := c.Do("PING"); err != nil {
-		t.Fatalf("redistest: pinging %s: %v", redact(url), err)
+		t.Fatalf("redistest: pinging %s: %v", redact.URL(url), err)
 	}
 	prefix = newPrefix(t.Name())
 	t.Cleanup(func() {
@@ -121,14 +122,6 @@ func DeleteKeys(url, prefix string) (int, error) {
 	return deleted, nil
 }
 
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
 // dial connects to the Redis of a redis:// URL, authenticated and on the
 // URL's database.
 func dial(raw string) (redigo.Conn, error) {
@@ -137,7 +130,7 @@ func dial(raw string) (redigo.Conn, error) {
 	c, err := redigo.DialURLContext(ctx, raw, redigo.DialConnectTimeout(dialTimeout),
 		redigo.DialReadTimeout(ioTimeout), redigo.DialWriteTimeout(ioTimeout))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", redact(raw), err)
+		return nil, fmt.Errorf("connecting to %s: %w", redact.URL(raw), err)
 	}
 	return c, nil
 }

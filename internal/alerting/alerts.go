@@ -1,4 +1,4 @@
-package scheduler
+package alerting
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
@@ -89,22 +91,24 @@ type alertKey struct {
 // the leader's memory, so a new leader starts with none firing and
 // announces again every alert that still fires.
 type alertWatch struct {
-	s      *Scheduler
+	*Watcher
 	n      *notifier
 	firing map[alertKey]bool
 }
 
-// alertLoop runs on the leader: every AlertInterval it checks the alerts of
-// every job that has one and announces each change (log, Events.Alert, and
-// a webhook notification when the config has one). The notifier it feeds
-// lives and dies with it, so it stops with the term.
+// Run watches the alerts for one leadership term, until ctx ends: every
+// Interval it checks the alerts of every job that has one and announces
+// each change (log, Events.Alert, and a webhook notification when the
+// config has one). The notifier it feeds lives and dies with it: Run
+// returns once both stopped. Its signature is scheduler.Options.Term's;
+// the epoch is not used.
 //
 // It only reads the store, so it needs no fencing: an ex-leader that checks
 // once more at worst announces what the new leader announces too.
-func (s *Scheduler) alertLoop(ctx context.Context) {
+func (wt *Watcher) Run(ctx context.Context, _ int64) {
 	n := newNotifier(notifierOptions{
-		Node: s.opts.Node, Clock: s.opts.Clock, Logger: s.opts.Logger.With(slog.String("node", s.opts.Node)),
-		Size: s.opts.NotifyQueue, Backoff: s.opts.NotifyBackoff,
+		Node: wt.opts.Node, Clock: wt.opts.Clock, Logger: wt.opts.Logger.With(slog.String("node", wt.opts.Node)),
+		Size: wt.opts.NotifyQueue, Backoff: wt.opts.NotifyBackoff,
 	})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -114,27 +118,20 @@ func (s *Scheduler) alertLoop(ctx context.Context) {
 	}()
 	defer wg.Wait()
 
-	w := &alertWatch{s: s, n: n, firing: map[alertKey]bool{}}
-	t := s.opts.Clock.NewTimer(s.opts.AlertInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	w := &alertWatch{Watcher: wt, n: n, firing: map[alertKey]bool{}}
+	clock.Loop(ctx, wt.opts.Clock, wt.opts.Interval, func(ctx context.Context) (time.Duration, bool) {
 		if err := w.round(ctx); err != nil && ctx.Err() == nil {
-			s.storeError("alerts", err)
-			s.log.Warn("checking job alerts", slog.Any("error", err))
+			wt.storeError("alerts", err)
+			wt.log.Warn("checking job alerts", slog.Any("error", err))
 		}
-		t.Reset(s.opts.AlertInterval)
-	}
+		return wt.opts.Interval, false
+	})
 }
 
 // round checks every job with an alert against the config in force.
 func (w *alertWatch) round(ctx context.Context) error {
-	cfg := w.s.cfg.Load()
-	now := w.s.opts.Clock.Now()
+	cfg := w.opts.Config()
+	now := w.opts.Clock.Now()
 	// Alerts whose job left the config, or whose setting was turned off,
 	// resolve: nothing watches them any more.
 	for key := range w.firing {
@@ -204,10 +201,8 @@ func (w *alertWatch) check(ctx context.Context, cfg *jobs.Config, j *jobs.Job, n
 }
 
 func (w *alertWatch) list(ctx context.Context, f storage.RunFilter) ([]jobs.Run, error) {
-	var runs []jobs.Run
-	err := w.s.call(ctx, func(ctx context.Context) (err error) {
-		runs, err = w.s.opts.Store.ListRuns(ctx, f)
-		return err
+	runs, err := storecall.Do(ctx, w.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return w.opts.Store.ListRuns(ctx, f)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing runs of job %s for its alerts: %w", f.Job, err)
@@ -238,12 +233,12 @@ func (w *alertWatch) announce(cfg *jobs.Config, a Alert) {
 		attrs = append(attrs, slog.Int64("run_id", a.RunID))
 	}
 	if a.Firing {
-		w.s.log.Error("job alert firing", attrs...)
+		w.log.Error("job alert firing", attrs...)
 	} else {
-		w.s.log.Info("job alert resolved", attrs...)
+		w.log.Info("job alert resolved", attrs...)
 	}
-	if w.s.opts.Events.Alert != nil {
-		w.s.opts.Events.Alert(a)
+	if w.opts.Events.Alert != nil {
+		w.opts.Events.Alert(a)
 	}
 	if cfg.Notify.Webhook != "" {
 		w.n.enqueue(cfg.Notify, a)

@@ -1,4 +1,4 @@
-package scheduler
+package alerting
 
 import (
 	"context"
@@ -136,7 +136,7 @@ func TestFailureScan(t *testing.T) {
 	}
 }
 
-// alertRig is the scheduler rig with alert events on a channel.
+// alertRig is the rig with alert events on a channel.
 type alertRig struct {
 	*rig
 	alerts chan Alert
@@ -144,18 +144,18 @@ type alertRig struct {
 
 func newAlertRig(t *testing.T, r *rig) *alertRig {
 	a := &alertRig{rig: r, alerts: make(chan Alert, 100)}
-	r.s.opts.Events.Alert = func(al Alert) { a.alerts <- al }
+	r.w.opts.Events.Alert = func(al Alert) { a.alerts <- al }
 	return a
 }
 
-// idle waits until every loop of the leader waits on its timer again, so
-// the checks the last step started have finished.
+// idle waits until the Watcher waits on its timer again, so the check the
+// last step started has finished.
 func (a *alertRig) idle() {
 	a.t.Helper()
 	select {
-	case <-a.clk.BlockUntil(leaderTimers):
+	case <-a.clk.BlockUntil(watcherTimers):
 	case <-time.After(10 * time.Second):
-		a.t.Fatal("the leader's loops did not go idle")
+		a.t.Fatal("the watcher did not go idle")
 	}
 }
 
@@ -213,7 +213,10 @@ func (a *alertRig) finish(run jobs.Run, status jobs.RunStatus, reason string) jo
 // queuedRun returns the job's one queued run.
 func (a *alertRig) queuedRun(job string) jobs.Run {
 	a.t.Helper()
-	runs := a.runs(storage.RunFilter{Job: job, Status: jobs.StatusQueued})
+	runs, err := a.store.ListRuns(context.Background(), storage.RunFilter{Job: job, Status: jobs.StatusQueued, Limit: 10})
+	if err != nil {
+		a.t.Fatal(err)
+	}
 	if len(runs) != 1 {
 		a.t.Fatalf("job %s has %d queued runs, want 1", job, len(runs))
 	}
@@ -235,12 +238,13 @@ jobs:
 
 func TestAlertLate(t *testing.T) {
 	a := newAlertRig(t, newRig(t, lateConfig))
-	a.start() // 12:00:30; checks every 5s from then on
+	epoch := a.start() // 12:00:30; checks every 5s from then on
 
 	// 12:01:00 l and quiet fire; nobody works. The check at 12:01:25 sees
 	// l's run waiting 25s, more than alert_late; quiet has no alert.
-	a.expect(50 * time.Second)
-	a.waitQueued(2)
+	a.expect(30 * time.Second)
+	a.fire(epoch, "l", "quiet")
+	a.expect(20 * time.Second)
 	r1 := a.queuedRun("l")
 	a.expect(5*time.Second, Alert{Job: "l", Kind: AlertLate, Firing: true, RunID: r1.ID, Detail: "has waited 25s to start"})
 
@@ -251,7 +255,7 @@ func TestAlertLate(t *testing.T) {
 
 	// 12:02:00 l fires again and starts at once: resolved.
 	a.expect(25 * time.Second) // 12:02:00
-	a.waitQueued(2)
+	a.fire(epoch, "l", "quiet")
 	r2 := a.queuedRun("l")
 	a.claim(r2)
 	a.expect(5*time.Second, Alert{Job: "l", Kind: AlertLate, Firing: false, RunID: r2.ID, Detail: "started 0s after it was due, within alert_late 20s"})
@@ -259,14 +263,10 @@ func TestAlertLate(t *testing.T) {
 	// 12:03:00 fires; it waits too long again; then alert_late is turned
 	// off by a reload: the alert resolves for want of a watcher.
 	a.expect(55 * time.Second) // 12:03:00
-	a.waitQueued(2)
+	a.fire(epoch, "l", "quiet")
 	r3 := a.queuedRun("l")
 	a.expect(25*time.Second, Alert{Job: "l", Kind: AlertLate, Firing: true, RunID: r3.ID})
-	<-a.loaded // the term's first load
-	a.s.SetConfig(mustConfig(t, strings.Replace(lateConfig, "alert_late: 20s", "alert_late: 0s", 1)))
-	if n := <-a.loaded; n != 2 {
-		t.Fatalf("reload loaded %d jobs", n)
-	}
+	a.cfg.Store(mustConfig(t, strings.Replace(lateConfig, "alert_late: 20s", "alert_late: 0s", 1)))
 	a.expect(5*time.Second, Alert{Job: "l", Kind: AlertLate, Firing: false, Detail: "alert_late was turned off"})
 }
 
@@ -332,8 +332,6 @@ func TestAlertFailures(t *testing.T) {
 		tick = tick.Add(time.Minute)
 		nr := storage.NewRun{Job: "backup", Digest: job.Digest, ScheduledAt: tick, Trigger: jobs.TriggerSchedule,
 			Status: jobs.StatusQueued, MaxAttempts: 1, NotBefore: a.clk.Now(), Concurrency: jobs.ConcurrencyAllow}
-		// not_before now, not at the old tick: the rig's reaper would otherwise fail
-		// the run as unclaimed past the dispatch timeout before the test claims it.
 		if status == jobs.StatusMissed || status == jobs.StatusSkipped {
 			nr.Status, nr.Error = status, "seeded"
 		}
@@ -386,7 +384,7 @@ func TestAlertFailures(t *testing.T) {
 	run(jobs.StatusFailed)
 	a.expect(5*time.Second, Alert{Job: "backup", Kind: AlertFailures, Firing: true})
 	h.next(t)
-	a.s.Stop()
+	a.stop()
 	b := newAlertRig(t, newRigOn(t, cfg, a.store, a.clk))
 	b.start()
 	b.expect(5*time.Second, Alert{Job: "backup", Kind: AlertFailures, Firing: true})

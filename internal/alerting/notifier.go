@@ -1,4 +1,4 @@
-package scheduler
+package alerting
 
 import (
 	"bytes"
@@ -173,13 +173,9 @@ func (n *notifier) deliver(ctx context.Context, it notification) {
 		wait := jobs.Backoff(n.opts.Backoff, notifyBackoffMax, attempt+1)
 		log.Warn("delivering notification; will retry", slog.Int("attempt", attempt), slog.Int("attempts", attempts),
 			slog.Duration("retry_in", wait), slog.Any("error", err))
-		t := n.opts.Clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, n.opts.Clock, wait) {
 			log.Warn("leadership ended while retrying a notification", slog.Int("attempt", attempt))
 			return
-		case <-t.C():
 		}
 	}
 	if err != nil {
