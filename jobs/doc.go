@@ -1,5 +1,5 @@
-// Package jobs is tock's job model: what a job is, when it fires, what
-// happened when it ran, and how it is executed.
+// Package jobs is tock's job model: what a job is, when it fires and what
+// happened when it ran.
 //
 //   - Config loading and validation: [LoadFile] and [Parse] read the YAML
 //     config (DESIGN §4) through yaml.v3 nodes, merge the defaults block into
@@ -17,15 +17,12 @@
 //     returns fire times in UTC.
 //   - Run and attempt states ([Run], [Attempt], [RunStatus], [Trigger]) and
 //     retry [Backoff].
-//   - Executors: command (argv, no shell), shell and http. Each attempt is
-//     identified to the job by its fencing token ([Fence]: leader epoch,
-//     run, attempt) and the run's [IdempotencyKey], as environment
-//     variables or HTTP headers ([ExecOptions.Fence]); a caller's
-//     [ExecOptions.StartGate] can refuse the attempt at the last moment
-//     before anything is spawned or sent.
+//   - Fencing: each attempt's fencing token ([Fence]: leader epoch, run,
+//     attempt) and the run's [IdempotencyKey], which package executor
+//     hands to the job as environment variables or HTTP headers.
 //
-// The package does no I/O besides reading the config file and running
-// executors: no storage, no network other than an http executor's request,
-// no goroutines that outlive a call. It imports only the standard library,
-// robfig/cron/v3 and yaml.v3, so every other package can depend on it.
+// The package does no I/O besides reading the config file: no storage, no
+// network, no processes (executors live in package executor), no goroutines
+// that outlive a call. It imports only the standard library, robfig/cron/v3
+// and yaml.v3, so every other package can depend on it.
 package jobs

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/worker"
@@ -400,7 +401,7 @@ func (m *Metrics) WorkerEvents() worker.Events {
 	}
 }
 
-func (m *Metrics) observeFinish(run jobs.Run, res jobs.Result) {
+func (m *Metrics) observeFinish(run jobs.Run, res executor.Result) {
 	// A result the pool could not record comes with an empty run: there is
 	// no job to label it with, and the store error was counted already.
 	if run.Job == "" {
