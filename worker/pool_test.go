@@ -14,6 +14,7 @@ import (
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/executor"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/memory"
 	"github.com/tock-sched/tock/storage/sqlite"
@@ -97,7 +98,7 @@ func newIdleRig(t *testing.T, yaml string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := jobs.Parse("test.yaml", []byte(yaml))
+	cfg, err := jobfile.Parse("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
