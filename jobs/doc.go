@@ -1,31 +1,32 @@
-// Package jobs is tock's job model: what a job is, when it fires, what
-// happened when it ran, and how it is executed.
+// Package jobs is tock's job model: what a job is, when it fires and what
+// happened when it ran. Every other package imports it, so it is a leaf, as
+// River's rivertype is.
 //
-//   - Config loading and validation: [LoadFile] and [Parse] read the YAML
-//     config (DESIGN §4) through yaml.v3 nodes, merge the defaults block into
-//     every job and report every problem at once as a [*ConfigError] whose
-//     entries name file, line and field path
-//     (tock.yaml:14: jobs[2].schedule: ...). Each [Job] carries a [Job.Digest]
-//     over everything that affects execution, so a worker runs only what its
-//     own copy of the file defines (I7); [Config.Digest] lets replicas compare
-//     whole configs. Alert settings (alert_late, alert_failures) and the
-//     notify block are read here but acted on by the leader (package
-//     scheduler); they are outside job digests and inside the config digest.
+//   - Config: a [Config] is a validated config file, its defaults block
+//     ([Defaults]) merged into every [Job], with its history and notify
+//     blocks ([HistoryConfig], [NotifyConfig]) and lookups ([Config.Job],
+//     [Config.NextTimes]). Package jobfile builds one from the YAML file
+//     (DESIGN §4). Each Job carries a [Job.Digest] over everything that
+//     affects execution, so a worker runs only what its own copy of the file
+//     defines (I7); [Config.Digest] lets replicas compare whole configs.
+//     Alert settings (alert_late, alert_failures) and the notify block are
+//     acted on by the leader (package scheduler); they are outside job
+//     digests and inside the config digest.
 //   - Schedules: [ParseSchedule] wraps robfig/cron/v3's parser (5 fields,
 //     6 with leading seconds, descriptors, @every) and evaluates specs on the
 //     job's wall clock with Vixie-cron daylight saving semantics; [Job.Next]
-//     returns fire times in UTC.
+//     returns fire times in UTC. [ParseDuration] reads durations as config
+//     files and the command line write them (90s, 30d, 1d12h).
 //   - Run and attempt states ([Run], [Attempt], [RunStatus], [Trigger]) and
 //     retry [Backoff].
-//   - Executors: command (argv, no shell), shell and http. Each attempt is
-//     identified to the job by its fencing token ([Fence]: leader epoch,
-//     run, attempt) and the run's [IdempotencyKey], as environment
-//     variables or HTTP headers ([ExecOptions.Fence]); a caller's
-//     [ExecOptions.StartGate] can refuse the attempt at the last moment
-//     before anything is spawned or sent.
+//   - Fencing: each attempt's fencing token ([Fence]: leader epoch, run,
+//     attempt) and the run's [IdempotencyKey], which package executor
+//     hands to the job as environment variables or HTTP headers.
 //
-// The package does no I/O besides reading the config file and running
-// executors: no storage, no network other than an http executor's request,
-// no goroutines that outlive a call. It imports only the standard library,
-// robfig/cron/v3 and yaml.v3, so every other package can depend on it.
+// The package must not do I/O, start goroutines or know about storage. It
+// imports the standard library's basics and robfig/cron/v3, nothing else:
+// no yaml.v3 (the loader is package jobfile), no net/http, os/exec,
+// os/signal or syscall (the executors are package executor), so that
+// importing it for Run or Job costs storage nothing. leaf_test.go checks
+// both jobs and storage.
 package jobs

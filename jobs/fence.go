@@ -8,8 +8,8 @@ import (
 
 // Fence is the fencing token of one attempt: the leader epoch in force when
 // the attempt was claimed, the run and the attempt number. tock hands it to
-// the job (TOCK_FENCE, X-Tock-Fence; see ExecOptions.Fence) so that whatever
-// the job writes to can refuse a stale attempt.
+// the job (TOCK_FENCE, X-Tock-Fence; see executor.Options.Fence) so that
+// whatever the job writes to can refuse a stale attempt.
 //
 // For one run, a later attempt always has a larger (Epoch, Attempt) pair,
 // compared as numbers, Epoch first: attempt numbers only grow, and the

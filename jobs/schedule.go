@@ -153,6 +153,19 @@ func newZonedSchedule(parsed cron.Schedule, loc *time.Location, fixed bool, spec
 	return z, nil
 }
 
+// SetSchedule parses spec with ParseSchedule, evaluated in loc, and makes
+// it j's schedule: Schedule becomes spec with runs of white space collapsed,
+// Next follows it and Location returns loc. On error j is unchanged. Loaders
+// (package jobfile) call it with the zone that j.Timezone names.
+func (j *Job) SetSchedule(spec string, loc *time.Location) error {
+	s, err := ParseSchedule(spec, loc)
+	if err != nil {
+		return err
+	}
+	j.Schedule, j.sched, j.loc = normalizeSpec(spec), s, loc
+	return nil
+}
+
 // normalizeSpec is the spec with runs of white space collapsed, as stored in
 // Job.Schedule and digested.
 func normalizeSpec(spec string) string {

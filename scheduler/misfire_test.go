@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 )
 
 func mustJob(t *testing.T, extra string) *jobs.Job {
 	t.Helper()
-	cfg, err := jobs.Parse("test.yaml", []byte("jobs:\n  - name: j\n    schedule: \"@every 1m\"\n    command: [\"true\"]\n"+extra))
+	cfg, err := jobfile.Parse("test.yaml", []byte("jobs:\n  - name: j\n    schedule: \"@every 1m\"\n    command: [\"true\"]\n"+extra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 )
 
 // Defaults of BreakerOptions.
@@ -21,8 +22,8 @@ const (
 	DefaultBreakerOpenTimeout = 30 * time.Second
 )
 
-// ExecFunc runs one attempt of a job, like jobs.Execute.
-type ExecFunc = func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result
+// ExecFunc runs one attempt of a job, like executor.Execute.
+type ExecFunc = func(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result
 
 // BreakerState is the state of one target's circuit breaker. Its value is
 // the one the tock_http_breaker_state metric exports.
@@ -121,7 +122,7 @@ func (b *Breakers) Wrap(exec ExecFunc) ExecFunc {
 	if b.opts.Failures < 0 {
 		return exec
 	}
-	return func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result {
+	return func(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result {
 		if j == nil || j.HTTP == nil {
 			return exec(ctx, j, o)
 		}
@@ -172,7 +173,7 @@ func (b *Breakers) get(target string) *breaker {
 }
 
 // run executes one attempt through the breaker, or fails it fast.
-func (br *breaker) run(ctx context.Context, target string, j *jobs.Job, o jobs.ExecOptions, exec ExecFunc) jobs.Result {
+func (br *breaker) run(ctx context.Context, target string, j *jobs.Job, o executor.Options, exec ExecFunc) executor.Result {
 	done, err := br.cb.Allow()
 	if err != nil {
 		br.mu.Lock()
@@ -185,7 +186,7 @@ func (br *breaker) run(ctx context.Context, target string, j *jobs.Job, o jobs.E
 		if last != "" {
 			msg += ": last error: " + last
 		}
-		return jobs.Result{Status: jobs.StatusFailed, Error: msg}
+		return executor.Result{Status: jobs.StatusFailed, Error: msg}
 	}
 	res := exec(ctx, j, o)
 	outcome := classify(res)
@@ -200,7 +201,7 @@ func (br *breaker) run(ctx context.Context, target string, j *jobs.Job, o jobs.E
 
 // classify says how an attempt's result counts against its target: nil
 // (the host answered), errHostFailure or errNotCounted.
-func classify(res jobs.Result) error {
+func classify(res executor.Result) error {
 	switch res.Status {
 	case jobs.StatusSucceeded:
 		return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 )
 
 func TestTarget(t *testing.T) {
@@ -39,16 +40,16 @@ func TestClassify(t *testing.T) {
 	code := func(c int) *int { return &c }
 	for _, tc := range []struct {
 		name string
-		res  jobs.Result
+		res  executor.Result
 		want error
 	}{
-		{"2xx", jobs.Result{Status: jobs.StatusSucceeded, ExitCode: code(200)}, nil},
-		{"4xx: the request's fault", jobs.Result{Status: jobs.StatusFailed, ExitCode: code(404)}, nil},
-		{"429 is still an answer", jobs.Result{Status: jobs.StatusFailed, ExitCode: code(429)}, nil},
-		{"5xx", jobs.Result{Status: jobs.StatusFailed, ExitCode: code(503)}, errHostFailure},
-		{"no response", jobs.Result{Status: jobs.StatusFailed, Error: "dial tcp: connection refused"}, errHostFailure},
-		{"timeout", jobs.Result{Status: jobs.StatusTimedOut, Error: "timed out after 2s"}, errHostFailure},
-		{"canceled", jobs.Result{Status: jobs.StatusCanceled, Error: "canceled: tock is shutting down"}, errNotCounted},
+		{"2xx", executor.Result{Status: jobs.StatusSucceeded, ExitCode: code(200)}, nil},
+		{"4xx: the request's fault", executor.Result{Status: jobs.StatusFailed, ExitCode: code(404)}, nil},
+		{"429 is still an answer", executor.Result{Status: jobs.StatusFailed, ExitCode: code(429)}, nil},
+		{"5xx", executor.Result{Status: jobs.StatusFailed, ExitCode: code(503)}, errHostFailure},
+		{"no response", executor.Result{Status: jobs.StatusFailed, Error: "dial tcp: connection refused"}, errHostFailure},
+		{"timeout", executor.Result{Status: jobs.StatusTimedOut, Error: "timed out after 2s"}, errHostFailure},
+		{"canceled", executor.Result{Status: jobs.StatusCanceled, Error: "canceled: tock is shutting down"}, errNotCounted},
 	} {
 		if got := classify(tc.res); got != tc.want {
 			t.Errorf("%s: classify = %v, want %v", tc.name, got, tc.want)
@@ -60,11 +61,11 @@ func TestClassify(t *testing.T) {
 // entered, when set, is signalled when an attempt reaches it.
 type scriptedExec struct {
 	calls   atomic.Int64
-	results chan jobs.Result
+	results chan executor.Result
 	entered chan struct{}
 }
 
-func (s *scriptedExec) exec(ctx context.Context, _ *jobs.Job, _ jobs.ExecOptions) jobs.Result {
+func (s *scriptedExec) exec(ctx context.Context, _ *jobs.Job, _ executor.Options) executor.Result {
 	s.calls.Add(1)
 	if s.entered != nil {
 		s.entered <- struct{}{}
@@ -73,7 +74,7 @@ func (s *scriptedExec) exec(ctx context.Context, _ *jobs.Job, _ jobs.ExecOptions
 	case r := <-s.results:
 		return r
 	case <-ctx.Done():
-		return jobs.Result{Status: jobs.StatusCanceled, Error: "canceled"}
+		return executor.Result{Status: jobs.StatusCanceled, Error: "canceled"}
 	}
 }
 
@@ -104,29 +105,29 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 	code := func(c int) *int { return &c }
 	var tr transitions
 	b := NewBreakers(BreakerOptions{Failures: 3, Changed: tr.record})
-	se := &scriptedExec{results: make(chan jobs.Result, 10)}
+	se := &scriptedExec{results: make(chan executor.Result, 10)}
 	exec := b.Wrap(se.exec)
 	dead, other := httpJob("dead", "http://dead.example:8080/hook"), httpJob("other", "https://other.example/x")
-	run := func(j *jobs.Job, r *jobs.Result) jobs.Result {
+	run := func(j *jobs.Job, r *executor.Result) executor.Result {
 		t.Helper()
 		if r != nil {
 			se.results <- *r
 		}
-		return exec(ctx, j, jobs.ExecOptions{})
+		return exec(ctx, j, executor.Options{})
 	}
-	failure := jobs.Result{Status: jobs.StatusFailed, Error: "dial tcp 10.0.0.1:8080: connection refused"}
+	failure := executor.Result{Status: jobs.StatusFailed, Error: "dial tcp 10.0.0.1:8080: connection refused"}
 	// Two failures, then a 404 (an answer) and a cancel (not counted):
 	// the count of failures in a row starts again after the 404.
 	run(dead, &failure)
 	run(dead, &failure)
-	run(dead, &jobs.Result{Status: jobs.StatusFailed, ExitCode: code(404), Error: "http 404 not in success codes 2xx"})
-	run(dead, &jobs.Result{Status: jobs.StatusCanceled, Error: "canceled"})
+	run(dead, &executor.Result{Status: jobs.StatusFailed, ExitCode: code(404), Error: "http 404 not in success codes 2xx"})
+	run(dead, &executor.Result{Status: jobs.StatusCanceled, Error: "canceled"})
 	run(dead, &failure)
-	run(dead, &jobs.Result{Status: jobs.StatusFailed, ExitCode: code(502), Error: "http 502 not in success codes 2xx"})
+	run(dead, &executor.Result{Status: jobs.StatusFailed, ExitCode: code(502), Error: "http 502 not in success codes 2xx"})
 	if got := b.States(); got["http://dead.example:8080"] != "closed" {
 		t.Fatalf("after 2 failures in a row: states %v, want dead closed", got)
 	}
-	run(dead, &jobs.Result{Status: jobs.StatusTimedOut, Error: "timed out after 2s"})
+	run(dead, &executor.Result{Status: jobs.StatusTimedOut, Error: "timed out after 2s"})
 	if got := b.States(); got["http://dead.example:8080"] != "open" {
 		t.Fatalf("after 3 failures in a row: states %v, want dead open", got)
 	}
@@ -142,10 +143,10 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 		t.Fatalf("open breaker let %d attempts through", n)
 	}
 	// Another target is not affected; jobs without http bypass breakers.
-	if res := run(other, &jobs.Result{Status: jobs.StatusSucceeded}); res.Status != jobs.StatusSucceeded {
+	if res := run(other, &executor.Result{Status: jobs.StatusSucceeded}); res.Status != jobs.StatusSucceeded {
 		t.Fatalf("other target: %+v", res)
 	}
-	if res := run(&jobs.Job{Name: "cmd", Command: []string{"true"}}, &jobs.Result{Status: jobs.StatusSucceeded}); res.Status != jobs.StatusSucceeded {
+	if res := run(&jobs.Job{Name: "cmd", Command: []string{"true"}}, &executor.Result{Status: jobs.StatusSucceeded}); res.Status != jobs.StatusSucceeded {
 		t.Fatalf("command job: %+v", res)
 	}
 	want := map[string]string{"http://dead.example:8080": "open", "https://other.example:443": "closed"}
@@ -159,11 +160,11 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 }
 
 func TestBreakerOff(t *testing.T) {
-	se := &scriptedExec{results: make(chan jobs.Result, 10)}
+	se := &scriptedExec{results: make(chan executor.Result, 10)}
 	exec := NewBreakers(BreakerOptions{Failures: -1}).Wrap(se.exec)
 	for range 10 {
-		se.results <- jobs.Result{Status: jobs.StatusTimedOut}
-		exec(context.Background(), httpJob("dead", "http://dead/"), jobs.ExecOptions{})
+		se.results <- executor.Result{Status: jobs.StatusTimedOut}
+		exec(context.Background(), httpJob("dead", "http://dead/"), executor.Options{})
 	}
 	if n := se.calls.Load(); n != 10 {
 		t.Fatalf("with breakers off, %d of 10 attempts ran", n)
@@ -177,14 +178,14 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 	ctx := context.Background()
 	var tr transitions
 	b := NewBreakers(BreakerOptions{Failures: 1, OpenTimeout: 20 * time.Millisecond, Changed: tr.record})
-	se := &scriptedExec{results: make(chan jobs.Result), entered: make(chan struct{}, 10)}
+	se := &scriptedExec{results: make(chan executor.Result), entered: make(chan struct{}, 10)}
 	exec := b.Wrap(se.exec)
 	j := httpJob("j", "http://h:1/")
 	const target = "http://h:1"
-	fail := jobs.Result{Status: jobs.StatusFailed, Error: "connection reset"}
-	attempt := func() <-chan jobs.Result {
-		ch := make(chan jobs.Result, 1)
-		go func() { ch <- exec(ctx, j, jobs.ExecOptions{}) }()
+	fail := executor.Result{Status: jobs.StatusFailed, Error: "connection reset"}
+	attempt := func() <-chan executor.Result {
+		ch := make(chan executor.Result, 1)
+		go func() { ch <- exec(ctx, j, executor.Options{}) }()
 		return ch
 	}
 	waitHalfOpen := func() {
@@ -220,7 +221,7 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 	if !strings.HasPrefix(res.Error, "circuit open for http://h:1 (half-open: a probe is in flight): last error: connection reset") {
 		t.Fatalf("attempt during the probe: %+v", res)
 	}
-	se.results <- jobs.Result{Status: jobs.StatusSucceeded}
+	se.results <- executor.Result{Status: jobs.StatusSucceeded}
 	if res := <-probe; res.Status != jobs.StatusSucceeded {
 		t.Fatalf("probe: %+v", res)
 	}
@@ -271,9 +272,9 @@ jobs:
   - {name: healthy, schedule: "* * * * *", http: {url: "%s/hook"}, timeout: 2s}
 `, dead.URL, healthy.URL)
 	r := newRigWith(t, yaml, Options{Workers: workers, Breaker: BreakerOptions{Failures: failures},
-		Exec: func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result {
+		Exec: func(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result {
 			o.HTTPClient = client
-			return jobs.Execute(ctx, j, o)
+			return executor.Execute(ctx, j, o)
 		}})
 
 	var deadRuns, healthyRuns []int64

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -64,7 +65,7 @@ func TestFrozenWorkerDoesNotStartAttempt(t *testing.T) {
 			var execs atomic.Int64
 			r := newIdleRig(t, testConfig)
 			notStarted := make(chan jobs.Run, 1)
-			r.start(Options{Workers: 2, Exec: func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result {
+			r.start(Options{Workers: 2, Exec: func(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result {
 				execs.Add(1)
 				return fakeExec(ctx, j, o)
 			}, Events: Events{NotStarted: func(run jobs.Run) { notStarted <- run }}})
@@ -250,14 +251,14 @@ func TestLeaseFence(t *testing.T) {
 // before spawning or sending (I10).
 func TestExecGetsFenceAndStartGate(t *testing.T) {
 	r := newIdleRig(t, testConfig)
-	got := make(chan jobs.ExecOptions, 1)
-	r.start(Options{Workers: 1, Exec: func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result {
+	got := make(chan executor.Options, 1)
+	r.start(Options{Workers: 1, Exec: func(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result {
 		got <- o
 		if o.StartGate == nil {
-			return jobs.Result{Status: jobs.StatusFailed, Error: "no start gate"}
+			return executor.Result{Status: jobs.StatusFailed, Error: "no start gate"}
 		}
 		if err := o.StartGate(); err != nil {
-			return jobs.Result{Status: jobs.StatusCanceled, Error: "not started: " + err.Error(), NotStarted: true}
+			return executor.Result{Status: jobs.StatusCanceled, Error: "not started: " + err.Error(), NotStarted: true}
 		}
 		return fakeExec(ctx, j, o)
 	}})

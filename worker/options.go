@@ -7,6 +7,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -41,10 +42,10 @@ type Options struct {
 	// checks for a cancel request. Default 5s (at most a third of the lease).
 	HeartbeatInterval time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL. Default
-	// jobs.DefaultKillGrace.
+	// executor.DefaultKillGrace.
 	KillGrace time.Duration
 	// OutputLimit caps captured output per attempt. Default
-	// jobs.DefaultOutputLimit.
+	// executor.DefaultOutputLimit.
 	OutputLimit int
 	// StoreTimeout bounds each store call. Default 10s.
 	StoreTimeout time.Duration
@@ -73,9 +74,9 @@ type Options struct {
 	// the finisher writes whatever results are waiting, up to this many,
 	// while the previous batch is in flight. Default 128.
 	FinishBatch int
-	// Exec runs one attempt; default jobs.Execute. Attempts of http jobs
+	// Exec runs one attempt; default executor.Execute. Attempts of http jobs
 	// reach it through the per-target circuit breakers (breaker.go).
-	Exec func(ctx context.Context, j *jobs.Job, o jobs.ExecOptions) jobs.Result
+	Exec func(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result
 	// Breaker configures the per-target circuit breakers of http jobs;
 	// Breaker.Changed defaults to Events.BreakerChanged. Default 5
 	// failures in a row open a target's breaker for 30s.
@@ -92,7 +93,7 @@ type Events struct {
 	// its lease deadline had passed (I10).
 	NotStarted func(run jobs.Run)
 	// Finished is called after the result was recorded (or given up on).
-	Finished func(run jobs.Run, res jobs.Result)
+	Finished func(run jobs.Run, res executor.Result)
 	// StoreError is called on a failed store call.
 	StoreError func(op string, err error)
 	// BreakerChanged is called when an http target's circuit breaker is
@@ -121,10 +122,10 @@ func (o *Options) setDefaults() {
 		o.HeartbeatInterval = o.AttemptLease / 3
 	}
 	if o.KillGrace <= 0 {
-		o.KillGrace = jobs.DefaultKillGrace
+		o.KillGrace = executor.DefaultKillGrace
 	}
 	if o.OutputLimit <= 0 {
-		o.OutputLimit = jobs.DefaultOutputLimit
+		o.OutputLimit = executor.DefaultOutputLimit
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = DefaultStoreTimeout
@@ -154,7 +155,7 @@ func (o *Options) setDefaults() {
 		o.FinishBatch = DefaultFinishBatch
 	}
 	if o.Exec == nil {
-		o.Exec = jobs.Execute
+		o.Exec = executor.Execute
 	}
 	if o.Breaker.Changed == nil {
 		o.Breaker.Changed = o.Events.BreakerChanged

@@ -12,6 +12,7 @@ import (
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/storecall"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -358,7 +359,7 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 			return
 		}
 		p.endAttempt(ctx, cancel, hbDone, log, job, run,
-			jobs.Result{Status: jobs.StatusCanceled, Error: "canceled before it started: " + context.Cause(ctx).Error()})
+			executor.Result{Status: jobs.StatusCanceled, Error: "canceled before it started: " + context.Cause(ctx).Error()})
 		return
 	}
 	// I10: a replica frozen past the lease (SIGSTOP, a stalled VM) wakes
@@ -378,7 +379,7 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 	}
 	log.Info("attempt started", slog.Duration("fire_delay", delay))
 
-	res := p.exec(ctx, job, jobs.ExecOptions{
+	res := p.exec(ctx, job, executor.Options{
 		KillGrace:   p.opts.KillGrace,
 		OutputLimit: p.opts.OutputLimit,
 		// The job learns its run, attempt and fencing token (I10).
@@ -406,7 +407,7 @@ func (p *Pool) notStarted(ctx context.Context, cancel context.CancelCauseFunc, h
 	}
 	cancel(ErrLeaseExpired)
 	p.endAttempt(ctx, cancel, hbDone, log, job, run,
-		jobs.Result{Status: jobs.StatusCanceled, Error: "not started: " + err.Error()})
+		executor.Result{Status: jobs.StatusCanceled, Error: "not started: " + err.Error()})
 }
 
 // maxClaimAhead bounds how long before its not_before a run is claimed
@@ -431,7 +432,7 @@ func (p *Pool) waitUntil(ctx context.Context, t time.Time) bool {
 
 // endAttempt stops the heartbeat and records res (see execute).
 func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, hbDone <-chan struct{},
-	log *slog.Logger, job *jobs.Job, run jobs.Run, res jobs.Result) {
+	log *slog.Logger, job *jobs.Job, run jobs.Run, res executor.Result) {
 	cause := context.Cause(ctx)
 	cancel(nil)
 	<-hbDone

@@ -13,13 +13,15 @@ import (
 
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/memory"
 	"github.com/tock-sched/tock/storage/sqlite"
 )
 
 func TestMain(m *testing.M) {
-	jobs.RunShimIfRequested()
+	executor.RunShimIfRequested()
 	goleak.VerifyTestMain(m)
 }
 
@@ -48,17 +50,17 @@ type rig struct {
 
 // exec is a fake executor: jobs named slow/one block until canceled; flaky
 // fails; the rest succeed.
-func fakeExec(ctx context.Context, j *jobs.Job, _ jobs.ExecOptions) jobs.Result {
+func fakeExec(ctx context.Context, j *jobs.Job, _ executor.Options) executor.Result {
 	switch j.Name {
 	case "slow", "one":
 		<-ctx.Done()
-		return jobs.Result{Status: jobs.StatusCanceled, Error: "canceled: " + context.Cause(ctx).Error()}
+		return executor.Result{Status: jobs.StatusCanceled, Error: "canceled: " + context.Cause(ctx).Error()}
 	case "flaky":
 		code := 1
-		return jobs.Result{Status: jobs.StatusFailed, ExitCode: &code, Error: "exit status 1"}
+		return executor.Result{Status: jobs.StatusFailed, ExitCode: &code, Error: "exit status 1"}
 	}
 	code := 0
-	return jobs.Result{Status: jobs.StatusSucceeded, ExitCode: &code, Output: "hello\n"}
+	return executor.Result{Status: jobs.StatusSucceeded, ExitCode: &code, Output: "hello\n"}
 }
 
 func newRig(t *testing.T, workers int) *rig {
@@ -96,7 +98,7 @@ func newIdleRig(t *testing.T, yaml string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := jobs.Parse("test.yaml", []byte(yaml))
+	cfg, err := jobfile.Parse("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func (r *rig) start(o Options) {
 	o.Node, o.Queue, o.Clock = "w1", r.queue, r.clk
 	o.AttemptLease, o.HeartbeatInterval = 30*time.Second, 5*time.Second
 	o.Events.Started = func(run jobs.Run, _ time.Duration) { r.started <- run }
-	o.Events.Finished = func(run jobs.Run, _ jobs.Result) { r.finished <- run }
+	o.Events.Finished = func(run jobs.Run, _ executor.Result) { r.finished <- run }
 	r.pool = New(r.cfg, o)
 	if err := r.pool.Start(context.Background()); err != nil {
 		r.t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/node"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -56,7 +57,7 @@ func (g *globals) backend(cmd *cobra.Command) (b client.Backend, done func(), er
 		return nil, nil, err
 	}
 	b = client.NewStore(client.StoreOptions{Store: st, Clock: g.storeClock(cmd.Context(), st),
-		Config: func() (*jobs.Config, error) { return jobs.LoadFile(g.config) }})
+		Config: func() (*jobs.Config, error) { return jobfile.Load(g.config) }})
 	return b, func() { st.Close() }, nil
 }
 

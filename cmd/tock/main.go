@@ -14,12 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 )
 
 func main() {
 	// A job's process-group shim is this same binary (no orphans, I8).
-	jobs.RunShimIfRequested()
+	executor.RunShimIfRequested()
 	os.Exit(execute(newRootCmd(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -19,9 +20,9 @@ func newValidateCmd(g *globals) *cobra.Command {
 		Short: "Check the config file and show each job's next fire times",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := jobs.LoadFile(g.config)
+			cfg, err := jobfile.Load(g.config)
 			if err != nil {
-				var ce *jobs.ConfigError
+				var ce *jobfile.ConfigError
 				if errors.As(err, &ce) {
 					return exitError{1, fmt.Sprintf("%s\n%s: %d error(s)", ce.Error(), g.config, len(ce.Errors))}
 				}

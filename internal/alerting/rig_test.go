@@ -11,6 +11,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/sqlite"
 )
@@ -59,7 +60,7 @@ func newRigOn(t *testing.T, yaml string, st storage.Store, clk *clock.Fake) *rig
 
 func mustConfig(t *testing.T, yaml string) *jobs.Config {
 	t.Helper()
-	cfg, err := jobs.Parse("test.yaml", []byte(yaml))
+	cfg, err := jobfile.Parse("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ const (
 // maxJobName bounds a job name parameter; config names are far shorter.
 const maxJobName = 200
 
-// jobNameRE is the config's rule for job names (jobs.Parse enforces it).
+// jobNameRE is the config's rule for job names (jobfile.Parse enforces it).
 var jobNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 
 // RunQueryParams are the query parameters GET /runs accepts.

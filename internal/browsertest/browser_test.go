@@ -25,6 +25,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/node"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 )
 
 // Environment variables the test reads.
@@ -343,7 +344,7 @@ func startNode(t *testing.T, config string) *tockNode {
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := jobs.LoadFile(path)
+	cfg, err := jobfile.Load(path)
 	if err != nil {
 		t.Fatalf("loading the test config: %v", err)
 	}

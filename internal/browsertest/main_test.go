@@ -6,13 +6,13 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 )
 
 func TestMain(m *testing.M) {
 	// The node's worker re-runs this binary as the process-group shim of
 	// every command and shell job.
-	jobs.RunShimIfRequested()
+	executor.RunShimIfRequested()
 	// A -race binary sleeps a second on exit to catch late races; as the
 	// shim it would make every job last that much longer.
 	if _, set := os.LookupEnv("GORACE"); !set {

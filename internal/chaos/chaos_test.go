@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 )
 
 func TestConfig(t *testing.T) {
-	cfg, err := jobs.Parse("chaos.yaml", []byte(Config(20)))
+	cfg, err := jobfile.Parse("chaos.yaml", []byte(Config(20)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -55,7 +56,7 @@ func (f *fakeHistory) GetRun(_ context.Context, id int64) (jobs.Run, []jobs.Atte
 
 func tickJobsForTest(t *testing.T, n int) []*jobs.Job {
 	t.Helper()
-	cfg, err := jobs.Parse("tock.yaml", []byte(TickConfig(n, "")))
+	cfg, err := jobfile.Parse("tock.yaml", []byte(TickConfig(n, "")))
 	if err != nil {
 		t.Fatal(err)
 	}

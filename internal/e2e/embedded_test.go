@@ -12,6 +12,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/node"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -48,7 +49,7 @@ func TestEmbeddedKill9AndRestart(t *testing.T) {
 	if err := os.WriteFile(cfgPath, cfgText, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := jobs.Parse(cfgPath, cfgText)
+	cfg, err := jobfile.Parse(cfgPath, cfgText)
 	if err != nil {
 		t.Fatal(err)
 	}

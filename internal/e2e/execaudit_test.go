@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 )
 
 func TestExecConfigBodyWritesParsableLines(t *testing.T) {
@@ -17,7 +18,7 @@ func TestExecConfigBodyWritesParsableLines(t *testing.T) {
 	}
 	dir := t.TempDir()
 	log := filepath.Join(dir, "it's.log") // a quote in the path
-	cfg, err := jobs.Parse("exec.yaml", []byte(ExecConfig(3, log)))
+	cfg, err := jobfile.Parse("exec.yaml", []byte(ExecConfig(3, log)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ type execFixture struct {
 }
 
 func newExecFixture(t *testing.T) *execFixture {
-	cfg, err := jobs.Parse("x.yaml", []byte(TickConfig(1, "")))
+	cfg, err := jobfile.Parse("x.yaml", []byte(TickConfig(1, "")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/node"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -251,7 +252,7 @@ func NewCluster(ctx context.Context, o Options) (*Cluster, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	cfg, err := jobs.LoadFile(o.Config)
+	cfg, err := jobfile.Load(o.Config)
 	if err != nil {
 		return nil, fmt.Errorf("loading the cluster's config: %w", err)
 	}

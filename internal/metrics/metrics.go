@@ -18,6 +18,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/alerting"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/worker"
@@ -409,7 +410,7 @@ func (m *Metrics) WorkerEvents() worker.Events {
 	}
 }
 
-func (m *Metrics) observeFinish(run jobs.Run, res jobs.Result) {
+func (m *Metrics) observeFinish(run jobs.Run, res executor.Result) {
 	// A result the pool could not record comes with an empty run: there is
 	// no job to label it with, and the store error was counted already.
 	if run.Job == "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/alerting"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/worker"
 )
@@ -60,9 +61,9 @@ func fed(t *testing.T) *Metrics {
 	ae.StoreError("alerts", errors.New("timeout"))
 	we.Started(jobs.Run{Job: "backup"}, 1500*time.Millisecond)
 	we.Started(jobs.Run{Job: "backup"}, -time.Second) // clock skew counts as on time
-	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed}, jobs.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
-	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusQueued}, jobs.Result{Status: jobs.StatusTimedOut, Duration: time.Minute})
-	we.Finished(jobs.Run{}, jobs.Result{Status: jobs.StatusSucceeded})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed}, executor.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusQueued}, executor.Result{Status: jobs.StatusTimedOut, Duration: time.Minute})
+	we.Finished(jobs.Run{}, executor.Result{Status: jobs.StatusSucceeded})
 	we.StoreError("heartbeat", errors.New("gone"))
 	se.Pruned(1000)
 	se.Pruned(7)

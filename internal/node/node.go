@@ -13,6 +13,7 @@ import (
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/redact"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/memory"
@@ -164,7 +165,7 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	cfg, err := jobs.LoadFile(o.ConfigPath)
+	cfg, err := jobfile.Load(o.ConfigPath)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 )
 
 // reloadDebounce coalesces the several events an editor's save produces.
@@ -59,7 +60,7 @@ func (r *Reloader) LastError() (error, int64) {
 
 // Reload reads the file now.
 func (r *Reloader) Reload() {
-	cfg, err := jobs.LoadFile(r.path)
+	cfg, err := jobfile.Load(r.path)
 	r.mu.Lock()
 	r.lastErr = err
 	if err != nil {

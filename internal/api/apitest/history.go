@@ -11,6 +11,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/sqlite"
 	"github.com/tock-sched/tock/storage/storetest"
@@ -59,7 +60,7 @@ type History struct {
 // MustConfig parses a config or fails the test.
 func MustConfig(t testing.TB, src string) *jobs.Config {
 	t.Helper()
-	cfg, err := jobs.Parse("tock.yaml", []byte(src))
+	cfg, err := jobfile.Parse("tock.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("parsing config: %v", err)
 	}

@@ -1,4 +1,4 @@
-package jobs
+package jobfile
 
 import (
 	"errors"
@@ -43,7 +43,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if cfg == nil || len(cfg.Jobs) == 0 || len(cfg.Digest) != 2*digestLen {
+		if cfg == nil || len(cfg.Jobs) == 0 || len(cfg.Digest) != digestHexLen {
 			t.Fatalf("Config without jobs or digest: %+v", cfg)
 		}
 		from := time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC)
@@ -51,7 +51,7 @@ func FuzzParse(f *testing.F) {
 			if !jobNameRE.MatchString(j.Name) || cfg.Job(j.Name) != j {
 				t.Fatalf("job name %q", j.Name)
 			}
-			if j.sched == nil || j.loc == nil || j.Line < 1 || len(j.Digest) != 2*digestLen {
+			if j.Schedule == "" || j.Location().String() != j.Timezone || j.Line < 1 || len(j.Digest) != digestHexLen {
 				t.Fatalf("job %q incomplete: %+v", j.Name, j)
 			}
 			if j.ExecutorKind() == "" {

@@ -1,18 +1,20 @@
 //go:build !unix
 
-package jobs
+package executor
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"runtime"
+
+	"github.com/tock-sched/tock/jobs"
 )
 
 // execProcess refuses: process groups, the shim and the kill sequence are
 // built on unix process semantics.
-func execProcess(_ context.Context, _ *Job, _ []string, _ ExecOptions) Result {
-	return Result{Status: StatusFailed, Error: fmt.Sprintf("jobs: command and shell jobs need a unix system, not %s", runtime.GOOS)}
+func execProcess(_ context.Context, _ *jobs.Job, _ []string, _ Options) Result {
+	return Result{Status: jobs.StatusFailed, Error: fmt.Sprintf("jobs: command and shell jobs need a unix system, not %s", runtime.GOOS)}
 }
 
 func runShim([]string) int {

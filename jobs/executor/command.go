@@ -1,6 +1,6 @@
 //go:build unix
 
-package jobs
+package executor
 
 import (
 	"context"
@@ -11,16 +11,18 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/tock-sched/tock/jobs"
 )
 
 // execProcess runs argv (a command job's argv or /bin/sh -c script) through
 // the shim, in a process group of its own.
-func execProcess(ctx context.Context, j *Job, argv []string, opts ExecOptions) Result {
-	fail := func(msg string) Result { return Result{Status: StatusFailed, Error: msg} }
+func execProcess(ctx context.Context, j *jobs.Job, argv []string, opts Options) Result {
+	fail := func(msg string) Result { return Result{Status: jobs.StatusFailed, Error: msg} }
 	if os.Getenv(ShimEnv) == "1" {
 		// This process was started as a shim but its main did not call
 		// RunShimIfRequested; starting another would recurse.
-		return fail("jobs: this process was started as an exec shim (" + ShimEnv + "=1) but did not call jobs.RunShimIfRequested")
+		return fail("jobs: this process was started as an exec shim (" + ShimEnv + "=1) but did not call executor.RunShimIfRequested")
 	}
 	shim := opts.Shim
 	if shim == nil {
@@ -71,7 +73,7 @@ func execProcess(ctx context.Context, j *Job, argv []string, opts ExecOptions) R
 		cmd.ExtraFiles[0].Close() // from now on only the shim holds it
 	}
 	if err != nil {
-		return Result{Status: StatusFailed, Error: startErrorText(full[0], err), Duration: time.Since(begin)}
+		return Result{Status: jobs.StatusFailed, Error: startErrorText(full[0], err), Duration: time.Since(begin)}
 	}
 	g := &procGroup{pgid: cmd.Process.Pid, grace: opts.KillGrace, exited: make(chan struct{})}
 
@@ -117,11 +119,11 @@ func execProcess(ctx context.Context, j *Job, argv []string, opts ExecOptions) R
 	case stop:
 		res.Status, res.Error = stopped(runCtx, j.Timeout)
 	case !ran:
-		res.Status, res.Error = StatusFailed, why
+		res.Status, res.Error = jobs.StatusFailed, why
 	case *code == 0:
-		res.Status = StatusSucceeded
+		res.Status = jobs.StatusSucceeded
 	default:
-		res.Status, res.Error = StatusFailed, why
+		res.Status, res.Error = jobs.StatusFailed, why
 	}
 	return res
 }

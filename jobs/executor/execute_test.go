@@ -1,6 +1,6 @@
 //go:build linux
 
-package jobs_test
+package executor_test
 
 import (
 	"bufio"
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 )
 
 // deathWait bounds how long a test waits for a killed process to be gone:
@@ -91,7 +92,7 @@ func TestExecuteProcess(t *testing.T) {
 				t.Parallel()
 				j := tt.job
 				j.Name = "t"
-				res := jobs.Execute(context.Background(), &j, jobs.ExecOptions{Shim: mode.shim})
+				res := executor.Execute(context.Background(), &j, executor.Options{Shim: mode.shim})
 				if res.Status != tt.status {
 					t.Errorf("Status = %q, want %q (result %+v)", res.Status, tt.status, res)
 				}
@@ -117,8 +118,8 @@ func TestExecuteEnv(t *testing.T) {
 		Shell: `echo "$TOCK_TEST_PARENT_VAR $JOB_VAR $SHARED $TOCK_RUN_ID ${TOCK_EXEC_SHIM-unset} ${TOCK_EXEC_SHIM_PARENT-unset}"`,
 		Env:   map[string]string{"JOB_VAR": "from-job", "SHARED": "job", "TOCK_EXEC_SHIM": "0"},
 	}
-	opts := jobs.ExecOptions{Env: []string{"TOCK_RUN_ID=42", "SHARED=opts"}}
-	res := jobs.Execute(context.Background(), j, opts)
+	opts := executor.Options{Env: []string{"TOCK_RUN_ID=42", "SHARED=opts"}}
+	res := executor.Execute(context.Background(), j, opts)
 	want := "from-parent from-job opts 42 unset unset\n"
 	if res.Status != jobs.StatusSucceeded || res.Output != want {
 		t.Fatalf("got %q (%+v), want output %q", res.Output, res, want)
@@ -128,21 +129,21 @@ func TestExecuteEnv(t *testing.T) {
 func TestExecuteStartFailures(t *testing.T) {
 	t.Run("shim missing", func(t *testing.T) {
 		j := &jobs.Job{Name: "t", Command: []string{"true"}}
-		res := jobs.Execute(context.Background(), j, jobs.ExecOptions{Shim: []string{"/no/such/shim"}})
+		res := executor.Execute(context.Background(), j, executor.Options{Shim: []string{"/no/such/shim"}})
 		if res.Status != jobs.StatusFailed || res.ExitCode != nil || res.Error != "starting /no/such/shim: no such file or directory" {
 			t.Fatalf("got %+v", res)
 		}
 	})
 	t.Run("process is a shim that did not act as one", func(t *testing.T) {
-		t.Setenv(jobs.ShimEnv, "1")
+		t.Setenv(executor.ShimEnv, "1")
 		j := &jobs.Job{Name: "t", Command: []string{"true"}}
-		res := jobs.Execute(context.Background(), j, jobs.ExecOptions{})
-		if res.Status != jobs.StatusFailed || !strings.Contains(res.Error, "did not call jobs.RunShimIfRequested") {
+		res := executor.Execute(context.Background(), j, executor.Options{})
+		if res.Status != jobs.StatusFailed || !strings.Contains(res.Error, "did not call executor.RunShimIfRequested") {
 			t.Fatalf("got %+v", res)
 		}
 	})
 	t.Run("no executor", func(t *testing.T) {
-		res := jobs.Execute(context.Background(), &jobs.Job{Name: "empty"}, jobs.ExecOptions{})
+		res := executor.Execute(context.Background(), &jobs.Job{Name: "empty"}, executor.Options{})
 		if res.Status != jobs.StatusFailed || res.Error != `jobs: job "empty" has no executor` {
 			t.Fatalf("got %+v", res)
 		}
@@ -152,7 +153,7 @@ func TestExecuteStartFailures(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		cancel(errors.New("shutting down"))
 		j := &jobs.Job{Name: "t", Command: []string{"touch", marker}}
-		res := jobs.Execute(ctx, j, jobs.ExecOptions{})
+		res := executor.Execute(ctx, j, executor.Options{})
 		if res.Status != jobs.StatusCanceled || res.Error != "canceled: shutting down" {
 			t.Fatalf("got %+v", res)
 		}
@@ -171,7 +172,7 @@ func TestExecuteTimeoutKillsGroup(t *testing.T) {
 		Env:     map[string]string{"PID_FILE": pidFile},
 		Timeout: time.Second,
 	}
-	res := jobs.Execute(context.Background(), j, jobs.ExecOptions{KillGrace: 500 * time.Millisecond})
+	res := executor.Execute(context.Background(), j, executor.Options{KillGrace: 500 * time.Millisecond})
 	if res.Status != jobs.StatusTimedOut || res.Error != "timed out after 1s" {
 		t.Fatalf("got %+v, want timed_out", res)
 	}
@@ -198,8 +199,8 @@ func TestExecuteCancelKillsGroup(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	done := make(chan jobs.Result, 1)
-	go func() { done <- jobs.Execute(ctx, j, jobs.ExecOptions{KillGrace: 2 * time.Second}) }()
+	done := make(chan executor.Result, 1)
+	go func() { done <- executor.Execute(ctx, j, executor.Options{KillGrace: 2 * time.Second}) }()
 
 	pids := waitPIDs(t, pidFile, 2, done)
 	cancel(errors.New("operator asked"))
@@ -225,8 +226,8 @@ func TestExecuteSIGKILLAfterGrace(t *testing.T) {
 	const grace = 300 * time.Millisecond
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	done := make(chan jobs.Result, 1)
-	go func() { done <- jobs.Execute(ctx, j, jobs.ExecOptions{KillGrace: grace}) }()
+	done := make(chan executor.Result, 1)
+	go func() { done <- executor.Execute(ctx, j, executor.Options{KillGrace: grace}) }()
 
 	pids := waitPIDs(t, pidFile, 2, done)
 	stopAt := time.Now()
@@ -254,7 +255,7 @@ func TestExecuteStopsLeftovers(t *testing.T) {
 		Shell: `sleep 60 & echo $! > "$PID_FILE"; echo done`,
 		Env:   map[string]string{"PID_FILE": pidFile},
 	}
-	res := jobs.Execute(context.Background(), j, jobs.ExecOptions{KillGrace: 2 * time.Second})
+	res := executor.Execute(context.Background(), j, executor.Options{KillGrace: 2 * time.Second})
 	if res.Status != jobs.StatusSucceeded || res.Output != "done\n" {
 		t.Fatalf("got %+v", res)
 	}
@@ -275,7 +276,7 @@ while [ ! -s "$PID_FILE" ]; do sleep 0.01; done
 echo done`,
 		Env: map[string]string{"PID_FILE": pidFile},
 	}
-	res := jobs.Execute(context.Background(), j, jobs.ExecOptions{KillGrace: time.Second})
+	res := executor.Execute(context.Background(), j, executor.Options{KillGrace: time.Second})
 	pids := readPIDs(t, pidFile, 1)
 	t.Cleanup(func() { _ = syscall.Kill(pids[0], syscall.SIGKILL) })
 	if res.Status != jobs.StatusSucceeded || res.Output != "done\n" {
@@ -349,21 +350,21 @@ func TestExecuteHugeOutput(t *testing.T) {
 			before := peakRSS(t)
 			j := tt.job
 			j.Name = "chatty"
-			res := jobs.Execute(context.Background(), &j, jobs.ExecOptions{})
+			res := executor.Execute(context.Background(), &j, executor.Options{})
 			after := peakRSS(t)
 			t.Logf("peak RSS (VmHWM) before %d KiB, after %d KiB; %d bytes of output in %v",
 				before>>10, after>>10, total, res.Duration)
 			if res.Status != jobs.StatusSucceeded {
 				t.Fatalf("got %+v", res)
 			}
-			kept := int64(jobs.DefaultOutputLimit)
+			kept := int64(executor.DefaultOutputLimit)
 			if res.OutputDropped != total-kept {
 				t.Errorf("OutputDropped = %d, want %d", res.OutputDropped, total-kept)
 			}
-			if want := int(kept) + len(jobs.DroppedMarker(total-kept)); len(res.Output) != want {
+			if want := int(kept) + len(executor.DroppedMarker(total-kept)); len(res.Output) != want {
 				t.Errorf("len(Output) = %d, want %d", len(res.Output), want)
 			}
-			if !strings.Contains(res.Output, jobs.DroppedMarker(total-kept)) {
+			if !strings.Contains(res.Output, executor.DroppedMarker(total-kept)) {
 				t.Errorf("Output lacks the dropped marker")
 			}
 			if grew := after - before; grew > 100<<20 {
@@ -420,7 +421,7 @@ func TestExecuteHTTP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := tt.spec
 			j := &jobs.Job{Name: "hook", HTTP: &spec}
-			res := jobs.Execute(context.Background(), j, jobs.ExecOptions{OutputLimit: tt.limit})
+			res := executor.Execute(context.Background(), j, executor.Options{OutputLimit: tt.limit})
 			if res.Status != tt.status || res.Error != tt.errText || res.Output != tt.output {
 				t.Errorf("got status %q error %q output %q, want %q %q %q", res.Status, res.Error, res.Output, tt.status, tt.errText, tt.output)
 			}
@@ -435,7 +436,7 @@ func TestExecuteHTTP(t *testing.T) {
 			Headers: map[string]string{"X-Token": "secret", "Host": "svc.example"},
 			Body:    `{"a":1}`,
 		}}
-		res := jobs.Execute(context.Background(), j, jobs.ExecOptions{})
+		res := executor.Execute(context.Background(), j, executor.Options{})
 		if res.Status != jobs.StatusSucceeded {
 			t.Fatalf("got %+v", res)
 		}
@@ -448,8 +449,8 @@ func TestExecuteHTTP(t *testing.T) {
 	t.Run("body is capped", func(t *testing.T) {
 		const size, limit = 1 << 20, 1000
 		j := &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: fmt.Sprintf("%s/?size=%d", srv.URL, size)}}
-		res := jobs.Execute(context.Background(), j, jobs.ExecOptions{OutputLimit: limit})
-		want := strings.Repeat("x", limit/2) + jobs.DroppedMarker(size-limit) + strings.Repeat("x", limit/2)
+		res := executor.Execute(context.Background(), j, executor.Options{OutputLimit: limit})
+		want := strings.Repeat("x", limit/2) + executor.DroppedMarker(size-limit) + strings.Repeat("x", limit/2)
 		if res.Status != jobs.StatusSucceeded || res.OutputDropped != size-limit || res.Output != want {
 			t.Fatalf("got status %q, dropped %d, output of %d bytes", res.Status, res.OutputDropped, len(res.Output))
 		}
@@ -459,7 +460,7 @@ func TestExecuteHTTP(t *testing.T) {
 		dead := httptest.NewServer(http.NotFoundHandler())
 		url := dead.URL
 		dead.Close()
-		res := jobs.Execute(context.Background(), &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: url}}, jobs.ExecOptions{})
+		res := executor.Execute(context.Background(), &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: url}}, executor.Options{})
 		if res.Status != jobs.StatusFailed || res.ExitCode != nil || !strings.Contains(res.Error, "connection refused") {
 			t.Fatalf("got %+v", res)
 		}
@@ -489,7 +490,7 @@ func TestExecuteHTTPStopped(t *testing.T) {
 
 	t.Run("timeout before the response", func(t *testing.T) {
 		j := &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL}, Timeout: 100 * time.Millisecond}
-		res := jobs.Execute(context.Background(), j, jobs.ExecOptions{})
+		res := executor.Execute(context.Background(), j, executor.Options{})
 		if res.Status != jobs.StatusTimedOut || res.Error != "timed out after 100ms" || res.ExitCode != nil {
 			t.Fatalf("got %+v", res)
 		}
@@ -497,7 +498,7 @@ func TestExecuteHTTPStopped(t *testing.T) {
 	t.Run("timeout while reading the body", func(t *testing.T) {
 		// The timeout must outlast a local round trip so the headers arrive.
 		j := &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL + "/?headers=1"}, Timeout: 500 * time.Millisecond}
-		res := jobs.Execute(context.Background(), j, jobs.ExecOptions{})
+		res := executor.Execute(context.Background(), j, executor.Options{})
 		if res.Status != jobs.StatusTimedOut || res.Output != "partial" {
 			t.Fatalf("got %+v", res)
 		}
@@ -506,9 +507,9 @@ func TestExecuteHTTPStopped(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		defer cancel(nil)
-		done := make(chan jobs.Result, 1)
+		done := make(chan executor.Result, 1)
 		go func() {
-			done <- jobs.Execute(ctx, &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL + "/?notify=1"}}, jobs.ExecOptions{})
+			done <- executor.Execute(ctx, &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL + "/?notify=1"}}, executor.Options{})
 		}()
 		<-arrived
 		cancel(errors.New("run replaced"))
@@ -544,7 +545,7 @@ func readPIDs(t *testing.T, file string, n int) []int {
 // waitPIDs waits for a running job to write n pids to file (it renames the
 // file into place, so it is complete once it exists). It gives up when the
 // job ends (done) or after a generous bound.
-func waitPIDs(t *testing.T, file string, n int, done <-chan jobs.Result) []int {
+func waitPIDs(t *testing.T, file string, n int, done <-chan executor.Result) []int {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -1,4 +1,4 @@
-package jobs
+package executor
 
 import (
 	"context"
@@ -11,33 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"time"
-)
 
-// Executors: process groups and the shim.
-//
-// A command or shell job runs in a process group of its own, so stopping it
-// stops everything it started (I8): a timeout or cancel sends SIGTERM to the
-// whole group, then SIGKILL to the group after the kill grace if anything in
-// it still lives. When the job's main process exits, whatever it left in the
-// group is stopped the same way: a run owns its processes and none outlives
-// it. Output is read from one pipe shared by stdout and stderr into a
-// CappedBuffer, so a chatty job costs tock only its output limit.
-//
-// A process group alone does not survive tock being killed with SIGKILL:
-// nobody is left to signal it. So tock does not start the job itself but a
-// tiny shim (tock's own binary with TOCK_EXEC_SHIM=1, see RunShimIfRequested)
-// as the group leader, with Pdeathsig=SIGTERM. The shim starts the job in its
-// group and waits. On SIGTERM it looks at its parent: still tock means the
-// group is being stopped and the job got the signal too, so it keeps waiting;
-// a new parent means tock died, and it SIGKILLs the group at once. The shim
-// exits with the job's exit code (128+N for signal N) and reports the exact
-// outcome on a status pipe, so Result.ExitCode is the job's, not the shim's.
-//
-// Pdeathsig fires when the OS thread that forked the shim exits. Go retires a
-// thread only when a goroutine exits while locked to it; Execute never locks
-// a thread, and the parent check makes such a stray SIGTERM harmless anyway.
-// Processes that leave the group (setsid) are beyond the group signals; their
-// hold on the output pipe is cut after outputDrainTimeout.
+	"github.com/tock-sched/tock/jobs"
+)
 
 // Executor defaults.
 const (
@@ -64,25 +40,8 @@ const (
 // errAttemptTimedOut is the cancel cause of an attempt that ran out of time.
 var errAttemptTimedOut = errors.New("jobs: attempt timed out")
 
-// defaultHTTPClient has no global timeout: the job's timeout bounds a request.
-// Its transport keeps more idle connections per host than Go's default (2):
-// jobs that fire together against one service would otherwise open and
-// close a connection per run, and at thousands of runs a second run out of
-// ephemeral ports in TIME_WAIT.
-var defaultHTTPClient = &http.Client{Transport: httpTransport()}
-
-// httpIdlePerHost is how many idle connections http jobs keep per target.
-const httpIdlePerHost = 256
-
-func httpTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4 * httpIdlePerHost
-	t.MaxIdleConnsPerHost = httpIdlePerHost
-	return t
-}
-
-// ExecOptions tunes Execute.
-type ExecOptions struct {
+// Options tunes Execute.
+type Options struct {
 	// KillGrace is the time between SIGTERM and SIGKILL when a job is
 	// stopped. Default DefaultKillGrace.
 	KillGrace time.Duration
@@ -102,7 +61,7 @@ type ExecOptions struct {
 	// Default ShimCommand().
 	Shim []string
 
-	// Fence is the fencing token of the attempt (Run.Fence of the claimed
+	// Fence is the fencing token of the attempt (jobs.Run.Fence of the claimed
 	// run). When it is not zero, the executor identifies the attempt to the
 	// job, the same way for every executor: command and shell jobs get the
 	// environment variables below, after the job's env and Env (so neither
@@ -113,13 +72,13 @@ type ExecOptions struct {
 	//	TOCK_RUN_ID           X-Tock-Run-Id        Fence.RunID
 	//	TOCK_ATTEMPT          X-Tock-Attempt       Fence.Attempt, from 1
 	//	TOCK_FENCE            X-Tock-Fence         Fence.String(): epoch.run.attempt
-	//	TOCK_IDEMPOTENCY_KEY  Idempotency-Key      IdempotencyKey(Fence.RunID)
+	//	TOCK_IDEMPOTENCY_KEY  Idempotency-Key      jobs.IdempotencyKey(Fence.RunID)
 	//	TOCK_SCHEDULED_AT     X-Tock-Scheduled-At  ScheduledAt, RFC 3339 UTC
 	//
 	// The idempotency key is the same for every attempt of a run; the fence
-	// tells a later attempt from an earlier one (see Fence). Zero sends
+	// tells a later attempt from an earlier one (see jobs.Fence). Zero sends
 	// none of them (TOCK_SCHEDULED_AT aside, which follows ScheduledAt).
-	Fence Fence
+	Fence jobs.Fence
 	// ScheduledAt is the run's scheduled time, sent as TOCK_SCHEDULED_AT and
 	// X-Tock-Scheduled-At (RFC 3339, UTC, whole seconds) when not zero.
 	ScheduledAt time.Time
@@ -127,7 +86,7 @@ type ExecOptions struct {
 	// attempt would start: after the command, its environment and pipes or
 	// the request are built, right before the process is spawned or the
 	// request is sent. If it returns an error the attempt does not start:
-	// Execute returns StatusCanceled with Error "not started: " + the
+	// Execute returns jobs.StatusCanceled with Error "not started: " + the
 	// error's text and NotStarted set, having spawned nothing and sent
 	// nothing. It runs on Execute's goroutine and should be quick (a fencing
 	// check); it is not called when Execute fails before that point.
@@ -139,8 +98,8 @@ type ExecOptions struct {
 type attemptVar struct{ env, header, value string }
 
 // attemptVars are the variables that identify the attempt to the job (see
-// ExecOptions.Fence), in a fixed order.
-func attemptVars(j *Job, opts ExecOptions) []attemptVar {
+// Options.Fence), in a fixed order.
+func attemptVars(j *jobs.Job, opts Options) []attemptVar {
 	var vs []attemptVar
 	if f := opts.Fence; !f.IsZero() {
 		if j.Name != "" {
@@ -150,7 +109,7 @@ func attemptVars(j *Job, opts ExecOptions) []attemptVar {
 			attemptVar{"TOCK_RUN_ID", "X-Tock-Run-Id", strconv.FormatInt(f.RunID, 10)},
 			attemptVar{"TOCK_ATTEMPT", "X-Tock-Attempt", strconv.Itoa(f.Attempt)},
 			attemptVar{"TOCK_FENCE", "X-Tock-Fence", f.String()},
-			attemptVar{"TOCK_IDEMPOTENCY_KEY", "Idempotency-Key", IdempotencyKey(f.RunID)},
+			attemptVar{"TOCK_IDEMPOTENCY_KEY", "Idempotency-Key", jobs.IdempotencyKey(f.RunID)},
 		)
 	}
 	if !opts.ScheduledAt.IsZero() {
@@ -164,17 +123,17 @@ const notStartedPrefix = "not started: "
 
 // gate asks opts.StartGate whether the attempt may start; ok is false, with
 // the Result to return, when it may not.
-func gate(opts ExecOptions, begin time.Time) (Result, bool) {
+func gate(opts Options, begin time.Time) (Result, bool) {
 	if opts.StartGate == nil {
 		return Result{}, true
 	}
 	if err := opts.StartGate(); err != nil {
-		return Result{Status: StatusCanceled, Error: notStartedPrefix + err.Error(), NotStarted: true, Duration: time.Since(begin)}, false
+		return Result{Status: jobs.StatusCanceled, Error: notStartedPrefix + err.Error(), NotStarted: true, Duration: time.Since(begin)}, false
 	}
 	return Result{}, true
 }
 
-func (o ExecOptions) withDefaults() ExecOptions {
+func (o Options) withDefaults() Options {
 	if o.KillGrace <= 0 {
 		o.KillGrace = DefaultKillGrace
 	}
@@ -189,9 +148,9 @@ func (o ExecOptions) withDefaults() ExecOptions {
 
 // Result is what one attempt produced.
 type Result struct {
-	// Status is StatusSucceeded, StatusFailed, StatusTimedOut or
-	// StatusCanceled.
-	Status RunStatus
+	// Status is jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusTimedOut or
+	// jobs.StatusCanceled.
+	Status jobs.RunStatus
 	// ExitCode is the job's exit code (128+N when signal N killed it), or
 	// the HTTP status code of an http job; nil when there is none (the job
 	// did not start, the request got no response).
@@ -202,16 +161,16 @@ type Result struct {
 	// "not started: …" when StartGate refused the attempt).
 	Error string
 	// Output is stdout and stderr interleaved (command, shell) or the
-	// response body (http), capped by ExecOptions.OutputLimit; see
+	// response body (http), capped by Options.OutputLimit; see
 	// CappedBuffer.String. It may hold invalid UTF-8 if the job wrote binary.
 	Output string
 	// OutputDropped counts the bytes cut from the middle of Output.
 	OutputDropped int64
 	// Duration is how long the attempt took, stopping included.
 	Duration time.Duration
-	// NotStarted is true when ExecOptions.StartGate refused the attempt:
+	// NotStarted is true when Options.StartGate refused the attempt:
 	// no process was spawned and no request was sent (Status is
-	// StatusCanceled, Error "not started: …"). Other failures before the
+	// jobs.StatusCanceled, Error "not started: …"). Other failures before the
 	// start (a canceled ctx, a request that cannot be built) leave it
 	// false; their Status and Error say what happened.
 	NotStarted bool
@@ -219,16 +178,16 @@ type Result struct {
 
 // Execute runs one attempt of j and returns when it is over: for command and
 // shell jobs, once the process group is gone and the output pipe is closed.
-// A positive j.Timeout bounds the attempt (StatusTimedOut); cancelling ctx
-// stops it (StatusCanceled, with context.Cause(ctx) in Error). Execute
+// A positive j.Timeout bounds the attempt (jobs.StatusTimedOut); cancelling ctx
+// stops it (jobs.StatusCanceled, with context.Cause(ctx) in Error). Execute
 // reports every failure in the Result; it never panics on a bad job.
-func Execute(ctx context.Context, j *Job, opts ExecOptions) Result {
+func Execute(ctx context.Context, j *jobs.Job, opts Options) Result {
 	opts = opts.withDefaults()
 	if j == nil {
-		return Result{Status: StatusFailed, Error: "jobs: Execute: nil job"}
+		return Result{Status: jobs.StatusFailed, Error: "jobs: Execute: nil job"}
 	}
 	if ctx.Err() != nil {
-		return Result{Status: StatusCanceled, Error: canceledText(ctx)}
+		return Result{Status: jobs.StatusCanceled, Error: canceledText(ctx)}
 	}
 	switch j.ExecutorKind() {
 	case "command":
@@ -238,7 +197,7 @@ func Execute(ctx context.Context, j *Job, opts ExecOptions) Result {
 	case "http":
 		return execHTTP(ctx, j, opts)
 	}
-	return Result{Status: StatusFailed, Error: fmt.Sprintf("jobs: job %q has no executor", j.Name)}
+	return Result{Status: jobs.StatusFailed, Error: fmt.Sprintf("jobs: job %q has no executor", j.Name)}
 }
 
 // attemptContext bounds an attempt by the job's timeout, if it has one.
@@ -250,11 +209,11 @@ func attemptContext(ctx context.Context, timeout time.Duration) (context.Context
 }
 
 // stopped returns the status and error of an attempt whose context ended.
-func stopped(runCtx context.Context, timeout time.Duration) (RunStatus, string) {
+func stopped(runCtx context.Context, timeout time.Duration) (jobs.RunStatus, string) {
 	if errors.Is(context.Cause(runCtx), errAttemptTimedOut) {
-		return StatusTimedOut, fmt.Sprintf("timed out after %s", timeout)
+		return jobs.StatusTimedOut, fmt.Sprintf("timed out after %s", timeout)
 	}
-	return StatusCanceled, canceledText(runCtx)
+	return jobs.StatusCanceled, canceledText(runCtx)
 }
 
 func canceledText(ctx context.Context) string {
@@ -264,7 +223,7 @@ func canceledText(ctx context.Context) string {
 // processEnv is tock's environment, then the job's env (sorted, so the
 // order is stable), then the extra entries, then the variables that
 // identify the attempt (attemptVars); a later entry for a key wins.
-func processEnv(j *Job, opts ExecOptions) []string {
+func processEnv(j *jobs.Job, opts Options) []string {
 	env := os.Environ()
 	keys := make([]string, 0, len(j.Env))
 	for k := range j.Env {

@@ -1,4 +1,4 @@
-package jobs
+package jobfile
 
 import (
 	"errors"
@@ -10,10 +10,29 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tock-sched/tock/jobs"
 )
 
+// digestHexLen is the length of a job's or a config's digest.
+const digestHexLen = 32
+
+// fileFields returns j's exported fields but Digest: what the config file
+// says about the job. The parsed schedule and zone are unexported; tests
+// check them through Next and Location.
+func fileFields(j *jobs.Job) map[string]any {
+	v := reflect.ValueOf(j).Elem()
+	out := make(map[string]any, v.NumField())
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); f.IsExported() && f.Name != "Digest" {
+			out[f.Name] = v.Field(i).Interface()
+		}
+	}
+	return out
+}
+
 // mustParse parses a config that must be valid.
-func mustParse(t *testing.T, src string) *Config {
+func mustParse(t *testing.T, src string) *jobs.Config {
 	t.Helper()
 	cfg, err := Parse("tock.yaml", []byte(src))
 	if err != nil {
@@ -36,59 +55,59 @@ func parseErrors(t *testing.T, src string) []FieldError {
 	return ce.Errors
 }
 
-func TestLoadFileValid(t *testing.T) {
-	cfg, err := LoadFile(filepath.Join("testdata", "valid.yaml"))
+func TestLoadValid(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "valid.yaml"))
 	if err != nil {
-		t.Fatalf("LoadFile: %v", err)
+		t.Fatalf("Load: %v", err)
 	}
 	if cfg.Path != filepath.Join("testdata", "valid.yaml") {
 		t.Errorf("Path = %q", cfg.Path)
 	}
-	wantDefaults := Defaults{
+	wantDefaults := jobs.Defaults{
 		Timezone: "Europe/Berlin", Timeout: 20 * time.Minute, Retries: 1,
 		RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-		Concurrency: ConcurrencyForbid, Misfire: MisfireRunOnce, CatchupWindow: 2 * time.Hour,
+		Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour,
 		Jitter: 5 * time.Second, MaxConcurrency: 2,
 	}
 	if cfg.Defaults != wantDefaults {
 		t.Errorf("Defaults = %+v\nwant %+v", cfg.Defaults, wantDefaults)
 	}
-	if want := (HistoryConfig{Keep: 30 * 24 * time.Hour, KeepPerJob: 10000}); cfg.History != want {
+	if want := (jobs.HistoryConfig{Keep: 30 * 24 * time.Hour, KeepPerJob: 10000}); cfg.History != want {
 		t.Errorf("History = %+v, want %+v", cfg.History, want)
 	}
 
-	want := []*Job{
+	want := []*jobs.Job{
 		{
 			Name: "nightly-report", Schedule: "30 2 * * *", Timezone: "Europe/Berlin",
 			Command: []string{"/usr/bin/make", "-C", "/srv/reports", "report"},
 			Env:     map[string]string{"REPORT_DIR": "/var/reports", "LEVEL": "3"},
 			Timeout: 15 * time.Minute, Retries: 3, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: ConcurrencyForbid, Misfire: MisfireRunOnce, CatchupWindow: 2 * time.Hour,
+			Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour,
 			MaxConcurrency: 1, Jitter: 30 * time.Second, Line: 19,
 		},
 		{
 			Name: "db.backup", Schedule: "@daily", Timezone: "America/New_York",
 			Shell:   "pg_dump app | gzip > /backups/app.sql.gz",
 			Timeout: 36 * time.Hour, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: ConcurrencyReplace, Misfire: MisfireRunAll, CatchupWindow: 24 * time.Hour,
+			Concurrency: jobs.ConcurrencyReplace, Misfire: jobs.MisfireRunAll, CatchupWindow: 24 * time.Hour,
 			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 29,
 		},
 		{
 			Name: "ping_upstream", Schedule: "*/20 * * * * *", Timezone: "UTC",
-			HTTP: &HTTPSpec{
+			HTTP: &jobs.HTTPSpec{
 				Method: "POST", URL: "https://hooks.example.com/tock?source=cron",
 				Headers: map[string]string{"Content-Type": "application/json", "X-Token": "abc123"},
 				Body:    `{"ping": true}`, Success: []int{200, 204},
 			},
 			Timeout: 20 * time.Minute, Retries: 0, RetryBackoff: 0, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: ConcurrencyAllow, Misfire: MisfireSkip, CatchupWindow: 2 * time.Hour,
+			Concurrency: jobs.ConcurrencyAllow, Misfire: jobs.MisfireSkip, CatchupWindow: 2 * time.Hour,
 			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 38,
 		},
 		{
 			Name: "cache-warm", Schedule: "@every 1h30m", Timezone: "Europe/Berlin",
-			HTTP:    &HTTPSpec{Method: "GET", URL: "http://127.0.0.1:8080/warm"},
+			HTTP:    &jobs.HTTPSpec{Method: "GET", URL: "http://127.0.0.1:8080/warm"},
 			Timeout: 20 * time.Minute, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: ConcurrencyForbid, Misfire: MisfireRunOnce, CatchupWindow: 2 * time.Hour,
+			Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour,
 			MaxConcurrency: 2, Jitter: 5 * time.Second, Paused: true, Line: 52,
 		},
 		{
@@ -96,7 +115,7 @@ func TestLoadFileValid(t *testing.T) {
 			Command: []string{"/opt/billing/bin/invoice", "--month=previous"},
 			Env:     map[string]string{"BILLING_DB": "postgres://billing@db/billing"},
 			Timeout: 20 * time.Minute, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: ConcurrencyForbid, Misfire: MisfireRunOnce, CatchupWindow: 2 * time.Hour,
+			Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour,
 			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 57,
 		},
 	}
@@ -104,16 +123,15 @@ func TestLoadFileValid(t *testing.T) {
 		t.Fatalf("got %d jobs, want %d", len(cfg.Jobs), len(want))
 	}
 	for i, w := range want {
-		got := *cfg.Jobs[i]
-		if got.sched == nil || got.loc == nil || got.loc.String() != w.Timezone {
-			t.Errorf("job %s: schedule %v, location %v not set", w.Name, got.sched, got.loc)
+		got := cfg.Jobs[i]
+		if got.Location().String() != w.Timezone {
+			t.Errorf("job %s: location %v, want %s", w.Name, got.Location(), w.Timezone)
 		}
-		if len(got.Digest) != 2*digestLen {
+		if len(got.Digest) != digestHexLen {
 			t.Errorf("job %s: digest %q", w.Name, got.Digest)
 		}
-		got.sched, got.loc, got.Digest = nil, nil, ""
-		if !reflect.DeepEqual(&got, w) {
-			t.Errorf("job %d:\n got %+v\nwant %+v", i, &got, w)
+		if !reflect.DeepEqual(fileFields(got), fileFields(w)) {
+			t.Errorf("job %d:\n got %+v\nwant %+v", i, got, w)
 		}
 		if cfg.Job(w.Name) != cfg.Jobs[i] {
 			t.Errorf("Job(%q) did not find it", w.Name)
@@ -122,7 +140,7 @@ func TestLoadFileValid(t *testing.T) {
 	if cfg.Job("nope") != nil {
 		t.Error("Job(nope) found something")
 	}
-	if len(cfg.Digest) != 2*digestLen {
+	if len(cfg.Digest) != digestHexLen {
 		t.Errorf("config digest %q", cfg.Digest)
 	}
 
@@ -141,8 +159,8 @@ func TestLoadFileValid(t *testing.T) {
 	}
 }
 
-func TestLoadFileMissing(t *testing.T) {
-	_, err := LoadFile(filepath.Join(t.TempDir(), "absent.yaml"))
+func TestLoadMissing(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
@@ -152,7 +170,7 @@ func TestLoadFileMissing(t *testing.T) {
 	}
 }
 
-func TestLoadFileTooLarge(t *testing.T) {
+func TestLoadTooLarge(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.yaml")
 	f, err := os.Create(path)
 	if err != nil {
@@ -163,33 +181,31 @@ func TestLoadFileTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("err = %v, want a size error", err)
 	}
 }
 
 func TestParseBuiltinDefaults(t *testing.T) {
 	cfg := mustParse(t, "jobs:\n  - name: a\n    schedule: '@hourly'\n    command: [true]\n")
-	if cfg.Defaults != BuiltinDefaults() {
+	if cfg.Defaults != jobs.BuiltinDefaults() {
 		t.Errorf("Defaults = %+v, want built-in", cfg.Defaults)
 	}
 	j := cfg.Jobs[0]
-	want := Job{
-		Name: "a", Schedule: "@hourly", Timezone: DefaultTimezone, Command: []string{"true"},
-		Timeout: DefaultTimeout, Retries: DefaultRetries, RetryBackoff: DefaultRetryBackoff,
-		RetryBackoffMax: DefaultRetryBackoffMax, Concurrency: DefaultConcurrency, Misfire: DefaultMisfire,
-		CatchupWindow: DefaultCatchupWindow, Jitter: DefaultJitter, MaxConcurrency: DefaultMaxConcurrency,
+	want := jobs.Job{
+		Name: "a", Schedule: "@hourly", Timezone: jobs.DefaultTimezone, Command: []string{"true"},
+		Timeout: jobs.DefaultTimeout, Retries: jobs.DefaultRetries, RetryBackoff: jobs.DefaultRetryBackoff,
+		RetryBackoffMax: jobs.DefaultRetryBackoffMax, Concurrency: jobs.DefaultConcurrency, Misfire: jobs.DefaultMisfire,
+		CatchupWindow: jobs.DefaultCatchupWindow, Jitter: jobs.DefaultJitter, MaxConcurrency: jobs.DefaultMaxConcurrency,
 		Line: 2,
 	}
-	got := *j
-	got.sched, got.loc, got.Digest = nil, nil, ""
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("job\n got %+v\nwant %+v", got, want)
+	if !reflect.DeepEqual(fileFields(j), fileFields(&want)) {
+		t.Errorf("job\n got %+v\nwant %+v", *j, want)
 	}
 	if j.Location() != time.UTC {
 		t.Errorf("Location = %v, want UTC", j.Location())
 	}
-	if (cfg.History != HistoryConfig{}) {
+	if (cfg.History != jobs.HistoryConfig{}) {
 		t.Errorf("History = %+v, want keep forever", cfg.History)
 	}
 }
@@ -443,57 +459,6 @@ func TestConfigErrorFormat(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		err  string
-	}{
-		{"0", 0, ""},
-		{"90s", 90 * time.Second, ""},
-		{"1h30m", 90 * time.Minute, ""},
-		{"30d", 30 * 24 * time.Hour, ""},
-		{"1d12h", 36 * time.Hour, ""},
-		{"0d30m", 30 * time.Minute, ""},
-		{" 2d ", 48 * time.Hour, ""},
-		{"-1d", -24 * time.Hour, ""},
-		{"+5m", 5 * time.Minute, ""},
-		{"1.5h", 90 * time.Minute, ""},
-		{"500ms", 500 * time.Millisecond, ""},
-		{"", 0, "invalid duration"},
-		{"d", 0, "invalid duration"},
-		{"1.5d", 0, "invalid duration"},
-		{"1d-2h", 0, "invalid duration"},
-		{"12h1d", 0, "invalid duration"},
-		{"1dd", 0, "invalid duration"},
-		{"--1s", 0, "invalid duration"},
-		{"30", 0, "missing unit"},
-		{"2w", 0, "unknown unit"},
-		{"abc", 0, "invalid duration"},
-		{"106752d", 0, "out of range"},
-		{"106751d24h", 0, "out of range"},
-		{"99999999999999999999d", 0, "out of range"},
-		{"9999999999h", 0, "invalid duration"},
-	}
-	for _, tc := range tests {
-		got, err := ParseDuration(tc.in)
-		switch {
-		case tc.err == "" && (err != nil || got != tc.want):
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("ParseDuration(%q) = %v, %v; want error containing %q", tc.in, got, err, tc.err)
-		}
-	}
-}
-
-func TestConfigJobWithoutIndex(t *testing.T) {
-	a, b := &Job{Name: "a"}, &Job{Name: "b"}
-	cfg := &Config{Jobs: []*Job{a, b}}
-	if cfg.Job("b") != b || cfg.Job("c") != nil {
-		t.Error("Job lookup on a hand-built Config failed")
-	}
-}
-
 func TestJobDigest(t *testing.T) {
 	const base = `jobs:
   - name: a
@@ -608,13 +573,13 @@ func TestParseAlertsAndNotify(t *testing.T) {
 		src      string
 		late     map[string]time.Duration
 		failures map[string]int
-		notify   NotifyConfig
+		notify   jobs.NotifyConfig
 	}{
 		{
 			name: "off by default",
 			src:  "jobs:\n  - {name: a, schedule: '@daily', shell: x}\n",
 			late: map[string]time.Duration{"a": 0}, failures: map[string]int{"a": 0},
-			notify: NotifyConfig{Timeout: DefaultNotifyTimeout, Retries: DefaultNotifyRetries},
+			notify: jobs.NotifyConfig{Timeout: jobs.DefaultNotifyTimeout, Retries: jobs.DefaultNotifyRetries},
 		},
 		{
 			name: "defaults inherited and overridden",
@@ -631,21 +596,21 @@ jobs:
 `,
 			late:     map[string]time.Duration{"inherits": 5 * time.Minute, "own": 24 * time.Hour, "off": 0},
 			failures: map[string]int{"inherits": 3, "own": 1, "off": 0},
-			notify: NotifyConfig{Webhook: "https://alerts.example.com/tock?team=ops",
+			notify: jobs.NotifyConfig{Webhook: "https://alerts.example.com/tock?team=ops",
 				Headers: map[string]string{"Authorization": "Bearer s3cret", "X-Source": "tock"}, Timeout: 2 * time.Second},
 		},
 		{
 			name: "empty notify block keeps its defaults",
 			src:  "notify:\njobs:\n  - {name: a, schedule: '@daily', shell: x, alert_failures: 1000}\n",
 			late: map[string]time.Duration{"a": 0}, failures: map[string]int{"a": MaxAlertFailures},
-			notify: NotifyConfig{Timeout: DefaultNotifyTimeout, Retries: DefaultNotifyRetries},
+			notify: jobs.NotifyConfig{Timeout: jobs.DefaultNotifyTimeout, Retries: jobs.DefaultNotifyRetries},
 		},
 		{
 			name:     "notify with a webhook only",
 			src:      "notify: {webhook: 'http://127.0.0.1:9093/hook', retries: 10}\njobs:\n  - {name: a, schedule: '@daily', shell: x}\n",
 			late:     map[string]time.Duration{"a": 0},
 			failures: map[string]int{"a": 0},
-			notify:   NotifyConfig{Webhook: "http://127.0.0.1:9093/hook", Timeout: DefaultNotifyTimeout, Retries: MaxNotifyRetries},
+			notify:   jobs.NotifyConfig{Webhook: "http://127.0.0.1:9093/hook", Timeout: jobs.DefaultNotifyTimeout, Retries: MaxNotifyRetries},
 		},
 	}
 	for _, tc := range tests {

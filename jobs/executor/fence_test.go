@@ -1,6 +1,6 @@
 //go:build linux
 
-package jobs_test
+package executor_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 )
 
 // fence and scheduledAt are the attempt the tests below identify.
@@ -24,7 +25,7 @@ var (
 	testScheduledAt = time.Date(2026, 11, 28, 12, 0, 0, 0, time.FixedZone("CET", 3600))
 )
 
-// attemptEnvNames are the variables ExecOptions.Fence and ScheduledAt set.
+// attemptEnvNames are the variables Options.Fence and ScheduledAt set.
 var attemptEnvNames = []string{"TOCK_JOB", "TOCK_RUN_ID", "TOCK_ATTEMPT", "TOCK_FENCE", "TOCK_IDEMPOTENCY_KEY", "TOCK_SCHEDULED_AT"}
 
 func TestExecuteAttemptEnv(t *testing.T) {
@@ -38,7 +39,7 @@ func TestExecuteAttemptEnv(t *testing.T) {
 	tests := []struct {
 		name    string
 		jobEnv  map[string]string
-		opts    jobs.ExecOptions
+		opts    executor.Options
 		want    string
 		command bool // run as a command job instead of a shell job
 	}{
@@ -48,24 +49,24 @@ func TestExecuteAttemptEnv(t *testing.T) {
 		},
 		{
 			name: "fence and scheduled time",
-			opts: jobs.ExecOptions{Fence: testFence, ScheduledAt: testScheduledAt},
+			opts: executor.Options{Fence: testFence, ScheduledAt: testScheduledAt},
 			want: all,
 		},
 		{
 			name:    "command job gets them too",
-			opts:    jobs.ExecOptions{Fence: testFence, ScheduledAt: testScheduledAt},
+			opts:    executor.Options{Fence: testFence, ScheduledAt: testScheduledAt},
 			want:    all,
 			command: true,
 		},
 		{
 			name: "scheduled time alone",
-			opts: jobs.ExecOptions{ScheduledAt: testScheduledAt},
+			opts: executor.Options{ScheduledAt: testScheduledAt},
 			want: "TOCK_JOB unset\nTOCK_RUN_ID unset\nTOCK_ATTEMPT unset\nTOCK_FENCE unset\nTOCK_IDEMPOTENCY_KEY unset\nTOCK_SCHEDULED_AT=2026-11-28T11:00:00Z\n",
 		},
 		{
 			name:   "job env and options cannot override them",
 			jobEnv: map[string]string{"TOCK_FENCE": "99.4711.9", "TOCK_IDEMPOTENCY_KEY": "mine", "TOCK_JOB": "other"},
-			opts: jobs.ExecOptions{Fence: testFence, ScheduledAt: testScheduledAt,
+			opts: executor.Options{Fence: testFence, ScheduledAt: testScheduledAt,
 				Env: []string{"TOCK_RUN_ID=1", "TOCK_ATTEMPT=1", "TOCK_SCHEDULED_AT=never"}},
 			want: all,
 		},
@@ -77,7 +78,7 @@ func TestExecuteAttemptEnv(t *testing.T) {
 			if tt.command {
 				j.Shell, j.Command = "", []string{"/bin/sh", "-c", script.String()}
 			}
-			res := jobs.Execute(context.Background(), j, tt.opts)
+			res := executor.Execute(context.Background(), j, tt.opts)
 			if res.Status != jobs.StatusSucceeded || res.Output != tt.want {
 				t.Fatalf("got status %q error %q output:\n%s\nwant:\n%s", res.Status, res.Error, res.Output, tt.want)
 			}
@@ -87,7 +88,7 @@ func TestExecuteAttemptEnv(t *testing.T) {
 
 func TestExecuteFenceEcho(t *testing.T) {
 	j := &jobs.Job{Name: "echo", Command: []string{"sh", "-c", "echo $TOCK_FENCE"}}
-	res := jobs.Execute(context.Background(), j, jobs.ExecOptions{Fence: testFence})
+	res := executor.Execute(context.Background(), j, executor.Options{Fence: testFence})
 	if res.Status != jobs.StatusSucceeded || res.Output != "7.4711.2\n" {
 		t.Fatalf("got %+v, want output 7.4711.2", res)
 	}
@@ -122,16 +123,16 @@ func TestExecuteHTTPAttemptHeaders(t *testing.T) {
 	tests := []struct {
 		name    string
 		headers map[string]string
-		opts    jobs.ExecOptions
+		opts    executor.Options
 		want    map[string]string // "" means absent
 	}{
 		{name: "no fence: no tock headers", want: none},
-		{name: "fence and scheduled time", opts: jobs.ExecOptions{Fence: testFence, ScheduledAt: testScheduledAt}, want: all},
+		{name: "fence and scheduled time", opts: executor.Options{Fence: testFence, ScheduledAt: testScheduledAt}, want: all},
 		{
 			name: "tock's headers win over the job's",
 			headers: map[string]string{"x-tock-fence": "99.4711.9", "Idempotency-Key": "mine", "X-TOCK-ATTEMPT": "9",
 				"X-Token": "kept"},
-			opts: jobs.ExecOptions{Fence: testFence, ScheduledAt: testScheduledAt},
+			opts: executor.Options{Fence: testFence, ScheduledAt: testScheduledAt},
 			want: func() map[string]string {
 				m := map[string]string{"X-Token": "kept"}
 				for k, v := range all {
@@ -152,7 +153,7 @@ func TestExecuteHTTPAttemptHeaders(t *testing.T) {
 			seen = nil
 			mu.Unlock()
 			j := &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL, Headers: tt.headers}}
-			res := jobs.Execute(context.Background(), j, tt.opts)
+			res := executor.Execute(context.Background(), j, tt.opts)
 			if res.Status != jobs.StatusSucceeded {
 				t.Fatalf("got %+v", res)
 			}
@@ -183,7 +184,7 @@ func TestExecuteStartGate(t *testing.T) {
 		// job returns a job whose start leaves a trace, and started
 		// reports whether the trace is there.
 		job func(t *testing.T) (j *jobs.Job, started func() bool)
-		// shim is ExecOptions.Shim.
+		// shim is Options.Shim.
 		shim []string
 	}
 	process := func(shell bool) func(t *testing.T) (*jobs.Job, func() bool) {
@@ -218,7 +219,7 @@ func TestExecuteStartGate(t *testing.T) {
 					calls++
 					return errFenced
 				}
-				res := jobs.Execute(context.Background(), j, jobs.ExecOptions{Shim: k.shim, Fence: testFence, StartGate: gate})
+				res := executor.Execute(context.Background(), j, executor.Options{Shim: k.shim, Fence: testFence, StartGate: gate})
 				if !res.NotStarted || res.Status != jobs.StatusCanceled || res.Error != "not started: "+errFenced.Error() ||
 					res.ExitCode != nil || res.Output != "" {
 					t.Errorf("got %+v, want canceled, not started", res)
@@ -240,7 +241,7 @@ func TestExecuteStartGate(t *testing.T) {
 					}
 					return nil
 				}
-				res := jobs.Execute(context.Background(), j, jobs.ExecOptions{Shim: k.shim, Fence: testFence, StartGate: gate})
+				res := executor.Execute(context.Background(), j, executor.Options{Shim: k.shim, Fence: testFence, StartGate: gate})
 				if res.NotStarted || res.Status != jobs.StatusSucceeded {
 					t.Errorf("got %+v, want succeeded", res)
 				}
@@ -265,7 +266,7 @@ func TestExecuteStartGate(t *testing.T) {
 		before := fds()
 		for range 20 {
 			j := &jobs.Job{Name: "t", Command: []string{"true"}}
-			if res := jobs.Execute(context.Background(), j, jobs.ExecOptions{StartGate: func() error { return errFenced }}); !res.NotStarted {
+			if res := executor.Execute(context.Background(), j, executor.Options{StartGate: func() error { return errFenced }}); !res.NotStarted {
 				t.Fatalf("got %+v", res)
 			}
 		}
@@ -276,8 +277,8 @@ func TestExecuteStartGate(t *testing.T) {
 	t.Run("not called when the job cannot be built", func(t *testing.T) {
 		called := false
 		gate := func() error { called = true; return nil }
-		res := jobs.Execute(context.Background(), &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: "://nope"}},
-			jobs.ExecOptions{StartGate: gate})
+		res := executor.Execute(context.Background(), &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: "://nope"}},
+			executor.Options{StartGate: gate})
 		if called || res.NotStarted || res.Status != jobs.StatusFailed {
 			t.Errorf("gate called %t, result %+v; want a failed attempt without a gate call", called, res)
 		}
@@ -287,7 +288,7 @@ func TestExecuteStartGate(t *testing.T) {
 		cancel()
 		called := false
 		gate := func() error { called = true; return nil }
-		res := jobs.Execute(ctx, &jobs.Job{Name: "t", Command: []string{"true"}}, jobs.ExecOptions{StartGate: gate})
+		res := executor.Execute(ctx, &jobs.Job{Name: "t", Command: []string{"true"}}, executor.Options{StartGate: gate})
 		if called || res.NotStarted || res.Status != jobs.StatusCanceled {
 			t.Errorf("gate called %t, result %+v; want canceled without a gate call", called, res)
 		}

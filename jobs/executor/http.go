@@ -1,4 +1,4 @@
-package jobs
+package executor
 
 import (
 	"context"
@@ -8,11 +8,30 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tock-sched/tock/jobs"
 )
+
+// defaultHTTPClient has no global timeout: the job's timeout bounds a request.
+// Its transport keeps more idle connections per host than Go's default (2):
+// jobs that fire together against one service would otherwise open and
+// close a connection per run, and at thousands of runs a second run out of
+// ephemeral ports in TIME_WAIT.
+var defaultHTTPClient = &http.Client{Transport: httpTransport()}
+
+// httpIdlePerHost is how many idle connections http jobs keep per target.
+const httpIdlePerHost = 256
+
+func httpTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * httpIdlePerHost
+	t.MaxIdleConnsPerHost = httpIdlePerHost
+	return t
+}
 
 // execHTTP sends the job's request and streams the response body into a
 // CappedBuffer, so a huge body costs only the output limit.
-func execHTTP(ctx context.Context, j *Job, opts ExecOptions) Result {
+func execHTTP(ctx context.Context, j *jobs.Job, opts Options) Result {
 	spec := j.HTTP
 	runCtx, cancel := attemptContext(ctx, j.Timeout)
 	defer cancel()
@@ -28,7 +47,7 @@ func execHTTP(ctx context.Context, j *Job, opts ExecOptions) Result {
 	}
 	req, err := http.NewRequestWithContext(runCtx, method, spec.URL, body)
 	if err != nil {
-		return Result{Status: StatusFailed, Error: fmt.Sprintf("building request: %v", err)}
+		return Result{Status: jobs.StatusFailed, Error: fmt.Sprintf("building request: %v", err)}
 	}
 	for k, v := range spec.Headers {
 		if strings.EqualFold(k, "Host") {
@@ -56,7 +75,7 @@ func execHTTP(ctx context.Context, j *Job, opts ExecOptions) Result {
 		if runCtx.Err() != nil {
 			return interrupted(Result{})
 		}
-		return Result{Status: StatusFailed, Error: err.Error(), Duration: time.Since(begin)}
+		return Result{Status: jobs.StatusFailed, Error: err.Error(), Duration: time.Since(begin)}
 	}
 	defer resp.Body.Close()
 
@@ -71,11 +90,11 @@ func execHTTP(ctx context.Context, j *Job, opts ExecOptions) Result {
 	case err != nil && runCtx.Err() != nil:
 		return interrupted(res)
 	case err != nil:
-		res.Status, res.Error = StatusFailed, fmt.Sprintf("http %d: reading response body: %v", resp.StatusCode, err)
+		res.Status, res.Error = jobs.StatusFailed, fmt.Sprintf("http %d: reading response body: %v", resp.StatusCode, err)
 	case !httpSuccess(spec.Success, resp.StatusCode):
-		res.Status, res.Error = StatusFailed, fmt.Sprintf("http %d not in success codes %s", resp.StatusCode, successText(spec.Success))
+		res.Status, res.Error = jobs.StatusFailed, fmt.Sprintf("http %d not in success codes %s", resp.StatusCode, successText(spec.Success))
 	default:
-		res.Status = StatusSucceeded
+		res.Status = jobs.StatusSucceeded
 	}
 	res.Duration = time.Since(begin)
 	return res

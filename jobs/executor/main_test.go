@@ -1,4 +1,4 @@
-package jobs_test
+package executor_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 )
 
 // fakeTockEnv makes the test binary act as a tock that runs one job and
@@ -19,7 +20,7 @@ const fakeTockEnv = "TOCK_TEST_FAKE_TOCK"
 
 func TestMain(m *testing.M) {
 	// Execute re-runs this binary as its process-group shim.
-	jobs.RunShimIfRequested()
+	executor.RunShimIfRequested()
 	if pidFile := os.Getenv(fakeTockEnv); pidFile != "" {
 		os.Exit(runFakeTock(pidFile))
 	}
@@ -41,7 +42,7 @@ func runFakeTock(pidFile string) int {
 		Env:     map[string]string{"PID_FILE": pidFile},
 		Timeout: time.Minute, // a safety net should the test fail to kill us
 	}
-	res := jobs.Execute(context.Background(), j, jobs.ExecOptions{})
+	res := executor.Execute(context.Background(), j, executor.Options{})
 	fmt.Fprintf(os.Stderr, "fake tock: job ended: %+v\n", res)
 	return 1
 }
