@@ -2,9 +2,9 @@
 // happened when it ran, and how it is executed.
 //
 //   - Config loading and validation: [LoadFile] and [Parse] read the YAML
-//     config (DESIGN §4) through yaml.v3 nodes, merge the defaults block into
-//     every job and report every problem at once as a [*ConfigError] whose
-//     entries name file, line and field path
+//     config (docs/design.md#configuration) through yaml.v3 nodes, merge
+//     the defaults block into every job and report every problem at once as
+//     a [*ConfigError] whose entries name file, line and field path
 //     (tock.yaml:14: jobs[2].schedule: ...). Each [Job] carries a [Job.Digest]
 //     over everything that affects execution, so a worker runs only what its
 //     own copy of the file defines (I7); [Config.Digest] lets replicas compare
