@@ -1,7 +1,13 @@
 # tock — build and test entry points. `make test` is what CI runs
 # (.ci/run); it brings MariaDB and Redis up when needed (scripts/test.sh).
 
+# Go's official tarball installs to /usr/local/go; use it when no go is on
+# PATH. scripts/test.sh does the same for `make test`.
+ifeq ($(shell command -v go 2>/dev/null),)
+ifneq ($(wildcard /usr/local/go/bin/go),)
 export PATH := /usr/local/go/bin:$(PATH)
+endif
+endif
 
 GO      ?= go
 GOFMT   ?= gofmt
@@ -32,7 +38,7 @@ fmt:
 fmt-check:
 	@out=$$($(GOFMT) -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## ---- chaos / bench (added by the lead) ----------------------------------
+## ---- chaos / bench ------------------------------------------------------
 
 # chaos: a randomised fault run (kill -9/SIGTERM of replicas, Redis flush and
 # restarts, MariaDB restarts) on a private redis-server and MariaDB, then a

@@ -6,11 +6,11 @@
 //     ([Defaults]) merged into every [Job], with its history and notify
 //     blocks ([HistoryConfig], [NotifyConfig]) and lookups ([Config.Job],
 //     [Config.NextTimes]). Package jobfile builds one from the YAML file
-//     (DESIGN §4). Each Job carries a [Job.Digest] over everything that
+//     (docs/design.md#configuration). Each Job carries a [Job.Digest] over everything that
 //     affects execution, so a worker runs only what its own copy of the file
 //     defines (I7); [Config.Digest] lets replicas compare whole configs.
 //     Alert settings (alert_late, alert_failures) and the notify block are
-//     acted on by the leader (package scheduler); they are outside job
+//     acted on by the leader (package internal/alerting); they are outside job
 //     digests and inside the config digest.
 //   - Schedules: [ParseSchedule] wraps robfig/cron/v3's parser (5 fields,
 //     6 with leading seconds, descriptors, @every) and evaluates specs on the

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// RunStatus is the state of a run in its lifecycle (DESIGN §5).
+// RunStatus is the state of a run in its lifecycle (docs/design.md#run-lifecycle).
 type RunStatus string
 
 // Run states. scheduled → queued → running → one of the terminal states;

@@ -1,8 +1,8 @@
 // Package e2e runs real tock replicas — separate `tock run` processes on
 // loopback, sharing one MySQL database and one Redis cluster prefix — and
-// checks the distributed invariants (DESIGN §3) from the outside: kill -9 and
-// SIGTERM of the leader, lost Redis keys, a worker killed mid-attempt, a
-// cluster shrunk to one replica, forged queue entries.
+// checks the distributed invariants (docs/design.md#invariants) from the
+// outside: kill -9 and SIGTERM of the leader, lost Redis keys, a worker
+// killed mid-attempt, a cluster shrunk to one replica, forged queue entries.
 //
 // The exported harness (Cluster, BuildTock, Audit) is shared with the chaos
 // tool (internal/chaos) and benchmarks. It only drives processes and reads

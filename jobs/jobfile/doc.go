@@ -1,4 +1,4 @@
-// Package jobfile reads tock's YAML config file (DESIGN §4) into a
+// Package jobfile reads tock's YAML config file (docs/design.md#configuration) into a
 // [jobs.Config]: [Load] reads a file, [Parse] validates its contents.
 //
 // It walks the yaml.v3 node tree rather than decoding into structs, so that
