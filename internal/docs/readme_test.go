@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/internal/e2e"
-	"github.com/tock-sched/tock/storage/mysql"
 	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 	"github.com/tock-sched/tock/storage/redis/redistest"
 )
@@ -318,43 +316,20 @@ func rewriteOptional(block string, subs []substitution) string {
 	return block
 }
 
-// mysqlServer is the test MySQL server as testdb configures it.
-func mysqlServer(t *testing.T) *url.URL {
-	t.Helper()
-	if os.Getenv(mysqltest.EnvSkip) == "1" {
-		t.Skipf("MySQL tests skipped (%s=1)", mysqltest.EnvSkip)
-	}
-	base := os.Getenv(mysqltest.EnvURL)
-	if base == "" {
-		base = mysqltest.DefaultURL
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s is not a URL", mysqltest.EnvURL)
-	}
-	return u
-}
-
 // freshDatabase returns the name and URL of a database that does not exist
-// yet on server, and drops it when the test ends.
-func freshDatabase(t *testing.T, server *url.URL) (string, string) {
+// yet on the test server, and drops it when the test ends.
+func freshDatabase(t *testing.T) (string, string) {
 	t.Helper()
+	server := mysqltest.Server(t)
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
 	name := mysqltest.Prefix + "readme_" + hex.EncodeToString(b[:])
+	mysqltest.DropAfter(t, server, name)
 	u := *server
 	u.Path = "/" + name
-	dbURL := u.String()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := mysql.DropDatabase(ctx, dbURL); err != nil {
-			t.Errorf("dropping the README example's database: %v", err)
-		}
-	})
-	return name, dbURL
+	return name, u.String()
 }
 
 // clusterNode is what the test reads of `tock cluster -o json`.
@@ -376,9 +351,9 @@ func TestReadmeReplicas(t *testing.T) {
 		t.Skip("starts tock processes")
 	}
 	t.Parallel()
-	server := mysqlServer(t)
+	server := mysqltest.Server(t)
 	redisURL, prefix := redistest.New(t)
-	db, dbURL := freshDatabase(t, server)
+	db, dbURL := freshDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), readmeTimeout)
 	defer cancel()
 	if _, err := exec.LookPath("mysql"); err != nil {

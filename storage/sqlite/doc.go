@@ -12,9 +12,7 @@
 //
 // It serves one replica: several tock processes must not share a SQLite
 // file as a cluster (use storage/mysql), and no driver type leaves the
-// package. Migrate takes no lock across processes: a second process that
-// migrates the same file at the same moment (a CLI command given --store
-// while tock run starts, say) can fail on a migration the first one
-// applied, e.g. "duplicate column name"; that migration's transaction is
-// rolled back, and running the command again succeeds.
+// package. Migrate holds an exclusive lock on PATH-migrate.lock (flock on
+// Unix), so that processes migrating the same file at the same moment (a
+// CLI command given --store while tock run starts, say) take turns.
 package sqlite

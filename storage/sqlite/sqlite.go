@@ -42,6 +42,25 @@ type Options struct {
 // Store is the SQLite implementation of storage.Store.
 type Store struct {
 	*sqlstore.Store
+	// path is the database file, "" for an in-memory database.
+	path string
+}
+
+// Migrate applies pending migrations while holding an exclusive lock on a
+// file beside the database (PATH-migrate.lock), so that two processes
+// migrating one file at once — tock run starting while a CLI command opens
+// the same --store — take turns instead of one failing on a migration the
+// other applied.
+func (s *Store) Migrate(ctx context.Context) error {
+	if s.path == "" {
+		return s.Store.Migrate(ctx)
+	}
+	unlock, err := lockFile(ctx, s.path+"-migrate.lock")
+	if err != nil {
+		return fmt.Errorf("sqlite: locking %s for migration: %w", s.path, err)
+	}
+	defer unlock()
+	return s.Store.Migrate(ctx)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -99,7 +118,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		r.SetMaxOpenConns(opts.Readers)
 		r.SetMaxIdleConns(opts.Readers)
 	}
-	return &Store{sqlstore.New(sqlstore.Config{Dialect: dialect, DB: w, ReadDB: r, Logger: opts.Logger})}, nil
+	st := &Store{Store: sqlstore.New(sqlstore.Config{Dialect: dialect, DB: w, ReadDB: r, Logger: opts.Logger})}
+	if !memory {
+		st.path = path
+	}
+	return st, nil
 }
 
 // parseURL returns the file path of a sqlite: URL.

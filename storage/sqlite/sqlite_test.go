@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -132,5 +133,39 @@ func TestTwoProcesses(t *testing.T) {
 	wg.Wait()
 	if n := claimed[0] + claimed[1]; !t.Failed() && n != len(runs) {
 		t.Fatalf("two processes claimed %d runs in all, want %d", n, len(runs))
+	}
+}
+
+// Several processes migrating one file at once take turns (the CLI opening
+// --store while tock run starts): every Migrate succeeds. Stores opened
+// separately stand in for the processes: each holds its own lock file
+// description, as another process would.
+func TestConcurrentMigrateOneFile(t *testing.T) {
+	t.Parallel()
+	for round := range 10 {
+		url := "sqlite:" + filepath.Join(t.TempDir(), fmt.Sprintf("tock-%d.db", round))
+		var wg sync.WaitGroup
+		errs := make(chan error, 3)
+		for i := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * 3 * time.Millisecond)
+				st, err := sqlite.Open(context.Background(), url, sqlite.Options{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer st.Close()
+				errs <- st.Migrate(context.Background())
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }

@@ -41,17 +41,7 @@ const (
 // it if the server cannot be reached.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	if os.Getenv(EnvSkip) == "1" {
-		t.Skipf("mysqltest: MySQL tests skipped (%s=1)", EnvSkip)
-	}
-	base := os.Getenv(EnvURL)
-	if base == "" {
-		base = DefaultURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || u.Scheme != "mysql" || u.Host == "" {
-		t.Fatalf("mysqltest: %s is not a mysql://user:pass@host:port/ URL", EnvURL)
-	}
+	u := Server(t)
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatalf("mysqltest: reading random bytes: %v", err)
@@ -65,14 +55,42 @@ func NewDatabase(t testing.TB) string {
 		t.Fatalf("mysqltest: MySQL at %s: %v (start it, e.g. with scripts/test.sh, set %s to another server, or %s=1 to skip)",
 			u.Redacted(), err, EnvURL, EnvSkip)
 	}
+	DropAfter(t, u, name)
+	return u.String()
+}
+
+// Server returns the URL of the test server (EnvURL, else DefaultURL),
+// without a database. It skips t if TOCK_TEST_SKIP_MYSQL=1.
+func Server(t testing.TB) *url.URL {
+	t.Helper()
+	if os.Getenv(EnvSkip) == "1" {
+		t.Skipf("mysqltest: MySQL tests skipped (%s=1)", EnvSkip)
+	}
+	base := os.Getenv(EnvURL)
+	if base == "" {
+		base = DefaultURL
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "mysql" || u.Host == "" {
+		t.Fatalf("mysqltest: %s is not a mysql://user:pass@host:port/ URL", EnvURL)
+	}
+	return u
+}
+
+// DropAfter drops database name of the server of u when t ends, whether or
+// not it exists by then (a test may leave its creation to the code under
+// test). name must be made of [a-z0-9_].
+func DropAfter(t testing.TB, u *url.URL, name string) {
+	t.Helper()
+	at := *u
+	at.Path = "/" + name
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 		defer cancel()
-		if err := admin(ctx, u, "dropping", "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
+		if err := admin(ctx, &at, "dropping", "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
 			t.Errorf("mysqltest: %v", err)
 		}
 	})
-	return u.String()
 }
 
 // admin runs stmt on the server of u, connected without a database.
