@@ -146,10 +146,13 @@ func (s *Scheduler) runElector(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("acquiring leader lease", slog.Any("error", err))
 			}
-			if won {
+			switch {
+			case won:
 				if fault := s.lead(ctx, deadline); fault != nil {
 					wait, wake = s.opts.FaultBackoff, nil
 				}
+			case err == nil:
+				wait = s.untilExpiry(ctx, wait)
 			}
 		}
 		if ctx.Err() != nil {
@@ -183,6 +186,25 @@ func (s *Scheduler) ready(ctx context.Context) error {
 		return fmt.Errorf("store unreachable: %w", err)
 	}
 	return nil
+}
+
+// expiryMargin is how long after the holder's lease should have expired a
+// standby tries again, so that its SET arrives after the expiry.
+const expiryMargin = 5 * time.Millisecond
+
+// untilExpiry shortens a standby's wait to the expiry of the holder's lease
+// when the lease can tell it (storage.LeaseExpiry): after a kill -9 of the
+// leader the standbys try again the moment its key expires.
+func (s *Scheduler) untilExpiry(ctx context.Context, wait time.Duration) time.Duration {
+	le, ok := s.opts.Lease.(storage.LeaseExpiry)
+	if !ok {
+		return wait
+	}
+	left, err := storecall.Do(ctx, s.opts.StoreTimeout, le.Expiry)
+	if err != nil {
+		return wait
+	}
+	return min(wait, left+expiryMargin)
 }
 
 func (s *Scheduler) acquire(ctx context.Context) (bool, time.Time, error) {

@@ -51,3 +51,12 @@ type Lease interface {
 	// TTL is the lease's time to live.
 	TTL() time.Duration
 }
+
+// LeaseExpiry is implemented by a Lease that can tell how long the lease
+// held by someone else still lives, so that a standby tries again the
+// moment it expires instead of at its next poll.
+type LeaseExpiry interface {
+	// Expiry returns the time left on the current holder's lease; zero
+	// when nobody holds it.
+	Expiry(ctx context.Context) (time.Duration, error)
+}

@@ -119,7 +119,10 @@ type Lease struct {
 	onSubscribed func()
 }
 
-var _ storage.Lease = (*Lease)(nil)
+var (
+	_ storage.Lease       = (*Lease)(nil)
+	_ storage.LeaseExpiry = (*Lease)(nil)
+)
 
 // NewLease returns the leader lease of opts.Cluster on pool.
 func NewLease(pool *Pool, opts LeaseOptions) (*Lease, error) {
@@ -203,6 +206,18 @@ func (l *Lease) Acquire(ctx context.Context) (bool, time.Time, error) {
 		return true, l.deadline(sent), nil
 	}
 	return false, time.Time{}, nil
+}
+
+// Expiry returns the time left on the key (PTTL), zero when there is none.
+func (l *Lease) Expiry(ctx context.Context) (time.Duration, error) {
+	ms, err := redigo.Int64(l.pool.do(ctx, "PTTL", l.key))
+	if err != nil {
+		return 0, fmt.Errorf("reading leader lease %s expiry: %w", l.key, err)
+	}
+	if ms < 0 { // -2: no key; -1: no expiry, which tock never sets
+		return 0, nil
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // Renew extends the lease if Redis still holds this lease's token and

@@ -109,6 +109,15 @@ func TestLeaseAcquireIsExclusive(t *testing.T) {
 	if err != nil || token != "a" || ttl <= 0 || ttl > a.TTL() {
 		t.Fatalf("Holder = %q, %s, %v; want a with 0 < ttl <= %s", token, ttl, err, a.TTL())
 	}
+	if left, err := b.Expiry(ctx); err != nil || left <= 0 || left > a.TTL() {
+		t.Fatalf("Expiry while a holds it = %s, %v; want 0 < left <= %s", left, err, a.TTL())
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := b.Expiry(ctx); err != nil || left != 0 {
+		t.Fatalf("Expiry with no holder = %s, %v; want 0", left, err)
+	}
 	// Another cluster's lease is independent.
 	other := newTestLease(t, p, LeaseOptions{Cluster: cluster + "-other", Token: "c"})
 	t.Cleanup(func() { rdo(t, p, "DEL", other.key) })
