@@ -74,8 +74,11 @@ type Options struct {
 	// the finisher writes whatever results are waiting, up to this many,
 	// while the previous batch is in flight. Default 128.
 	FinishBatch int
-	// Exec runs one attempt; default executor.Execute. Attempts of http jobs
-	// reach it through the per-target circuit breakers (breaker.go).
+	// Exec runs one attempt; default executor.Execute. Like Execute, it
+	// must call the options' StartGate before it starts anything, and not
+	// start the job when the gate refuses (the gate also waits for a run
+	// claimed ahead to be due). Attempts of http jobs reach it through the
+	// per-target circuit breakers (breaker.go).
 	Exec func(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result
 	// Breaker configures the per-target circuit breakers of http jobs;
 	// Breaker.Changed defaults to Events.BreakerChanged. Default 5

@@ -351,24 +351,53 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 		defer close(hbDone)
 		p.heartbeat(ctx, cancel, run, fence)
 	}()
-	// A run claimed ahead waits for its instant, its lease kept by the
-	// heartbeat; a cancel or the loss of the lease ends the wait.
-	if !p.waitUntil(ctx, run.NotBefore) {
-		if errors.Is(context.Cause(ctx), ErrLeaseExpired) {
-			p.notStarted(ctx, cancel, hbDone, log, job, run, ErrStartFenced)
+	// gate is the attempt's last word before its job starts: a run claimed
+	// ahead waits for its instant (its lease kept by the heartbeat; a
+	// cancel or the loss of the lease ends the wait), then the lease fence
+	// is checked (I10): a replica frozen past the lease (SIGSTOP, a stalled
+	// VM) wakes here with the attempt possibly reaped and run elsewhere,
+	// and must not start it. A command or shell job's shim is already
+	// running while the gate waits, so its start-up is not on the path from
+	// the tick to the job; an http job waits first, since its circuit
+	// breaker may answer without calling the gate.
+	gate := func() error {
+		if !p.waitUntil(ctx, run.NotBefore) {
+			return errWaitEnded
+		}
+		if err := fence.check(p.opts.Clock.Now()); err != nil {
+			return err
+		}
+		p.attemptStarted(log, run)
+		return nil
+	}
+	if job.HTTP != nil {
+		if err := gate(); err != nil {
+			p.refused(ctx, cancel, hbDone, log, job, run, err)
 			return
 		}
-		p.endAttempt(ctx, cancel, hbDone, log, job, run,
-			executor.Result{Status: jobs.StatusCanceled, Error: "canceled before it started: " + context.Cause(ctx).Error()})
+		gate = func() error { return fence.check(p.opts.Clock.Now()) }
+	}
+	res := p.exec(ctx, job, executor.Options{
+		KillGrace:   p.opts.KillGrace,
+		OutputLimit: p.opts.OutputLimit,
+		// The job learns its run, attempt and fencing token (I10).
+		Fence:       run.Fence(),
+		ScheduledAt: run.ScheduledAt,
+		StartGate:   gate,
+	})
+	if res.NotStarted {
+		p.refused(ctx, cancel, hbDone, log, job, run, ErrStartFenced)
 		return
 	}
-	// I10: a replica frozen past the lease (SIGSTOP, a stalled VM) wakes
-	// here with the attempt possibly reaped and run elsewhere: it must not
-	// start it.
-	if err := fence.check(p.opts.Clock.Now()); err != nil {
-		p.notStarted(ctx, cancel, hbDone, log, job, run, err)
-		return
-	}
+	p.endAttempt(ctx, cancel, hbDone, log, job, run, res)
+}
+
+// errWaitEnded: the wait for a claimed-ahead run's instant ended early; the
+// attempt's context says why.
+var errWaitEnded = errors.New("the wait for the attempt's start ended")
+
+// attemptStarted reports an attempt that passed its gate and is starting now.
+func (p *Pool) attemptStarted(log *slog.Logger, run jobs.Run) {
 	start := p.opts.Clock.Now()
 	delay := start.Sub(run.NotBefore)
 	if run.Attempt == 1 && run.Trigger == jobs.TriggerSchedule {
@@ -378,22 +407,23 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 		p.opts.Events.Started(run, delay)
 	}
 	log.Info("attempt started", slog.Duration("fire_delay", delay))
+}
 
-	res := p.exec(ctx, job, executor.Options{
-		KillGrace:   p.opts.KillGrace,
-		OutputLimit: p.opts.OutputLimit,
-		// The job learns its run, attempt and fencing token (I10).
-		Fence:       run.Fence(),
-		ScheduledAt: run.ScheduledAt,
-		// Checked again right before the process is spawned or the
-		// request sent, the last instant a freeze could slip in.
-		StartGate: func() error { return fence.check(p.opts.Clock.Now()) },
-	})
-	if res.NotStarted {
+// refused ends an attempt whose gate said no: fenced (its lease deadline
+// passed, I10) or its wait ended by a cancel, the loss of its lease or a
+// shutdown.
+func (p *Pool) refused(ctx context.Context, cancel context.CancelCauseFunc, hbDone <-chan struct{},
+	log *slog.Logger, job *jobs.Job, run jobs.Run, err error) {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(err, ErrStartFenced) && cause == nil, errors.Is(cause, ErrLeaseExpired):
 		p.notStarted(ctx, cancel, hbDone, log, job, run, ErrStartFenced)
-		return
+	case cause != nil:
+		p.endAttempt(ctx, cancel, hbDone, log, job, run,
+			executor.Result{Status: jobs.StatusCanceled, Error: "canceled before it started: " + cause.Error()})
+	default:
+		p.notStarted(ctx, cancel, hbDone, log, job, run, err)
 	}
-	p.endAttempt(ctx, cancel, hbDone, log, job, run, res)
 }
 
 // notStarted ends an attempt that was claimed but not started because its

@@ -50,7 +50,13 @@ type rig struct {
 
 // exec is a fake executor: jobs named slow/one block until canceled; flaky
 // fails; the rest succeed.
-func fakeExec(ctx context.Context, j *jobs.Job, _ executor.Options) executor.Result {
+func fakeExec(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result {
+	// As executor.Execute: nothing starts before the gate says so.
+	if o.StartGate != nil {
+		if err := o.StartGate(); err != nil {
+			return executor.Result{Status: jobs.StatusCanceled, Error: "not started: " + err.Error(), NotStarted: true}
+		}
+	}
 	switch j.Name {
 	case "slow", "one":
 		<-ctx.Done()

@@ -57,24 +57,31 @@ func execProcess(ctx context.Context, j *jobs.Job, argv []string, opts Options) 
 		cmd.ExtraFiles = []*os.File{reportW}
 	}
 
+	if len(shim) > 0 && opts.StartGate != nil {
+		if res, ok := prestart(cmd, full[0], outW, opts); !ok {
+			return res
+		}
+	} else {
+		asked := time.Now()
+		if res, ok := gate(opts, asked); !ok {
+			outW.Close()
+			if cmd.ExtraFiles != nil {
+				cmd.ExtraFiles[0].Close()
+			}
+			return res
+		}
+		err = cmd.Start()
+		outW.Close()
+		if cmd.ExtraFiles != nil {
+			cmd.ExtraFiles[0].Close() // from now on only the shim holds it
+		}
+		if err != nil {
+			return Result{Status: jobs.StatusFailed, Error: startErrorText(full[0], err), Duration: time.Since(asked)}
+		}
+	}
 	runCtx, cancel := attemptContext(ctx, j.Timeout)
 	defer cancel()
 	begin := time.Now()
-	if res, ok := gate(opts, begin); !ok {
-		outW.Close()
-		if cmd.ExtraFiles != nil {
-			cmd.ExtraFiles[0].Close()
-		}
-		return res
-	}
-	err = cmd.Start()
-	outW.Close()
-	if cmd.ExtraFiles != nil {
-		cmd.ExtraFiles[0].Close() // from now on only the shim holds it
-	}
-	if err != nil {
-		return Result{Status: jobs.StatusFailed, Error: startErrorText(full[0], err), Duration: time.Since(begin)}
-	}
 	g := &procGroup{pgid: cmd.Process.Pid, grace: opts.KillGrace, exited: make(chan struct{})}
 
 	out := NewCappedBuffer(opts.OutputLimit)
@@ -126,6 +133,44 @@ func execProcess(ctx context.Context, j *jobs.Job, argv []string, opts Options) 
 		res.Status, res.Error = jobs.StatusFailed, why
 	}
 	return res
+}
+
+// prestart starts the shim ahead of the job (shimWaitEnv), then asks
+// StartGate, which may wait until the attempt is due: the shim's start-up
+// (a whole tock binary's initialisation) is then off the path from the tick
+// to the job's start. On a go-ahead it writes one byte to the shim's go
+// pipe and the shim starts the job at once; on a refusal it closes the pipe
+// and the shim exits without starting it.
+func prestart(cmd *exec.Cmd, name string, outW *os.File, opts Options) (Result, bool) {
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		outW.Close()
+		cmd.ExtraFiles[0].Close()
+		return Result{Status: jobs.StatusFailed, Error: fmt.Sprintf("creating shim go pipe: %v", err)}, false
+	}
+	defer goW.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, goR)
+	cmd.Env = append(cmd.Env, shimWaitEnv+"=1")
+	started := time.Now()
+	err = cmd.Start()
+	outW.Close()
+	for _, f := range cmd.ExtraFiles {
+		f.Close() // from now on only the shim holds them
+	}
+	if err != nil {
+		return Result{Status: jobs.StatusFailed, Error: startErrorText(name, err), Duration: time.Since(started)}, false
+	}
+	if res, ok := gate(opts, time.Now()); !ok {
+		goW.Close()
+		_ = cmd.Wait()
+		return res, false
+	}
+	if _, err := goW.Write([]byte{1}); err != nil {
+		// The shim died while it waited (killed from outside): it reports
+		// no status, and Execute records the exit it sees.
+		return Result{}, true
+	}
+	return Result{}, true
 }
 
 // exitOf reads how the job ended from the shim's report or, without one, from

@@ -84,12 +84,15 @@ type Options struct {
 	ScheduledAt time.Time
 	// StartGate, when set, is called once, as late as possible before the
 	// attempt would start: after the command, its environment and pipes or
-	// the request are built, right before the process is spawned or the
-	// request is sent. If it returns an error the attempt does not start:
-	// Execute returns jobs.StatusCanceled with Error "not started: " + the
-	// error's text and NotStarted set, having spawned nothing and sent
-	// nothing. It runs on Execute's goroutine and should be quick (a fencing
-	// check); it is not called when Execute fails before that point.
+	// the request are built, right before the job's process is spawned or
+	// the request is sent. If it returns an error the attempt does not
+	// start: Execute returns jobs.StatusCanceled with Error "not started: "
+	// + the error's text and NotStarted set, having started no job process
+	// and sent nothing. It runs on Execute's goroutine and may block, e.g.
+	// until the attempt is due: a command or shell job's shim (tock's own
+	// helper, not the job) is started before StartGate is called and waits
+	// for its answer, so the shim's start-up cost is paid before the tick,
+	// not after it. It is not called when Execute fails before that point.
 	StartGate func() error
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,4 +294,37 @@ func TestExecuteStartGate(t *testing.T) {
 			t.Errorf("gate called %t, result %+v; want canceled without a gate call", called, res)
 		}
 	})
+}
+
+// A StartGate may block until the attempt is due: the shim is already
+// running while it waits (its start-up is off the path from the tick to the
+// job), and the job starts only after the gate let it.
+func TestExecuteStartGateWaits(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	j := &jobs.Job{Name: "t", Shell: `date +%s%N > "$MARKER"`, Env: map[string]string{"MARKER": marker}}
+	var opened time.Time
+	gate := func() error {
+		time.Sleep(300 * time.Millisecond)
+		if _, err := os.Stat(marker); err == nil {
+			return errors.New("the job ran before the gate answered")
+		}
+		opened = time.Now()
+		return nil
+	}
+	res := executor.Execute(context.Background(), j, executor.Options{Fence: testFence, StartGate: gate})
+	if res.Status != jobs.StatusSucceeded {
+		t.Fatalf("got %+v, want succeeded", res)
+	}
+	b, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran := time.Unix(0, ns); ran.Before(opened) {
+		t.Fatalf("the job started %s before the gate opened", opened.Sub(ran))
+	}
 }

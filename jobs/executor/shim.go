@@ -19,11 +19,20 @@ const ShimEnv = "TOCK_EXEC_SHIM"
 // pipe.
 const shimParentEnv = "TOCK_EXEC_SHIM_PARENT"
 
+// shimWaitEnv, set to 1, makes the shim wait for one byte on shimGoFD
+// before it starts the job, and exit without starting it on end of file:
+// the shim is started ahead of the attempt's start (Options.StartGate).
+const shimWaitEnv = "TOCK_EXEC_SHIM_WAIT"
+
 // shimStatusFD is the descriptor on which the shim reports how the job ended
 // (Execute passes a pipe there as the first of ExtraFiles). A job that exits
 // 137 and one killed by SIGKILL make the shim exit alike; this report tells
 // them apart and carries the reason a job could not start.
 const shimStatusFD = 3
+
+// shimGoFD is the shim's descriptor of the pipe a waiting shim (shimWaitEnv)
+// reads its go-ahead from: the second of ExtraFiles.
+const shimGoFD = 4
 
 // ShimCommand returns the argv prefix that starts the process-group shim: the
 // running executable, which must call RunShimIfRequested first thing in main
@@ -94,7 +103,7 @@ func parseShimStatus(p []byte) (s shimStatus, ok bool) {
 func withoutShimEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
-		if strings.HasPrefix(kv, ShimEnv+"=") || strings.HasPrefix(kv, shimParentEnv+"=") {
+		if strings.HasPrefix(kv, ShimEnv+"=") || strings.HasPrefix(kv, shimParentEnv+"=") || strings.HasPrefix(kv, shimWaitEnv+"=") {
 			continue
 		}
 		out = append(out, kv)

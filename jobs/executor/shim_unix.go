@@ -38,6 +38,13 @@ func runShim(argv []string) int {
 	if os.Getppid() != parent {
 		return abandonGroup(nil)
 	}
+	if os.Getenv(shimWaitEnv) == "1" && !awaitGo() {
+		// Refused (or tock died): the job is never started.
+		return 125
+	}
+	if os.Getppid() != parent {
+		return abandonGroup(nil)
+	}
 	if err := cmd.Start(); err != nil {
 		writeShimStatus(report, shimStatus{kind: shimError, reason: startErrorText(argv[0], err)})
 		return 127
@@ -72,6 +79,19 @@ func runShim(argv []string) int {
 			return abandonGroup(cmd.Process)
 		}
 	}
+}
+
+// awaitGo blocks until tock writes the go-ahead on shimGoFD (true) or
+// closes it, refusing the start or dying (false).
+func awaitGo() bool {
+	f := os.NewFile(shimGoFD, "tock-shim-go")
+	if f == nil {
+		return false
+	}
+	defer f.Close()
+	var b [1]byte
+	n, _ := f.Read(b[:])
+	return n == 1
 }
 
 // abandonGroup kills the shim's process group, the shim included, because
