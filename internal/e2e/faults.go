@@ -169,6 +169,12 @@ type FaultResult struct {
 	FailoverBound    time.Duration
 	// SelfExits counts replicas that exited on their own (started again).
 	SelfExits int
+	// Load is the machine's 1-minute load average at the start of the
+	// window, at the fault and at the end of the window (from
+	// /proc/loadavg; 0 where unknown): on a 2-core machine shared with
+	// other work, lateness figures mean little when it is high (compare
+	// the baseline scenario).
+	Load [3]float64
 	// Failures lists the requirements not met; empty is a pass.
 	Failures []string
 	Dir      string
@@ -408,6 +414,7 @@ func (f *faultRun) run(ctx context.Context) error {
 		f.from = f.from.Add(f.sc.Skew.Abs().Truncate(time.Second) + time.Second)
 	}
 	f.logf("%s: leader %s; window from %s", f.sc.Name, leader, hms(f.from))
+	f.res.Load[0] = loadAvg()
 	if f.sc.steady() {
 		if f.target >= 0 {
 			f.res.Target = f.c.Replica(f.target).Name
@@ -420,6 +427,7 @@ func (f *faultRun) run(ctx context.Context) error {
 		}
 		f.res.RestoredAt = time.Now()
 		f.to = time.Now().Truncate(time.Second)
+		f.res.Load[1], f.res.Load[2] = f.res.Load[0], loadAvg()
 		if n, _, err := f.c.Leader(ctx); err == nil {
 			f.logf("%s: skewed replica %s; leader at the end %s", f.sc.Name, f.res.Target, n)
 		}
@@ -458,6 +466,7 @@ func (f *faultRun) run(ctx context.Context) error {
 	f.res.Target = f.c.Replica(f.target).Name
 	down := f.sc.down()
 	f.res.FaultAt = time.Now()
+	f.res.Load[1] = loadAvg()
 	if err := f.apply(true); err != nil {
 		return err
 	}
@@ -474,7 +483,21 @@ func (f *faultRun) run(ctx context.Context) error {
 		return err
 	}
 	f.to = time.Now().Truncate(time.Second)
+	f.res.Load[2] = loadAvg()
 	return nil
+}
+
+// loadAvg returns the 1-minute load average, 0 if unknown.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err != nil {
+		return 0
+	}
+	return l
 }
 
 // heldAhead returns the running replica other than leader that holds the
@@ -702,6 +725,7 @@ func (r *FaultResult) Print(w io.Writer) {
 	if r.SelfExits > 0 {
 		fmt.Fprintf(w, "replica self-exits        %d\n", r.SelfExits)
 	}
+	fmt.Fprintf(w, "machine load (1 min)      %.1f at the start, %.1f at the fault, %.1f at the end\n", r.Load[0], r.Load[1], r.Load[2])
 	fmt.Fprintf(w, "logs                      %s\n", r.Dir)
 	if r.Pass() {
 		fmt.Fprintln(w, "PASS")
