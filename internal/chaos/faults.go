@@ -151,10 +151,11 @@ func PrintFaultTable(w io.Writer, rs []*e2e.FaultResult) {
 	}
 	fmt.Fprintln(w)
 	for _, r := range rs {
+		load := fmt.Sprintf("(load %.0f/%.0f/%.0f)", r.Load[0], r.Load[1], r.Load[2])
 		if r.Pass() {
-			fmt.Fprintf(w, "PASS %s\n", r.Scenario.Name)
+			fmt.Fprintf(w, "PASS %s %s\n", r.Scenario.Name, load)
 			continue
 		}
-		fmt.Fprintf(w, "FAIL %s: %s\n", r.Scenario.Name, strings.Join(r.Failures, "; "))
+		fmt.Fprintf(w, "FAIL %s %s: %s\n", r.Scenario.Name, load, strings.Join(r.Failures, "; "))
 	}
 }

@@ -92,6 +92,10 @@ type ExecParams struct {
 	// later counts as Late (use --requeue-after: a doorbell lost and rung
 	// again by the reaper makes a run that late).
 	LateAfter time.Duration
+	// OvertakeAfter: a tick whose first attempt started this long after the
+	// first attempt of a later tick (of any job) counts as Overtaken.
+	// Default LateAfter/2.
+	OvertakeAfter time.Duration
 }
 
 // Dist is a distribution of durations.
@@ -183,6 +187,14 @@ type ExecReport struct {
 	// it or later.
 	Early, Late int
 	LateAfter   time.Duration
+	// Overtaken counts ticks whose first attempt started OvertakeAfter or
+	// more after the first attempt of a later tick: a run left behind
+	// while the ones after it ran — a doorbell lost until the reaper rang
+	// it again, or never rung. Unlike Late it does not count runs that are
+	// late because the machine is overloaded and every run waits its turn
+	// (then runs start in tick order).
+	Overtaken     int
+	OvertakeAfter time.Duration
 	// Lateness is the first execution's start minus the tick, over ticks
 	// with an execution (early ones count as 0): what a job sees.
 	Lateness Dist
@@ -224,7 +236,7 @@ func (r ExecReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "history mismatches        %d\n", r.Mismatches)
 	fmt.Fprintf(w, "unexecuted ticks          %d\n", r.Unexecuted)
 	fmt.Fprintf(w, "lost runs                 %d (lost attempts that had completed: %d)\n", r.LostRuns, r.CompletedLost)
-	fmt.Fprintf(w, "early / late >= %-9s %d / %d\n", r.LateAfter, r.Early, r.Late)
+	fmt.Fprintf(w, "early / late >= %-9s %d / %d (overtaken by %s or more: %d)\n", r.LateAfter, r.Early, r.Late, r.OvertakeAfter, r.Overtaken)
 	fmt.Fprintf(w, "start lateness p50/p99    %s (body); %s (tock: attempt started)\n", r.Lateness, r.TockLateness)
 	fmt.Fprintf(w, "body end -> durable       %s (no durable line: %d)\n", r.EndToDurable, r.NoDurableLine)
 	for _, p := range r.Problems {
@@ -267,7 +279,10 @@ type tickKey struct {
 // AuditExecutions checks the executions of the window's ticks against
 // history; see ExecReport.
 func AuditExecutions(p ExecParams) ExecReport {
-	rep := ExecReport{From: p.From, To: p.To, LateAfter: p.LateAfter}
+	if p.OvertakeAfter <= 0 {
+		p.OvertakeAfter = p.LateAfter / 2
+	}
+	rep := ExecReport{From: p.From, To: p.To, LateAfter: p.LateAfter, OvertakeAfter: p.OvertakeAfter}
 	byJob := map[string]*jobs.Job{}
 	for _, j := range p.Jobs {
 		byJob[j.Name] = j
@@ -431,6 +446,11 @@ func AuditExecutions(p ExecParams) ExecReport {
 
 	// Duplicates and lateness, tick by tick.
 	var lateness, tockLateness []time.Duration
+	type firstStart struct {
+		k  tickKey
+		at time.Time
+	}
+	var firsts []firstStart
 	for _, k := range ticks {
 		es := execsOfTick[k]
 		tick := time.Unix(0, k.at)
@@ -459,6 +479,7 @@ func AuditExecutions(p ExecParams) ExecReport {
 		}
 		td := max(first.Sub(tick), 0)
 		tockLateness = append(tockLateness, td)
+		firsts = append(firsts, firstStart{k, first})
 		if p.LateAfter > 0 && td >= p.LateAfter {
 			rep.Late++
 			rep.problem("late", "%s at %s: first attempt started %s late (its body %s late) on %s", k.job, hms(tick), ms(td), ms(d), es[0].start.Node)
@@ -505,6 +526,30 @@ func AuditExecutions(p ExecParams) ExecReport {
 	}
 	rep.Lateness = distOf(lateness)
 	rep.TockLateness = distOf(tockLateness)
+	// Overtaken: compare each tick's first start with the earliest first
+	// start of any later tick.
+	sort.Slice(firsts, func(a, b int) bool { return firsts[a].k.at < firsts[b].k.at })
+	var laterMin time.Time
+	var laterTick int64
+	for i := len(firsts) - 1; i >= 0; {
+		j := i
+		for j >= 0 && firsts[j].k.at == firsts[i].k.at {
+			j--
+		}
+		for _, f := range firsts[j+1 : i+1] {
+			if !laterMin.IsZero() && f.at.Sub(laterMin) >= p.OvertakeAfter {
+				rep.Overtaken++
+				rep.problem("overtaken", "%s at %s: first attempt started %s after the first of %s had", f.k.job, hms(time.Unix(0, f.k.at)),
+					ms(f.at.Sub(laterMin)), hms(time.Unix(0, laterTick)))
+			}
+		}
+		for _, f := range firsts[j+1 : i+1] {
+			if laterMin.IsZero() || f.at.Before(laterMin) {
+				laterMin, laterTick = f.at, f.k.at
+			}
+		}
+		i = j
+	}
 
 	// History against executions.
 	var toDurable []time.Duration

@@ -248,3 +248,33 @@ func TestDist(t *testing.T) {
 		t.Error("empty dist")
 	}
 }
+
+func TestAuditExecutionsOvertaken(t *testing.T) {
+	f := newExecFixture(t)
+	// Tick 0 waits 10.5s (its doorbell was lost and rung again); ticks 1
+	// and 2 start on time: tick 0 was overtaken. Late counts it too.
+	for i := range 3 {
+		id := int64(i + 1)
+		f.run(id, i, jobs.StatusSucceeded, f.att("node-1", jobs.StatusSucceeded, 15*time.Second, 11*time.Second, i))
+		off := 2 * time.Millisecond
+		if i == 0 {
+			off = 10500 * time.Millisecond
+		}
+		f.body(id, 1, i, "node-1", off, true)
+		f.event(MsgAttemptStarted, "node-1", id, 1, i, off-time.Millisecond)
+	}
+	r := f.audit()
+	if r.Overtaken != 1 || r.Late != 1 || r.OvertakeAfter != 5*time.Second {
+		t.Errorf("overtaken %d (after %s), late %d; want 1 after 5s, 1", r.Overtaken, r.OvertakeAfter, r.Late)
+	}
+	// Every tick late alike (a backlog): late, but nothing overtaken.
+	g := newExecFixture(t)
+	for i := range 3 {
+		id := int64(i + 1)
+		g.run(id, i, jobs.StatusSucceeded, g.att("node-1", jobs.StatusSucceeded, 15*time.Second, 13*time.Second, i))
+		g.body(id, 1, i, "node-1", 11*time.Second, true)
+	}
+	if r := g.audit(); r.Overtaken != 0 || r.Late != 3 {
+		t.Errorf("backlog: overtaken %d, late %d; want 0, 3", r.Overtaken, r.Late)
+	}
+}

@@ -111,25 +111,27 @@ func tailLogs(t *testing.T, dir string) {
 // thawed it must not start them (no start after the lease deadline or the
 // reap, no duplicate execution).
 func TestFaultFreezeWorkerBeyondAttemptLease(t *testing.T) {
-	runFaultTest(t, "freeze-worker", 3*time.Second, 5*time.Second, nil)
+	runFaultTest(t, "freeze-worker", 2*time.Second, 4*time.Second, nil)
 }
 
 // The leader's MariaDB blackholed (no answer, no reset): a new leader must
 // dispatch within lease-ttl + 1s of the cut.
 func TestFaultMySQLBlackholeLeader(t *testing.T) {
-	runFaultTest(t, "mysql-blackhole-leader", 3*time.Second, 6*time.Second, func(s *FaultScenario) { s.Down = 6 * time.Second })
+	runFaultTest(t, "mysql-blackhole-leader", 2*time.Second, 5*time.Second, func(s *FaultScenario) { s.Down = 6 * time.Second })
 }
 
 // A worker that cannot reach Redis must not make runs late: no doorbell it
-// took may wait for the reaper's requeue (--requeue-after).
+// took may wait for the reaper's requeue (--requeue-after), i.e. no run may
+// start well after the runs of later ticks.
 func TestFaultRedisRefuseWorker(t *testing.T) {
-	runFaultTest(t, "redis-refuse-worker", 3*time.Second, 5*time.Second, func(s *FaultScenario) { s.Down = 6 * time.Second })
+	runFaultTest(t, "redis-refuse-worker", 2*time.Second, 4*time.Second, func(s *FaultScenario) { s.Down = 6 * time.Second })
 }
 
 // A worker that reaches Redis but not MariaDB must not swallow doorbells:
-// runs it popped and could not claim must not wait for the requeue.
+// runs it popped and could not claim must not wait for the requeue while
+// the runs of later ticks start.
 func TestFaultMySQLRefuseWorker(t *testing.T) {
-	runFaultTest(t, "mysql-refuse-worker", 3*time.Second, 5*time.Second, func(s *FaultScenario) { s.Down = 6 * time.Second })
+	runFaultTest(t, "mysql-refuse-worker", 2*time.Second, 4*time.Second, func(s *FaultScenario) { s.Down = 6 * time.Second })
 }
 
 // A leader whose clock is 3s off either way: no run lost, early or late
@@ -137,7 +139,7 @@ func TestFaultMySQLRefuseWorker(t *testing.T) {
 func TestFaultSkewLeader(t *testing.T) {
 	for _, name := range []string{"skew+3s-leader", "skew-3s-leader"} {
 		t.Run(name, func(t *testing.T) {
-			runFaultTest(t, name, 4*time.Second, 6*time.Second, nil)
+			runFaultTest(t, name, 3*time.Second, 5*time.Second, nil)
 		})
 	}
 }
