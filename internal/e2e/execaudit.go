@@ -163,10 +163,12 @@ type ExecReport struct {
 	//     its end, and their attempts were lost before this one started: a
 	//     plain retry.
 	Duplicates, TrueDuplicates, ReexecCompleted, ReexecInterrupted int
-	// StartsAfterLease counts executions that started after their
-	// attempt's lease deadline (lease_until) or after their attempt was
-	// reaped (marked lost): an attempt another worker may already run.
-	// StartsAfterReap are those of them that started after the reap.
+	// StartsAfterLease counts attempts started after their lease deadline
+	// (lease_until) or after they were reaped (marked lost): an attempt
+	// another worker may already run. An attempt counts when its body's
+	// start line, or the worker's MsgAttemptStarted line (it spawned the
+	// process; the body may have been killed before it wrote a line), is
+	// later than either. StartsAfterReap are those started after the reap.
 	StartsAfterLease, StartsAfterReap int
 	// Orphans counts start lines of the window whose run or attempt is not
 	// in history.
@@ -393,6 +395,7 @@ func AuditExecutions(p ExecParams) ExecReport {
 
 	execsOfTick := map[tickKey][]*execution{}
 	ran := map[attKey]bool{}
+	lateStart := map[attKey]bool{}
 	for _, e := range execs {
 		l := e.start
 		k := tickKey{l.Job, l.ScheduledAt.UnixNano()}
@@ -434,6 +437,10 @@ func AuditExecutions(p ExecParams) ExecReport {
 			e.afterReap = true
 		}
 		if e.afterLease || e.afterReap {
+			if lateStart[ak] {
+				continue // this attempt is counted already
+			}
+			lateStart[ak] = true
 			rep.StartsAfterLease++
 			if e.afterReap {
 				rep.StartsAfterReap++
@@ -442,6 +449,38 @@ func AuditExecutions(p ExecParams) ExecReport {
 			rep.problem("start after lease/reap", "%s at %s: run %d attempt %d started on %s at %s; lease until %s, status %s, reaped %s",
 				l.Job, hms(l.ScheduledAt), l.RunID, l.Attempt, l.Node, hmsm(l.At), hmsm(a.LeaseUntil), a.Status, hmsmOr(rt))
 		}
+	}
+
+	// Attempts the worker started (spawned) after their lease or reap
+	// whose body left no start line: killed before it wrote one.
+	spawned := make([]attKey, 0, len(startedLog))
+	for ak := range startedLog {
+		spawned = append(spawned, ak)
+	}
+	sort.Slice(spawned, func(i, j int) bool {
+		return spawned[i].run < spawned[j].run || spawned[i].run == spawned[j].run && spawned[i].att < spawned[j].att
+	})
+	for _, ak := range spawned {
+		t, a := startedLog[ak], atts[ak]
+		if a == nil || lateStart[ak] {
+			continue
+		}
+		rt, reapedOK := reapTime(a)
+		afterReap := reapedOK && t.After(rt)
+		if !afterReap && !t.After(a.LeaseUntil) {
+			continue
+		}
+		lateStart[ak] = true
+		rep.StartsAfterLease++
+		if afterReap {
+			rep.StartsAfterReap++
+		}
+		what := "its body left no start line (killed first?)"
+		if ran[ak] {
+			what = "its body started later"
+		}
+		rep.problem("start after lease/reap", "run %d attempt %d: %s started its process at %s; lease until %s, status %s, reaped %s; %s",
+			ak.run, ak.att, a.Node, hmsm(t), hmsm(a.LeaseUntil), a.Status, hmsmOr(rt), what)
 	}
 
 	// Duplicates and lateness, tick by tick.

@@ -278,3 +278,29 @@ func TestAuditExecutionsOvertaken(t *testing.T) {
 		t.Errorf("backlog: overtaken %d, late %d; want 0, 3", r.Overtaken, r.Late)
 	}
 }
+
+func TestAuditExecutionsSpawnAfterReapWithoutBody(t *testing.T) {
+	f := newExecFixture(t)
+	// Tick 0: node-2, thawed at +5s, spawned attempt 1 (reaped at +2.5s)
+	// and was told of the loss before the body wrote a line; attempt 2 ran
+	// on node-1. Tick 1: node-2 spawned attempt 1 inside its lease.
+	f.run(1, 0, jobs.StatusSucceeded,
+		f.att("node-2", jobs.StatusLost, 2*time.Second, 2500*time.Millisecond, 0),
+		f.att("node-1", jobs.StatusSucceeded, 5*time.Second, 2700*time.Millisecond, 0))
+	f.event(MsgAttemptLeaseExpired, "node-3", 1, 1, 0, 2500*time.Millisecond)
+	f.event(MsgAttemptStarted, "node-2", 1, 1, 0, 5*time.Second)
+	f.event(MsgAttemptStopped, "node-2", 1, 1, 0, 5100*time.Millisecond)
+	f.body(1, 2, 0, "node-1", 2600*time.Millisecond, true)
+	f.run(2, 1, jobs.StatusSucceeded, f.att("node-2", jobs.StatusSucceeded, 3*time.Second, 10*time.Millisecond, 1))
+	f.event(MsgAttemptStarted, "node-2", 2, 1, 1, 0)
+	f.body(2, 1, 1, "node-2", time.Millisecond, true)
+	r := f.audit()
+	if r.StartsAfterLease != 1 || r.StartsAfterReap != 1 || r.Duplicates != 0 {
+		t.Errorf("starts after lease %d, after reap %d, duplicates %d; want 1, 1, 0", r.StartsAfterLease, r.StartsAfterReap, r.Duplicates)
+	}
+	var b strings.Builder
+	r.Print(&b)
+	if !strings.Contains(b.String(), "run 1 attempt 1: node-2 started its process at 00:00:15.000") {
+		t.Errorf("report does not name the spawn:\n%s", b.String())
+	}
+}

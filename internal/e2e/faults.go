@@ -422,7 +422,7 @@ func (f *faultRun) run(ctx context.Context) error {
 			f.res.Target = "-"
 		}
 		f.res.FaultAt = f.from
-		if err := f.sleep(ctx, f.env.Before+f.env.After); err != nil {
+		if err := f.sleep(ctx, time.Until(f.from.Add(f.env.Before+f.env.After))); err != nil {
 			return err
 		}
 		f.res.RestoredAt = time.Now()
@@ -596,6 +596,14 @@ func (f *faultRun) audit(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	// The executions first, then history: a body starts only after its
+	// claim committed, so every start line read now has its attempt in the
+	// history read next (read the other way round, a run claimed between
+	// the two reads would look like an orphan).
+	lines, err := ParseExecLog(f.execLog)
+	if err != nil {
+		return err
+	}
 	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	p.Now = time.Now()
@@ -612,10 +620,6 @@ func (f *faultRun) audit(ctx context.Context) error {
 		names[i] = j.Name
 	}
 	hist, err := CollectHistory(actx, f.c.Store(), f.from, f.to, names)
-	if err != nil {
-		return err
-	}
-	lines, err := ParseExecLog(f.execLog)
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func runFaultTest(t *testing.T, name string, before, after time.Duration, mod fu
 	defer cancel()
 	res, err := RunFault(ctx, sc, FaultEnv{
 		Binary: bin, Dir: dir, StoreURL: storeURL, RedisURL: redisURL, Cluster: prefix,
-		Before: before, After: after, SettleWait: 40 * time.Second, Logf: t.Logf,
+		Before: before, After: after, SettleWait: 25 * time.Second, Logf: t.Logf,
 	})
 	if err != nil {
 		tailLogs(t, dir)
