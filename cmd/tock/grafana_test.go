@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tock-sched/tock/internal/metrics"
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 )
 
 // repoRoot is where docker-compose.yml's relative paths start.
@@ -83,17 +83,17 @@ func readCompose(t *testing.T) composeFile {
 	return doc
 }
 
-// replica is a tock service of the compose file as Prometheus sees it.
-type replica struct {
+// composeReplica is a tock service of the compose file as Prometheus sees it.
+type composeReplica struct {
 	port      string
 	readToken bool
 }
 
 // composeReplicas returns the tock services by name, with the port their
 // HTTP server listens on, read from their command line as tock parses it.
-func composeReplicas(t *testing.T, doc composeFile) map[string]replica {
+func composeReplicas(t *testing.T, doc composeFile) map[string]composeReplica {
 	t.Helper()
-	out := map[string]replica{}
+	out := map[string]composeReplica{}
 	for name, svc := range doc.Services {
 		if !strings.HasPrefix(name, "tock") {
 			continue
@@ -108,7 +108,7 @@ func composeReplicas(t *testing.T, doc composeFile) map[string]replica {
 		}
 		// Flag defaults come from this process's environment; the
 		// container's comes from the compose file.
-		listen := node.DefaultListen
+		listen := replica.DefaultListen
 		if v, ok := svc.Environment["TOCK_LISTEN"]; ok {
 			listen = v
 		}
@@ -127,7 +127,7 @@ func composeReplicas(t *testing.T, doc composeFile) map[string]replica {
 			v, _ := cmd.Flags().GetString("api-read-token")
 			token = v != ""
 		}
-		out[name] = replica{port: port, readToken: token}
+		out[name] = composeReplica{port: port, readToken: token}
 	}
 	if len(out) == 0 {
 		t.Fatal("compose file has no tock replicas")

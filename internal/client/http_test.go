@@ -100,7 +100,7 @@ func TestHTTPAuth(t *testing.T) {
 	}
 }
 
-// TestHTTPPathPrefix: a node behind a reverse proxy under a path works,
+// TestHTTPPathPrefix: a replica behind a reverse proxy under a path works,
 // and the token reaches it.
 func TestHTTPPathPrefix(t *testing.T) {
 	h := apitest.NewHistory(t)

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
@@ -256,7 +256,7 @@ func NewCluster(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the cluster's config: %w", err)
 	}
-	st, err := node.OpenStore(ctx, o.StoreURL, o.Logger)
+	st, err := replica.OpenStore(ctx, o.StoreURL, o.Logger)
 	if err != nil {
 		return nil, err
 	}
