@@ -21,5 +21,5 @@
 // (ExecConfig), and an execution audit (AuditExecutions) of those lines
 // against history. RunFault runs one named scenario (FaultScenarios); the
 // default suite runs short versions (faults_test.go), `make faults` all of
-// them (cmd/tock-chaos -scenario).
+// them (internal/chaos/cmd/tock-chaos -scenario).
 package e2e
