@@ -312,6 +312,10 @@ func TestCLIModesAgree(t *testing.T) {
 	clearEnv(t)
 	for _, tc := range cliCases {
 		t.Run(tc.name, func(t *testing.T) {
+			// The cases run together, in the environment clearEnv set for
+			// all of them; no other test runs until they end (this test is
+			// not parallel), and each case has its own histories.
+			t.Parallel()
 			got := map[string]result{}
 			for _, m := range modes {
 				t.Run(m.name, func(t *testing.T) {

@@ -148,6 +148,7 @@ func checkPinned(t *testing.T, name, image, repo string) {
 // Grafana with configuration files that exist in the repository, mounted
 // where each reads them.
 func TestComposeMonitoring(t *testing.T) {
+	t.Parallel()
 	doc := readCompose(t)
 	prom, ok := doc.Services["prometheus"]
 	if !ok {
@@ -222,6 +223,7 @@ type prometheusConfig struct {
 // scrapes exactly the compose file's tock services, at the port each
 // listens on, and that Prometheus's own checker accepts the file.
 func TestPrometheusScrapesEveryReplica(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(repoRoot, "deploy/prometheus/prometheus.yml")
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -355,6 +357,7 @@ func tockMetrics(expr string) []string {
 // TestTockMetricsInExpr checks the metric names found in PromQL, ignoring
 // string literals.
 func TestTockMetricsInExpr(t *testing.T) {
+	t.Parallel()
 	for expr, want := range map[string][]string{
 		`sum by (status) (rate(tock_runs_total{status=~"failed|tock_fake"}[$__rate_interval]))`: {"tock_runs_total"},
 		`histogram_quantile(0.99, sum by (le) (rate(tock_fire_delay_seconds_bucket[5m])))`:      {"tock_fire_delay_seconds_bucket"},
@@ -375,6 +378,7 @@ var grafanaIntervals = regexp.MustCompile(`\$(__rate_interval|__interval|__range
 // tock dashboard queries the provisioned Prometheus, and every tock metric
 // its queries read is one a tock replica exports.
 func TestDashboardUsesExportedMetrics(t *testing.T) {
+	t.Parallel()
 	dsUID := provisionedDatasource(t)
 	checkDashboardProvider(t)
 

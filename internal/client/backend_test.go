@@ -270,6 +270,7 @@ var backendCases = []backendCase{
 // TestBackendsAgree runs every case on both backends, each over its own
 // copy of the same history, and requires the same answer from both.
 func TestBackendsAgree(t *testing.T) {
+	t.Parallel()
 	for _, tc := range backendCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -323,6 +324,7 @@ func checkError(t *testing.T, err error, status int, is error, param, msg string
 // TestStoreFailureDetail: at the store the operator sees why a store call
 // failed; over HTTP the server keeps that to its log.
 func TestStoreFailureDetail(t *testing.T) {
+	t.Parallel()
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			b, h := k.open(t)
@@ -340,6 +342,7 @@ func TestStoreFailureDetail(t *testing.T) {
 }
 
 func TestDirectNeedsConfig(t *testing.T) {
+	t.Parallel()
 	h := apitest.NewHistory(t)
 	ctx := context.Background()
 	loads := 0
@@ -367,6 +370,7 @@ func TestDirectNeedsConfig(t *testing.T) {
 }
 
 func TestRunQueryValues(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		q    client.RunQuery
 		want string
