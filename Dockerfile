@@ -6,7 +6,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/tock-sched/tock/internal/node.Version=${VERSION}" -o /out/tock ./cmd/tock
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/tock-sched/tock/internal/replica.Version=${VERSION}" -o /out/tock ./cmd/tock
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata && rm -rf /var/lib/apt/lists/* \

@@ -50,7 +50,7 @@ CHAOSFLAGS ?=
 
 .PHONY: chaos
 chaos:
-	$(GO) run ./cmd/tock-chaos -duration $(DURATION) -seed $(SEED) $(CHAOSFLAGS)
+	$(GO) run ./internal/chaos/cmd/tock-chaos -duration $(DURATION) -seed $(SEED) $(CHAOSFLAGS)
 
 # faults: the fault kit (RELIABILITY.md, "Fault kit"): every named fault
 # scenario once — a replica frozen (SIGSTOP) past its leases, cut off from
@@ -66,7 +66,7 @@ FAULTFLAGS ?=
 
 .PHONY: faults
 faults:
-	$(GO) run ./cmd/tock-chaos -scenario $(SCENARIO) $(FAULTFLAGS)
+	$(GO) run ./internal/chaos/cmd/tock-chaos -scenario $(SCENARIO) $(FAULTFLAGS)
 
 # bench: tock beside robfig/cron, gocron and asynq (BENCHMARKS.md): fire
 # latency, throughput, schedule scale, failover; about 20 minutes. The bench

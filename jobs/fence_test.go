@@ -8,6 +8,7 @@ import (
 )
 
 func TestFenceString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		f    jobs.Fence
 		want string
@@ -28,6 +29,7 @@ func TestFenceString(t *testing.T) {
 }
 
 func TestParseFenceRejects(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{
 		"", "1", "1.2", "1.2.3.4", "1..3", ".2.3", "1.2.", "a.2.3", "1.2.x",
 		"-1.2.3", "+1.2.3", " 1.2.3", "1.2.3 ", "1,2,3", "1.2.3\n",
@@ -44,6 +46,7 @@ func TestParseFenceRejects(t *testing.T) {
 }
 
 func TestFenceSupersedes(t *testing.T) {
+	t.Parallel()
 	f := func(epoch int64, run int64, attempt int) jobs.Fence {
 		return jobs.Fence{Epoch: epoch, RunID: run, Attempt: attempt}
 	}
@@ -67,6 +70,7 @@ func TestFenceSupersedes(t *testing.T) {
 }
 
 func TestRunFenceAndIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	r := jobs.Run{ID: 42, Attempt: 3, Epoch: 9}
 	if got, want := r.Fence(), (jobs.Fence{Epoch: 9, RunID: 42, Attempt: 3}); got != want {
 		t.Errorf("Run.Fence() = %#v, want %#v", got, want)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		base, max time.Duration
 		next      int
@@ -30,6 +31,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
+	t.Parallel()
 	for _, s := range AllStatuses {
 		got, err := ParseStatus(string(s))
 		if err != nil || got != s {
@@ -57,6 +59,7 @@ func TestParseStatus(t *testing.T) {
 }
 
 func TestParseTrigger(t *testing.T) {
+	t.Parallel()
 	for _, tr := range AllTriggers {
 		got, err := ParseTrigger(string(tr))
 		if err != nil || got != tr {

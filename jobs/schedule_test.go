@@ -29,6 +29,7 @@ func testJob(t *testing.T, spec, zone string) *Job {
 }
 
 func TestParseScheduleErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ spec, msg string }{
 		{"", "empty schedule"},
 		{"   ", "empty schedule"},
@@ -69,6 +70,7 @@ func TestParseScheduleErrors(t *testing.T) {
 }
 
 func TestNextTimes(t *testing.T) {
+	t.Parallel()
 	const layout = "2006-01-02 15:04:05"
 	tests := []struct {
 		name, zone, spec string
@@ -192,6 +194,7 @@ func TestNextTimes(t *testing.T) {
 }
 
 func TestJobNextIsUTC(t *testing.T) {
+	t.Parallel()
 	j := testJob(t, "30 2 * * *", "Europe/Berlin")
 	from := time.Date(2026, 6, 1, 0, 0, 0, 0, mustLoad(t, "America/New_York"))
 	n := j.Next(from)
@@ -211,6 +214,7 @@ func TestJobNextIsUTC(t *testing.T) {
 // TestFixedOncePerDay walks a whole year in zones with different kinds of
 // transitions: a fixed-time daily job fires exactly once per local date.
 func TestFixedOncePerDay(t *testing.T) {
+	t.Parallel()
 	zones := []string{"Europe/Berlin", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "America/Havana", "Asia/Kolkata", "UTC"}
 	specs := []string{"30 2 * * *", "0 0 * * *", "15 1 * * *", "59 23 * * *", "0 3 * * *", "45 1 * * *"}
 	for _, zone := range zones {
@@ -240,6 +244,7 @@ func TestFixedOncePerDay(t *testing.T) {
 // TestWildcardRealInterval: a wildcard spec keeps its real-time interval
 // across whole-hour transitions.
 func TestWildcardRealInterval(t *testing.T) {
+	t.Parallel()
 	for _, zone := range []string{"Europe/Berlin", "America/New_York", "Australia/Sydney"} {
 		for _, tc := range []struct {
 			spec     string
@@ -261,6 +266,7 @@ func TestWildcardRealInterval(t *testing.T) {
 // "30 2 * * *" in Europe/Berlin, which is why zonedSchedule exists: it skips
 // the spring-forward day and fires twice on the fall-back day.
 func TestRobfigDSTBaseline(t *testing.T) {
+	t.Parallel()
 	berlin := mustLoad(t, "Europe/Berlin")
 	raw, err := specParser.Parse("CRON_TZ=Europe/Berlin 30 2 * * *")
 	if err != nil {
@@ -285,6 +291,7 @@ func TestRobfigDSTBaseline(t *testing.T) {
 }
 
 func TestNextTimesEdges(t *testing.T) {
+	t.Parallel()
 	cfg := &Config{}
 	j := testJob(t, "@daily", "UTC")
 	if got := cfg.NextTimes(j, time.Now(), 0); got != nil {

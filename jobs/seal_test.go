@@ -6,6 +6,7 @@ import (
 )
 
 func TestConfigJobWithoutIndex(t *testing.T) {
+	t.Parallel()
 	a, b := &Job{Name: "a"}, &Job{Name: "b"}
 	cfg := &Config{Jobs: []*Job{a, b}}
 	if cfg.Job("b") != b || cfg.Job("c") != nil {
@@ -14,6 +15,7 @@ func TestConfigJobWithoutIndex(t *testing.T) {
 }
 
 func TestSeal(t *testing.T) {
+	t.Parallel()
 	a, b := &Job{Name: "a", Shell: "x"}, &Job{Name: "b", Shell: "y"}
 	cfg := &Config{Jobs: []*Job{a, b}}
 	cfg.Seal()
@@ -29,6 +31,7 @@ func TestSeal(t *testing.T) {
 }
 
 func TestSetSchedule(t *testing.T) {
+	t.Parallel()
 	berlin := mustLoad(t, "Europe/Berlin")
 	j := &Job{Name: "a"}
 	if err := j.SetSchedule("  30   2 * * *", berlin); err != nil {

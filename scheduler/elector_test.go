@@ -114,6 +114,7 @@ func TestFenceFailureWaitsFaultBackoff(t *testing.T) {
 // the lease at all (I11): it would hold the lease while blocked on the
 // store.
 func TestStoreUnreachableDoesNotCompete(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(t0)
 	st := &downStore{nowErr: errors.New("dial tcp 127.0.0.1:3306: i/o timeout")}
 	lease := &notifyingLease{clk: clk, released: make(chan struct{}, 1)}
@@ -139,6 +140,7 @@ func TestStoreUnreachableDoesNotCompete(t *testing.T) {
 
 // A replica whose clock is not healthy (I9) does not compete either.
 func TestUnhealthyDoesNotCompete(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(t0)
 	lease := &notifyingLease{clk: clk, released: make(chan struct{}, 1)}
 	checked := make(chan struct{}, 10)

@@ -49,6 +49,7 @@ func (l *flakyLease) TTL() time.Duration                       { return flakyTTL
 // time + TTL − margin), not later, even though nobody told it the lease is
 // gone; a renewal answered 0 steps it down at once.
 func TestLeaseDeadlineAndLoss(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		renewErr error
@@ -115,6 +116,7 @@ func (c *cutStore) Leader(ctx context.Context) (string, int64, error) {
 // StoreBound although its lease (Redis) is fine, and a store naming another
 // epoch fences it at the next check.
 func TestLeaderStepsDownWithoutStore(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, everyMinute)
 	cs := &cutStore{Store: r.store}
 	r.s.opts.Store = cs
@@ -148,6 +150,7 @@ func TestLeaderStepsDownWithoutStore(t *testing.T) {
 }
 
 func TestLeaderFencedByStoreCheck(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, everyMinute)
 	r.s.opts.StoreBound = 3 * time.Second
 	r.start()

@@ -19,6 +19,7 @@ func mustJob(t *testing.T, extra string) *jobs.Job {
 }
 
 func TestPlanTicks(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	ticks := func(n int) []time.Time {
 		var ts []time.Time
@@ -78,6 +79,7 @@ func TestPlanTicks(t *testing.T) {
 }
 
 func TestPlanTicksJitterAndNotBefore(t *testing.T) {
+	t.Parallel()
 	j := mustJob(t, "    jitter: 30s\n")
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	p := planTicks(j, []time.Time{t0}, t0, time.Second, func(*jobs.Job) time.Duration { return 7 * time.Second })
@@ -90,6 +92,7 @@ func TestPlanTicksJitterAndNotBefore(t *testing.T) {
 }
 
 func TestDueTicks(t *testing.T) {
+	t.Parallel()
 	j := mustJob(t, "")
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {

@@ -14,6 +14,7 @@ import (
 )
 
 func TestPruneRules(t *testing.T) {
+	t.Parallel()
 	now := t0
 	for _, tc := range []struct {
 		name string
@@ -56,11 +57,13 @@ jobs:
 const pruneBatch = 2
 
 func TestPrunerSQLite(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, pruneConfig)
 	testPruner(t, r)
 }
 
 func TestPrunerMySQL(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := mysql.Open(ctx, mysqltest.NewDatabase(t), mysql.Options{})
 	if err != nil {

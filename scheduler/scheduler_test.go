@@ -170,6 +170,7 @@ jobs:
 `
 
 func TestDispatchEveryTickOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, everyMinute)
 	r.start()
 	r.step(5 * time.Minute) // 12:00:30 → 12:05:30: a fires 5×, b at :02 and :04
@@ -195,6 +196,7 @@ func TestDispatchEveryTickOnce(t *testing.T) {
 }
 
 func TestCatchUpAfterDowntime(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"), sqlite.Options{})
 	if err != nil {
@@ -244,6 +246,7 @@ jobs:
 }
 
 func TestFencedLeaderStepsDown(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, everyMinute)
 	epoch := r.start()
 	// Another leader fences this one out.
@@ -266,6 +269,7 @@ func TestFencedLeaderStepsDown(t *testing.T) {
 }
 
 func TestPauseTriggerReload(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, everyMinute)
 	ctx := context.Background()
 	if err := r.store.SetPaused(ctx, "a", true); err != nil {
@@ -324,6 +328,7 @@ jobs:
 }
 
 func TestForbidRecordsSkipped(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `
 jobs:
   - {name: f, schedule: "* * * * *", command: ["true"], concurrency: forbid}
@@ -350,6 +355,7 @@ jobs:
 // doorbell at once, with the run's not_before, for a worker to claim it
 // ahead and start it at the tick.
 func TestLookaheadWritesAndRingsEarly(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, "jobs:\n  - name: a\n    schedule: \"*/10 * * * * *\"\n    concurrency: allow\n    shell: \"true\"\n")
 	r.s.opts.Lookahead = 3 * time.Second
 	r.start()
@@ -394,6 +400,7 @@ func TestLookaheadWritesAndRingsEarly(t *testing.T) {
 // their tick whatever the lookahead: the overlap check looks at the runs in
 // flight when the tick comes.
 func TestLookaheadNotForNonOverlappingJobs(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, "jobs:\n  - name: b\n    schedule: \"*/10 * * * * *\"\n    concurrency: forbid\n    shell: \"true\"\n")
 	r.s.opts.Lookahead = 3 * time.Second
 	r.start()

@@ -13,6 +13,7 @@ import (
 // epoch, its context ends with the term, and the leader steps down only
 // once it returned.
 func TestTermHookRunsWithTheTerm(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, everyMinute)
 	started := make(chan int64, 1)
 	ended := make(chan error, 1)

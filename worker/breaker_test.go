@@ -16,6 +16,7 @@ import (
 )
 
 func TestTarget(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		url  string
 		want string
@@ -37,6 +38,7 @@ func TestTarget(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	code := func(c int) *int { return &c }
 	for _, tc := range []struct {
 		name string
@@ -101,6 +103,7 @@ func httpJob(name, url string) *jobs.Job {
 }
 
 func TestBreakerOpensAndFailsFast(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	code := func(c int) *int { return &c }
 	var tr transitions
@@ -160,6 +163,7 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 }
 
 func TestBreakerOff(t *testing.T) {
+	t.Parallel()
 	se := &scriptedExec{results: make(chan executor.Result, 10)}
 	exec := NewBreakers(BreakerOptions{Failures: -1}).Wrap(se.exec)
 	for range 10 {
@@ -175,6 +179,7 @@ func TestBreakerOff(t *testing.T) {
 // short real open timeout and waits for the half-open state by polling
 // States (which is also what moves an open breaker to half-open).
 func TestBreakerHalfOpenProbe(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var tr transitions
 	b := NewBreakers(BreakerOptions{Failures: 1, OpenTimeout: 20 * time.Millisecond, Changed: tr.record})
@@ -243,6 +248,7 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 // holding a worker slot for the whole job timeout. Without the breaker the
 // 20 dead runs would hold the 2 slots for 20 timeouts in a row.
 func TestDeadEndpointDoesNotStarvePool(t *testing.T) {
+	t.Parallel()
 	var deadHits atomic.Int64
 	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		deadHits.Add(1)

@@ -53,6 +53,7 @@ func (r *rig) waitStatus(id int64, want jobs.RunStatus) jobs.Run {
 // tick to another replica meanwhile. One jump of the fake clock past the
 // deadline is what a thawed process sees: every timer overdue at once.
 func TestFrozenWorkerDoesNotStartAttempt(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		freeze time.Duration
@@ -119,6 +120,7 @@ func notStartedOrFinished(t *testing.T, r *rig, notStarted chan jobs.Run) <-chan
 // I10: a running attempt whose heartbeats cannot reach the store is stopped
 // at its local lease deadline, before the reaper can hand it out.
 func TestAttemptStoppedAtLeaseDeadline(t *testing.T) {
+	t.Parallel()
 	r := newIdleRig(t, testConfig)
 	st := &hbFailStore{Store: r.store}
 	r.start(Options{Store: st, Workers: 1, Exec: fakeExec})
@@ -192,6 +194,7 @@ func (s *claimFailStore) Now(ctx context.Context) (time.Time, error) {
 // back at once and takes no more until the store answers, instead of
 // swallowing them until the leader's RequeueAfter.
 func TestClaimFailureHandsDoorbellsBack(t *testing.T) {
+	t.Parallel()
 	r := newIdleRig(t, testConfig)
 	st := &claimFailStore{Store: r.store, down: true}
 	r.start(Options{Store: st, Workers: 2, Exec: fakeExec})
@@ -232,6 +235,7 @@ func TestClaimFailureHandsDoorbellsBack(t *testing.T) {
 }
 
 func TestLeaseFence(t *testing.T) {
+	t.Parallel()
 	f := newLeaseFence(t0, 3*time.Second, 300*time.Millisecond)
 	if err := f.check(t0.Add(2699 * time.Millisecond)); err != nil {
 		t.Fatalf("before the deadline: %v", err)
@@ -253,6 +257,7 @@ func TestLeaseFence(t *testing.T) {
 // answers the lease deadline, so that it can check it at the last instant
 // before spawning or sending (I10).
 func TestExecGetsFenceAndStartGate(t *testing.T) {
+	t.Parallel()
 	r := newIdleRig(t, testConfig)
 	got := make(chan executor.Options, 1)
 	r.start(Options{Workers: 1, Exec: func(ctx context.Context, j *jobs.Job, o executor.Options) executor.Result {
@@ -289,6 +294,7 @@ func (s *slowClaimStore) ClaimMany(ctx context.Context, ps []storage.ClaimParams
 // replica can run the runs, and what it claims when it does answer still
 // runs: nothing it committed is abandoned.
 func TestSlowClaimHandsBackAndStillRuns(t *testing.T) {
+	t.Parallel()
 	r := newIdleRig(t, testConfig)
 	st := &slowClaimStore{Store: r.store, entered: make(chan struct{}, 10), release: make(chan struct{})}
 	r.start(Options{Store: st, Workers: 1, Exec: fakeExec, ClaimTimeout: time.Second})

@@ -168,6 +168,7 @@ func (r *rig) get(id int64) (jobs.Run, []jobs.Attempt) {
 }
 
 func TestRunSucceeds(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	run := r.dispatch("ok", t0)
 	r.wait(r.finished, "finished")
@@ -181,6 +182,7 @@ func TestRunSucceeds(t *testing.T) {
 }
 
 func TestFailedAttemptIsRetriedAfterBackoff(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	run := r.dispatch("flaky", t0)
 	r.wait(r.finished, "finished")
@@ -203,6 +205,7 @@ func TestFailedAttemptIsRetriedAfterBackoff(t *testing.T) {
 }
 
 func TestForeignDoorbellsRunNothing(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	run := r.dispatch("slow", t0)
 	r.wait(r.started, "started")
@@ -226,6 +229,7 @@ func TestForeignDoorbellsRunNothing(t *testing.T) {
 }
 
 func TestPoolBoundsAndMaxConcurrency(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 3)
 	r.dispatch("one", t0)
 	b := r.dispatch("one", t0.Add(time.Minute))
@@ -245,6 +249,7 @@ func TestPoolBoundsAndMaxConcurrency(t *testing.T) {
 }
 
 func TestCancelRequestStopsAttempt(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	run := r.dispatch("slow", t0)
 	r.wait(r.started, "started")
@@ -261,6 +266,7 @@ func TestCancelRequestStopsAttempt(t *testing.T) {
 }
 
 func TestReapedAttemptStopsWithoutWriting(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	run := r.dispatch("slow", t0)
 	r.wait(r.started, "started")
@@ -282,6 +288,7 @@ func TestReapedAttemptStopsWithoutWriting(t *testing.T) {
 }
 
 func TestShutdownCancelsAfterGraceAndRecords(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	run := r.dispatch("slow", t0)
 	r.wait(r.started, "started")
@@ -370,6 +377,7 @@ func (r *rig) stepUntil(n int) []jobs.Run {
 // write with backoff and records it once the store is back: no finished
 // result is lost.
 func TestFinishRetriedWhileStoreDown(t *testing.T) {
+	t.Parallel()
 	r := newIdleRig(t, testConfig)
 	flaky := &flakyStore{Store: r.store, failMany: 1, failOne: 3}
 	r.start(Options{Store: flaky, Workers: 1, Exec: fakeExec})
@@ -388,6 +396,7 @@ func TestFinishRetriedWhileStoreDown(t *testing.T) {
 // A batch the store fails as a whole is recorded result by result, and
 // later batches go through FinishMany again.
 func TestFinisherFallsBackWhenBatchFails(t *testing.T) {
+	t.Parallel()
 	r := newIdleRig(t, testConfig)
 	var runs []jobs.Run
 	for i := range 12 {
@@ -423,6 +432,7 @@ func TestFinisherFallsBackWhenBatchFails(t *testing.T) {
 // More queued runs than one claim batch holds are all claimed, in batches
 // of at most ClaimBatch, and all recorded.
 func TestClaimsInBatches(t *testing.T) {
+	t.Parallel()
 	r := newIdleRig(t, testConfig)
 	const n, batch = 50, 4
 	want := map[int64]bool{}
@@ -464,6 +474,7 @@ func TestClaimsInBatches(t *testing.T) {
 // row); the runs of its batch that are genuine run, and every slot comes
 // back.
 func TestForgedDoorbellInBatchClaimsNothing(t *testing.T) {
+	t.Parallel()
 	r := newIdleRig(t, testConfig)
 	ctx := context.Background()
 	ok := r.cfg.Job("ok")
@@ -497,6 +508,7 @@ func TestForgedDoorbellInBatchClaimsNothing(t *testing.T) {
 // A doorbell rung ahead (the leader's lookahead) is claimed at once, and the
 // attempt starts when the run is due, not before; the history says so.
 func TestClaimAheadStartsAtNotBefore(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	due := t0.Add(2 * time.Second)
 	j := r.cfg.Job("ok")

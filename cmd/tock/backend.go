@@ -13,7 +13,7 @@ import (
 	"github.com/tock-sched/tock/internal/api"
 	"github.com/tock-sched/tock/internal/client"
 	"github.com/tock-sched/tock/internal/clock"
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
@@ -25,7 +25,7 @@ func (g *globals) openStore(ctx context.Context) (storage.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := node.OpenStore(ctx, g.store, log)
+	st, err := replica.OpenStore(ctx, g.store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (g *globals) backend(cmd *cobra.Command) (b client.Backend, done func(), er
 		if cmd.Flags().Changed("store") {
 			return nil, nil, exitError{2, "tock: --server and --store exclude each other; pick one"}
 		}
-		c, err := client.NewHTTP(client.HTTPOptions{Server: g.server, Token: flagOrEnv(g.token, "TOCK_TOKEN"), UserAgent: "tock/" + node.Version})
+		c, err := client.NewHTTP(client.HTTPOptions{Server: g.server, Token: flagOrEnv(g.token, "TOCK_TOKEN"), UserAgent: "tock/" + replica.Version})
 		if err != nil {
 			return nil, nil, exitError{2, "tock: --server: " + err.Error()}
 		}
@@ -56,7 +56,7 @@ func (g *globals) backend(cmd *cobra.Command) (b client.Backend, done func(), er
 	if err != nil {
 		return nil, nil, err
 	}
-	b = client.NewStore(client.StoreOptions{Store: st, Clock: g.storeClock(cmd.Context(), st),
+	b = client.NewDirect(client.DirectOptions{Store: st, Clock: g.storeClock(cmd.Context(), st),
 		Config: func() (*jobs.Config, error) { return jobfile.Load(g.config) }})
 	return b, func() { st.Close() }, nil
 }
@@ -66,7 +66,7 @@ func (g *globals) backend(cmd *cobra.Command) (b client.Backend, done func(), er
 // wrong clock is stamped like the replicas stamp theirs. The embedded store's
 // clock is this process's.
 func (g *globals) storeClock(ctx context.Context, st storage.Store) clock.Clock {
-	if node.IsEmbedded(g.store) {
+	if replica.IsEmbedded(g.store) {
 		return g.clock
 	}
 	c := clock.NewSynced(clock.SyncedOptions{Read: st.Now, Local: g.clock, Samples: 3})

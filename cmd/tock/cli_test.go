@@ -312,6 +312,10 @@ func TestCLIModesAgree(t *testing.T) {
 	clearEnv(t)
 	for _, tc := range cliCases {
 		t.Run(tc.name, func(t *testing.T) {
+			// The cases run together, in the environment clearEnv set for
+			// all of them; no other test runs until they end (this test is
+			// not parallel), and each case has its own histories.
+			t.Parallel()
 			got := map[string]result{}
 			for _, m := range modes {
 				t.Run(m.name, func(t *testing.T) {
@@ -362,7 +366,7 @@ var dataCommands = [][]string{
 	{"jobs"}, {"runs"}, {"runs", "show", "1"}, {"trigger", "backup"}, {"pause", "backup"}, {"resume", "backup"}, {"cancel", "1"}, {"cluster"},
 }
 
-// TestCLIServerAuth: every subcommand against a node that guards reads
+// TestCLIServerAuth: every subcommand against a replica that guards reads
 // too: refused without a token or with a wrong one, and the read-only token
 // cannot change anything.
 func TestCLIServerAuth(t *testing.T) {
@@ -426,7 +430,7 @@ func TestCLIHelpHidesSecrets(t *testing.T) {
 	}
 }
 
-// TestCLIServerErrors: usage mistakes exit 2; an unreachable node exits 1
+// TestCLIServerErrors: usage mistakes exit 2; an unreachable replica exits 1
 // and says which.
 func TestCLIServerErrors(t *testing.T) {
 	clearEnv(t)

@@ -12,6 +12,7 @@ import (
 // tock command line in it is accepted by the CLI (known subcommand, known
 // flags, valid values), and that the Dockerfile builds this binary.
 func TestComposeCommandsAccepted(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tock-sched/tock/internal/metrics"
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 )
 
 // repoRoot is where docker-compose.yml's relative paths start.
@@ -83,17 +83,17 @@ func readCompose(t *testing.T) composeFile {
 	return doc
 }
 
-// replica is a tock service of the compose file as Prometheus sees it.
-type replica struct {
+// composeReplica is a tock service of the compose file as Prometheus sees it.
+type composeReplica struct {
 	port      string
 	readToken bool
 }
 
 // composeReplicas returns the tock services by name, with the port their
 // HTTP server listens on, read from their command line as tock parses it.
-func composeReplicas(t *testing.T, doc composeFile) map[string]replica {
+func composeReplicas(t *testing.T, doc composeFile) map[string]composeReplica {
 	t.Helper()
-	out := map[string]replica{}
+	out := map[string]composeReplica{}
 	for name, svc := range doc.Services {
 		if !strings.HasPrefix(name, "tock") {
 			continue
@@ -108,7 +108,7 @@ func composeReplicas(t *testing.T, doc composeFile) map[string]replica {
 		}
 		// Flag defaults come from this process's environment; the
 		// container's comes from the compose file.
-		listen := node.DefaultListen
+		listen := replica.DefaultListen
 		if v, ok := svc.Environment["TOCK_LISTEN"]; ok {
 			listen = v
 		}
@@ -127,7 +127,7 @@ func composeReplicas(t *testing.T, doc composeFile) map[string]replica {
 			v, _ := cmd.Flags().GetString("api-read-token")
 			token = v != ""
 		}
-		out[name] = replica{port: port, readToken: token}
+		out[name] = composeReplica{port: port, readToken: token}
 	}
 	if len(out) == 0 {
 		t.Fatal("compose file has no tock replicas")
@@ -148,6 +148,7 @@ func checkPinned(t *testing.T, name, image, repo string) {
 // Grafana with configuration files that exist in the repository, mounted
 // where each reads them.
 func TestComposeMonitoring(t *testing.T) {
+	t.Parallel()
 	doc := readCompose(t)
 	prom, ok := doc.Services["prometheus"]
 	if !ok {
@@ -222,6 +223,7 @@ type prometheusConfig struct {
 // scrapes exactly the compose file's tock services, at the port each
 // listens on, and that Prometheus's own checker accepts the file.
 func TestPrometheusScrapesEveryReplica(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(repoRoot, "deploy/prometheus/prometheus.yml")
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -355,6 +357,7 @@ func tockMetrics(expr string) []string {
 // TestTockMetricsInExpr checks the metric names found in PromQL, ignoring
 // string literals.
 func TestTockMetricsInExpr(t *testing.T) {
+	t.Parallel()
 	for expr, want := range map[string][]string{
 		`sum by (status) (rate(tock_runs_total{status=~"failed|tock_fake"}[$__rate_interval]))`: {"tock_runs_total"},
 		`histogram_quantile(0.99, sum by (le) (rate(tock_fire_delay_seconds_bucket[5m])))`:      {"tock_fire_delay_seconds_bucket"},
@@ -375,6 +378,7 @@ var grafanaIntervals = regexp.MustCompile(`\$(__rate_interval|__interval|__range
 // tock dashboard queries the provisioned Prometheus, and every tock metric
 // its queries read is one a tock replica exports.
 func TestDashboardUsesExportedMetrics(t *testing.T) {
+	t.Parallel()
 	dsUID := provisionedDatasource(t)
 	checkDashboardProvider(t)
 

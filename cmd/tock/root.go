@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tock-sched/tock/internal/clock"
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 )
 
 // globals are the flags every subcommand shares.
@@ -35,7 +35,7 @@ func newRoot(c clock.Clock) *cobra.Command {
 		Short:         "tock is a distributed cron scheduler that keeps every run",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       node.Version,
+		Version:       replica.Version,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.config, "config", "c", envOr("TOCK_CONFIG", "tock.yaml"), "config file (env TOCK_CONFIG)")

@@ -10,11 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tock-sched/tock/internal/clock"
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
-	o := node.Options{}
+	o := replica.Options{}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a replica: schedule (when leader) and execute jobs",
@@ -35,26 +35,26 @@ share the work: one leads and dispatches, all execute.`,
 			o.APIToken, o.APIReadToken = flagOrEnv(o.APIToken, "TOCK_API_TOKEN"), flagOrEnv(o.APIReadToken, "TOCK_API_READ_TOKEN")
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			n, err := node.Open(ctx, o)
+			r, err := replica.Open(ctx, o)
 			if err != nil {
 				return err
 			}
-			return n.Run(ctx)
+			return r.Run(ctx)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.RedisURL, "redis", os.Getenv("TOCK_REDIS"), "Redis URL for the leader lease and queue, distributed mode (env TOCK_REDIS)")
-	f.StringVar(&o.Cluster, "cluster", envOr("TOCK_CLUSTER", node.DefaultCluster), "cluster name: the Redis key prefix (env TOCK_CLUSTER)")
+	f.StringVar(&o.Cluster, "cluster", envOr("TOCK_CLUSTER", replica.DefaultCluster), "cluster name: the Redis key prefix (env TOCK_CLUSTER)")
 	f.StringVar(&o.NodeID, "node", os.Getenv("TOCK_NODE"), "this replica's name (default the hostname; env TOCK_NODE)")
-	f.StringVar(&o.Role, "role", envOr("TOCK_ROLE", node.RoleAll), "all, scheduler or worker")
+	f.StringVar(&o.Role, "role", envOr("TOCK_ROLE", replica.RoleAll), "all, scheduler or worker")
 	f.IntVar(&o.Workers, "workers", 16, "attempts this replica runs at once")
-	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", node.DefaultShutdownGrace, "time running attempts get to finish after SIGTERM before they are canceled")
-	f.DurationVar(&o.LeaseTTL, "lease-ttl", node.DefaultLeaseTTL, "leader lease TTL (distributed mode)")
+	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", replica.DefaultShutdownGrace, "time running attempts get to finish after SIGTERM before they are canceled")
+	f.DurationVar(&o.LeaseTTL, "lease-ttl", replica.DefaultLeaseTTL, "leader lease TTL (distributed mode)")
 	f.DurationVar(&o.AttemptLease, "attempt-lease", 30*time.Second, "an attempt without a heartbeat for this long is lost and retried")
 	f.DurationVar(&o.ReapInterval, "reap-interval", time.Second, "how often the leader reaps expired attempts and re-enqueues queued runs")
 	f.DurationVar(&o.RequeueAfter, "requeue-after", 10*time.Second, "a queued run unclaimed this long has its doorbell rung again")
 	f.DurationVar(&o.DispatchTimeout, "dispatch-timeout", 10*time.Minute, "a queued run no replica claims within this time fails")
-	f.StringVar(&o.Listen, "listen", envOrUnset("TOCK_LISTEN", node.DefaultListen), "address of the REST API, web dashboard, /metrics, /healthz and /readyz; empty disables them (env TOCK_LISTEN)")
+	f.StringVar(&o.Listen, "listen", envOrUnset("TOCK_LISTEN", replica.DefaultListen), "address of the REST API, web dashboard, /metrics, /healthz and /readyz; empty disables them (env TOCK_LISTEN)")
 	f.StringVar(&o.APIToken, "api-token", "", "bearer token every mutating API call and dashboard action needs (env TOCK_API_TOKEN)")
 	f.DurationVar(&o.Lookahead, "lookahead", time.Second, "the leader writes runs of concurrency-allow jobs up to this long before their tick, workers claim them ahead and start them at the tick; 0 dispatches at the tick")
 	f.DurationVar(&o.ClockWarnOffset, "clock-warn-offset", clock.DefaultWarnOffset, "warn (log, /readyz detail) when this replica's clock is further than this from the store's; times are corrected either way (distributed mode)")

@@ -22,6 +22,7 @@ func at(d time.Duration) *time.Time {
 }
 
 func TestLateVerdict(t *testing.T) {
+	t.Parallel()
 	const limit = time.Minute
 	now := t0.Add(time.Hour)
 	queued := func(id int64, tick, notBefore time.Duration) jobs.Run {
@@ -82,6 +83,7 @@ func TestLateVerdict(t *testing.T) {
 }
 
 func TestFailureScan(t *testing.T) {
+	t.Parallel()
 	r := func(id int64, s jobs.RunStatus) jobs.Run { return jobs.Run{ID: id, Status: s, Error: "exit status 1"} }
 	F, T, L, S := jobs.StatusFailed, jobs.StatusTimedOut, jobs.StatusLost, jobs.StatusSucceeded
 	tests := []struct {
@@ -237,6 +239,7 @@ jobs:
 `
 
 func TestAlertLate(t *testing.T) {
+	t.Parallel()
 	a := newAlertRig(t, newRig(t, lateConfig))
 	epoch := a.start() // 12:00:30; checks every 5s from then on
 
@@ -318,6 +321,7 @@ jobs:
 }
 
 func TestAlertFailures(t *testing.T) {
+	t.Parallel()
 	h := newHook(t)
 	cfg := failuresConfig(h.srv.URL + "/tock?key=secret")
 	a := newAlertRig(t, newRig(t, cfg))

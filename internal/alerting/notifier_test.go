@@ -151,6 +151,7 @@ var testAlert = Alert{Job: "backup", Kind: AlertFailures, Firing: true, Detail: 
 	At: time.Date(2026, 11, 29, 13, 0, 5, 0, time.FixedZone("CET", 3600))}
 
 func TestNotifierRetriesThenDelivers(t *testing.T) {
+	t.Parallel()
 	hook := newWebhook(t, http.StatusServiceUnavailable, http.StatusInternalServerError, http.StatusNoContent)
 	r := newNotifierRig(t, 10)
 	r.run()
@@ -189,6 +190,7 @@ func TestNotifierRetriesThenDelivers(t *testing.T) {
 }
 
 func TestNotifierGivesUp(t *testing.T) {
+	t.Parallel()
 	hook := newWebhook(t, http.StatusBadGateway)
 	r := newNotifierRig(t, 10)
 	r.run()
@@ -221,6 +223,7 @@ func TestNotifierGivesUp(t *testing.T) {
 }
 
 func TestNotifierTransportErrorIsRetried(t *testing.T) {
+	t.Parallel()
 	hook := newWebhook(t, http.StatusOK)
 	url := hook.srv.URL + "/secret-path"
 	hook.srv.Close() // nothing listens: every attempt fails to connect
@@ -236,6 +239,7 @@ func TestNotifierTransportErrorIsRetried(t *testing.T) {
 }
 
 func TestNotifierClientErrorNotRetried(t *testing.T) {
+	t.Parallel()
 	hook := newWebhook(t, http.StatusUnauthorized)
 	r := newNotifierRig(t, 10)
 	r.run()
@@ -250,6 +254,7 @@ func TestNotifierClientErrorNotRetried(t *testing.T) {
 }
 
 func TestNotifierQueueDropsOldest(t *testing.T) {
+	t.Parallel()
 	r := newNotifierRig(t, 2)
 	to := jobs.NotifyConfig{Webhook: "http://127.0.0.1:1/", Timeout: time.Second}
 	for _, job := range []string{"a", "b", "c"} {
@@ -277,6 +282,7 @@ func TestNotifierQueueDropsOldest(t *testing.T) {
 // TestNotifierStopsWithTheTerm: a retry pending when the term ends is
 // abandoned at once; the goroutine ends (goleak checks in TestMain).
 func TestNotifierStopsWithTheTerm(t *testing.T) {
+	t.Parallel()
 	hook := newWebhook(t, http.StatusServiceUnavailable)
 	r := newNotifierRig(t, 10)
 	r.run()

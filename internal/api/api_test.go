@@ -15,6 +15,7 @@ import (
 )
 
 func TestListJobs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	var got JobList
@@ -51,6 +52,7 @@ func TestListJobs(t *testing.T) {
 }
 
 func TestGetJob(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	var j Job
@@ -70,6 +72,7 @@ func TestGetJob(t *testing.T) {
 }
 
 func TestTriggerPauseResume(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	ctx := context.Background()
@@ -120,6 +123,7 @@ func TestTriggerPauseResume(t *testing.T) {
 }
 
 func TestListRunsFiltersAndCursor(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	get := func(q string) RunPage {
@@ -183,6 +187,7 @@ func TestListRunsFiltersAndCursor(t *testing.T) {
 }
 
 func TestGetRunAndCancel(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	var d RunDetail
@@ -217,6 +222,7 @@ func TestGetRunAndCancel(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	var c Cluster
@@ -239,6 +245,7 @@ func TestCluster(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{Token: "w"}) // health needs no token
 	if resp := do(t, "GET", srv.URL+"/healthz", "", nil, nil); resp.StatusCode != 200 {
@@ -282,6 +289,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestStoreErrorIsHidden(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	var ops []string
 	f.svc.opts.StoreError = func(op string) { ops = append(ops, op) }
@@ -312,6 +320,7 @@ func (s failingStore) ListRuns(context.Context, storage.RunFilter) ([]jobs.Run, 
 }
 
 func TestMethodNotAllowedAndUnknownRoutes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	var e ErrorBody
@@ -328,6 +337,7 @@ func TestMethodNotAllowedAndUnknownRoutes(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	var e ErrorBody

@@ -6,6 +6,7 @@ import (
 )
 
 func TestAuthGrant(t *testing.T) {
+	t.Parallel()
 	a := Auth{Token: "write-secret", ReadToken: "read-secret"}
 	for _, tc := range []struct {
 		tok  string
@@ -28,6 +29,7 @@ func TestAuthGrant(t *testing.T) {
 }
 
 func TestAuthCheck(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		a  Auth
 		ok bool
@@ -45,6 +47,7 @@ func TestAuthCheck(t *testing.T) {
 }
 
 func TestBearerToken(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ header, want string }{
 		{"Bearer abc", "abc"},
 		{"bearer abc", "abc"},
@@ -65,6 +68,7 @@ func TestBearerToken(t *testing.T) {
 
 // TestAuthOnRoutes checks every route's answer with each credential.
 func TestAuthOnRoutes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	type creds struct{ none, wrong, read, write int }
 	for _, tc := range []struct {

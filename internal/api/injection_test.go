@@ -33,6 +33,7 @@ var injectionCorpus = []string{
 // every path parameter: each answer is a 400, an empty result or a 404 —
 // never a 500 or a database error — and the history is intact afterwards.
 func TestInjectionCorpus(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	ctx := context.Background()

@@ -64,6 +64,7 @@ func resolve(t *testing.T, raw map[string]any, v any) map[string]any {
 // TestOpenAPIDocument checks the document's own consistency: version,
 // unique operation ids, every $ref resolves, every operation has responses.
 func TestOpenAPIDocument(t *testing.T) {
+	t.Parallel()
 	doc, raw := loadDoc(t)
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Errorf("openapi = %q, want 3.x", doc.OpenAPI)
@@ -111,6 +112,7 @@ func TestOpenAPIDocument(t *testing.T) {
 // routing) and answer a documented status with a body that has the
 // documented required fields; and every served route must be documented.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv := f.server(Auth{})
 	a, err := New(Options{Service: f.svc})
@@ -227,6 +229,7 @@ func checkRequired(t *testing.T, raw map[string]any, where string, schema, got a
 // TestOpenAPIRunQueryParams keeps the documented filters of GET /runs equal
 // to the ones ParseRunQuery accepts.
 func TestOpenAPIRunQueryParams(t *testing.T) {
+	t.Parallel()
 	_, raw := loadDoc(t)
 	paths := raw["paths"].(map[string]any)
 	get := paths["/api/v1/runs"].(map[string]any)["get"].(map[string]any)

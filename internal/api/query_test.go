@@ -13,6 +13,7 @@ import (
 )
 
 func TestParseRunQuery(t *testing.T) {
+	t.Parallel()
 	now := t0
 	for _, tc := range []struct {
 		q     string
@@ -69,6 +70,7 @@ func TestParseRunQuery(t *testing.T) {
 }
 
 func TestCursorRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, c := range []storage.Cursor{
 		{ScheduledAt: t0, ID: 1},
 		{ScheduledAt: time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC), ID: 1 << 50},
@@ -95,6 +97,7 @@ func TestCursorRoundTrip(t *testing.T) {
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 func TestParseRunID(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		s  string
 		id int64

@@ -23,7 +23,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/jobfile"
 )
@@ -94,7 +94,7 @@ jobs:
     paused: true
 `
 
-// TestDashboardInBrowser runs a node on the embedded store and uses its
+// TestDashboardInBrowser runs a replica on the embedded store and uses its
 // dashboard in headless Chromium as an operator would: it reads the jobs,
 // triggers runs with the buttons, waits for them on the runs page, reads
 // their output, filters the runs with the form, pauses and resumes a job and
@@ -105,7 +105,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(hook.Close)
-	tock := startNode(t, strings.ReplaceAll(dashboardConfig, "WEBHOOK", hook.URL+"/hooks/deploys"))
+	tock := startReplica(t, strings.ReplaceAll(dashboardConfig, "WEBHOOK", hook.URL+"/hooks/deploys"))
 	b := startBrowser(t, exe, tock.url)
 
 	// Jobs: every job of the config, none has run yet.
@@ -252,7 +252,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("rotate-logs after resume: state %q", s)
 	}
 
-	// Cluster: this node leads with its config, and its http breaker.
+	// Cluster: this replica leads with its config, and its http breaker.
 	b.eventually("the cluster page to show the leader", func() (bool, string) {
 		b.open("/cluster")
 		f := b.facts()
@@ -270,7 +270,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("cluster nodes: %v, want %s alone", nodes, nodeID)
 	}
 	n := nodes[0]
-	if !strings.HasPrefix(n["Node"], nodeID) || n["Role"] != node.RoleAll || n["Config digest"] != tock.cfg.Digest ||
+	if !strings.HasPrefix(n["Node"], nodeID) || n["Role"] != replica.RoleAll || n["Config digest"] != tock.cfg.Digest ||
 		!strings.Contains(n["State"], "alive") || !strings.Contains(n["State"], "leader") {
 		t.Errorf("cluster node row: %v", n)
 	}
@@ -329,15 +329,15 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// tockNode is a node running in this process.
-type tockNode struct {
+// tockReplica is a replica running in this process.
+type tockReplica struct {
 	url string
 	cfg *jobs.Config
 }
 
-// startNode runs a node of config on a fresh SQLite store, serving HTTP on
-// a free loopback port, until the test ends.
-func startNode(t *testing.T, config string) *tockNode {
+// startReplica runs a replica of config on a fresh SQLite store, serving
+// HTTP on a free loopback port, until the test ends.
+func startReplica(t *testing.T, config string) *tockReplica {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tock.yaml")
@@ -350,13 +350,13 @@ func startNode(t *testing.T, config string) *tockNode {
 	}
 	logs := newLogCapture()
 	ctx, stop := context.WithCancel(context.Background())
-	n, err := node.Open(ctx, node.Options{
+	n, err := replica.Open(ctx, replica.Options{
 		ConfigPath: path, StoreURL: "sqlite:" + filepath.Join(dir, "tock.db"), NodeID: nodeID,
 		Workers: 4, ShutdownGrace: 5 * time.Second, Listen: "127.0.0.1:0", Logger: slog.New(logs),
 	})
 	if err != nil {
 		stop()
-		t.Fatalf("opening the node: %v", err)
+		t.Fatalf("opening the replica: %v", err)
 	}
 	var runErr error
 	stopped := make(chan struct{})
@@ -368,25 +368,25 @@ func startNode(t *testing.T, config string) *tockNode {
 		stop()
 		<-stopped
 		if runErr != nil {
-			t.Errorf("node: %v", runErr)
+			t.Errorf("replica: %v", runErr)
 		}
 		if t.Failed() {
-			t.Logf("node log:\n%s", logs.String())
+			t.Logf("replica log:\n%s", logs.String())
 		}
 	})
 	select {
 	case addr := <-logs.addr:
-		return &tockNode{url: "http://" + addr, cfg: cfg}
+		return &tockReplica{url: "http://" + addr, cfg: cfg}
 	case <-stopped:
-		t.Fatalf("the node stopped before it listened: %v", runErr)
+		t.Fatalf("the replica stopped before it listened: %v", runErr)
 	case <-time.After(30 * time.Second):
-		t.Fatal("the node did not report its HTTP address within 30s")
+		t.Fatal("the replica did not report its HTTP address within 30s")
 	}
 	return nil
 }
 
-// logCapture keeps a node's log and hands over the address its HTTP server
-// reports, which the node only knows once it listens on port 0.
+// logCapture keeps a replica's log and hands over the address its HTTP
+// server reports, which the replica only knows once it listens on port 0.
 type logCapture struct {
 	slog.Handler
 	mu   *sync.Mutex

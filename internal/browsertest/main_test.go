@@ -10,7 +10,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The node's worker re-runs this binary as the process-group shim of
+	// The replica's worker re-runs this binary as the process-group shim of
 	// every command and shell job.
 	executor.RunShimIfRequested()
 	// A -race binary sleeps a second on exit to catch late races; as the

@@ -29,9 +29,9 @@ type kind struct {
 }
 
 var kinds = []kind{
-	{"store", func(t *testing.T) (client.Backend, *apitest.History) {
+	{"direct", func(t *testing.T) (client.Backend, *apitest.History) {
 		h := apitest.NewHistory(t)
-		return client.NewStore(client.StoreOptions{Store: h.Store, Clock: apitest.NowClock(),
+		return client.NewDirect(client.DirectOptions{Store: h.Store, Clock: apitest.NowClock(),
 			Config: func() (*jobs.Config, error) { return h.Config, nil }}), h
 	}},
 	{"http", func(t *testing.T) (client.Backend, *apitest.History) {
@@ -270,6 +270,7 @@ var backendCases = []backendCase{
 // TestBackendsAgree runs every case on both backends, each over its own
 // copy of the same history, and requires the same answer from both.
 func TestBackendsAgree(t *testing.T) {
+	t.Parallel()
 	for _, tc := range backendCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -293,8 +294,8 @@ func TestBackendsAgree(t *testing.T) {
 					checkError(t, err, tc.status, tc.is, tc.param, tc.msg)
 				})
 			}
-			if a, b := answers["store"], answers["http"]; a != b {
-				t.Errorf("the backends disagree:\nstore: %s\nhttp:  %s", a, b)
+			if a, b := answers["direct"], answers["http"]; a != b {
+				t.Errorf("the backends disagree:\ndirect: %s\nhttp:   %s", a, b)
 			}
 		})
 	}
@@ -323,14 +324,15 @@ func checkError(t *testing.T, err error, status int, is error, param, msg string
 // TestStoreFailureDetail: at the store the operator sees why a store call
 // failed; over HTTP the server keeps that to its log.
 func TestStoreFailureDetail(t *testing.T) {
+	t.Parallel()
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			b, h := k.open(t)
 			h.Store.Close()
 			_, err := b.Cluster(context.Background())
 			closed := strings.Contains(err.Error(), "closed")
-			if k.name == "store" && (!closed || !errors.Is(err, api.ErrStore)) {
-				t.Errorf("store backend: %v, want the store's reason and api.ErrStore", err)
+			if k.name == "direct" && (!closed || !errors.Is(err, api.ErrStore)) {
+				t.Errorf("direct backend: %v, want the store's reason and api.ErrStore", err)
 			}
 			if k.name == "http" && (closed || !errors.Is(err, client.ErrServer)) {
 				t.Errorf("http backend: %v, want the server's generic message and client.ErrServer", err)
@@ -339,11 +341,12 @@ func TestStoreFailureDetail(t *testing.T) {
 	}
 }
 
-func TestStoreNeedsConfig(t *testing.T) {
+func TestDirectNeedsConfig(t *testing.T) {
+	t.Parallel()
 	h := apitest.NewHistory(t)
 	ctx := context.Background()
 	loads := 0
-	s := client.NewStore(client.StoreOptions{Store: h.Store, Clock: apitest.NowClock(), Config: func() (*jobs.Config, error) {
+	s := client.NewDirect(client.DirectOptions{Store: h.Store, Clock: apitest.NowClock(), Config: func() (*jobs.Config, error) {
 		loads++
 		return nil, errors.New("tock.yaml: no such file")
 	}})
@@ -360,13 +363,14 @@ func TestStoreNeedsConfig(t *testing.T) {
 	if _, err := s.Run(ctx, h.Failed); err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	none := client.NewStore(client.StoreOptions{Store: h.Store})
+	none := client.NewDirect(client.DirectOptions{Store: h.Store})
 	if _, err := none.SetPaused(ctx, "backup", true); !errors.Is(err, client.ErrNoConfig) {
 		t.Errorf("SetPaused without a config loader: %v, want ErrNoConfig", err)
 	}
 }
 
 func TestRunQueryValues(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		q    client.RunQuery
 		want string

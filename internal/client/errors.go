@@ -22,6 +22,6 @@ var (
 	// ErrNotAPI: the answer is not one of tock's API, e.g. an HTML page of
 	// a proxy or another web server at --server.
 	ErrNotAPI = errors.New("client: not a tock API answer")
-	// ErrNoConfig: a Store was asked about jobs without a config.
+	// ErrNoConfig: a Direct was asked about jobs without a config.
 	ErrNoConfig = errors.New("client: no job config")
 )

@@ -35,7 +35,7 @@ const (
 
 // HTTPOptions configure an HTTP backend.
 type HTTPOptions struct {
-	// Server is the base URL of a tock node, e.g. http://tock-1:8080 or
+	// Server is the base URL of a tock replica, e.g. http://tock-1:8080 or
 	// https://ops.example.com/tock; a trailing /api/v1 is accepted.
 	Server string
 	// Token is sent as "Authorization: Bearer" when not empty.
@@ -52,7 +52,7 @@ type HTTPOptions struct {
 	UserAgent string
 }
 
-// HTTP is the Backend that calls the REST API of a tock node.
+// HTTP is the Backend that calls the REST API of a tock replica.
 type HTTP struct {
 	base    string // scheme://host[/path], no trailing slash
 	token   string

@@ -30,6 +30,7 @@ func newHTTP(t *testing.T, opts client.HTTPOptions) *client.HTTP {
 }
 
 func TestNewHTTPServerURL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		server, want string // want "" for an error
 	}{
@@ -65,6 +66,7 @@ func TestNewHTTPServerURL(t *testing.T) {
 // TestHTTPAuth: the token goes as a bearer token; 401 and 403 keep their
 // status and a cause the CLI can explain.
 func TestHTTPAuth(t *testing.T) {
+	t.Parallel()
 	h := apitest.NewHistory(t)
 	srv := serveAPI(t, h, api.Auth{Token: apiToken, ReadToken: "read-only"})
 	ctx := context.Background()
@@ -100,9 +102,10 @@ func TestHTTPAuth(t *testing.T) {
 	}
 }
 
-// TestHTTPPathPrefix: a node behind a reverse proxy under a path works,
+// TestHTTPPathPrefix: a replica behind a reverse proxy under a path works,
 // and the token reaches it.
 func TestHTTPPathPrefix(t *testing.T) {
+	t.Parallel()
 	h := apitest.NewHistory(t)
 	apiSrv := serveAPI(t, h, api.Auth{Token: apiToken})
 	target, err := url.Parse(apiSrv.URL)
@@ -137,6 +140,7 @@ func TestHTTPPathPrefix(t *testing.T) {
 // TestHTTPAnswers covers answers that are not the happy path: foreign
 // pages, rate limiting, oversized bodies, redirects, hangs.
 func TestHTTPAnswers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name    string
@@ -206,6 +210,7 @@ func TestHTTPAnswers(t *testing.T) {
 // TestHTTPRefusesMethodChangingRedirect: a POST turned into a GET by a
 // redirect would report success for a change never made.
 func TestHTTPRefusesMethodChangingRedirect(t *testing.T) {
+	t.Parallel()
 	h := apitest.NewHistory(t)
 	apiSrv := serveAPI(t, h, api.Auth{})
 	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -226,6 +231,7 @@ func TestHTTPRefusesMethodChangingRedirect(t *testing.T) {
 // TestHTTPChecksBeforeSending: a bad job name or run id never reaches the
 // server, and the call's context bounds it.
 func TestHTTPChecksBeforeSending(t *testing.T) {
+	t.Parallel()
 	h := apitest.NewHistory(t)
 	a, err := api.New(api.Options{Service: api.NewService(api.ServiceOptions{Store: h.Store,
 		Config: func() *jobs.Config { return h.Config }, Clock: apitest.NowClock(), Logger: quiet()}), Logger: quiet()})

@@ -19,6 +19,7 @@ func waitArmed(t *testing.T, clk *Fake, n int) {
 }
 
 func TestLoopWaitsWhatFReturns(t *testing.T) {
+	t.Parallel()
 	clk := NewFake(loopStart)
 	calls := make(chan time.Time, 10)
 	nexts := []time.Duration{2 * time.Second, 3 * time.Second}
@@ -58,6 +59,7 @@ func TestLoopWaitsWhatFReturns(t *testing.T) {
 }
 
 func TestLoopEndsWithCtx(t *testing.T) {
+	t.Parallel()
 	clk := NewFake(loopStart)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -77,6 +79,7 @@ func TestLoopEndsWithCtx(t *testing.T) {
 }
 
 func TestSleep(t *testing.T) {
+	t.Parallel()
 	clk := NewFake(loopStart)
 	woke := make(chan bool)
 	go func() { woke <- Sleep(context.Background(), clk, time.Second) }()

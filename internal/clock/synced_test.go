@@ -30,6 +30,7 @@ func (a *authority) read(context.Context) (time.Time, error) {
 }
 
 func TestSyncedNowIsStoreTime(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name   string
@@ -62,6 +63,7 @@ func TestSyncedNowIsStoreTime(t *testing.T) {
 }
 
 func TestSyncedRejectsSlowAndFailedSamples(t *testing.T) {
+	t.Parallel()
 	local := NewFake(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	a := &authority{local: local, offset: time.Second, rtts: []time.Duration{time.Second}}
 	c := NewSynced(SyncedOptions{Read: a.read, Local: local, MaxRTT: 100 * time.Millisecond})
@@ -88,6 +90,7 @@ func TestSyncedRejectsSlowAndFailedSamples(t *testing.T) {
 }
 
 func TestSyncedHealthy(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		offset  time.Duration

@@ -7,10 +7,10 @@ import (
 )
 
 // clusterData is the Cluster page: the cluster as the API reports it, and
-// this node's http circuit breakers.
+// this replica's http circuit breakers.
 type clusterData struct {
 	api.Cluster
-	// ShowBreakers is false on a node without a worker pool.
+	// ShowBreakers is false on a replica without a worker pool.
 	ShowBreakers bool
 	Breakers     []breakerRow
 }

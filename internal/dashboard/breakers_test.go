@@ -15,6 +15,7 @@ import (
 )
 
 func TestClusterPageBreakers(t *testing.T) {
+	t.Parallel()
 	h := apitest.NewHistory(t)
 	clk := clock.NewFake(apitest.Now)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

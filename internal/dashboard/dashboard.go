@@ -31,9 +31,9 @@ type Options struct {
 	Logger  *slog.Logger // default slog.Default()
 	Clock   clock.Clock  // default clock.Real
 	Version string
-	// Breakers, when set, returns this node's http circuit breaker states
+	// Breakers, when set, returns this replica's http circuit breaker states
 	// by target (worker.Pool.Breakers); the Cluster page lists them.
-	// Default none: a node without a worker pool.
+	// Default none: a replica without a worker pool.
 	Breakers func() map[string]string
 }
 

@@ -97,6 +97,7 @@ func wantContains(t *testing.T, what, body string, subs ...string) {
 }
 
 func TestPagesRender(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{})
 	h := r.h
 	for _, tc := range []struct {
@@ -143,6 +144,7 @@ func TestPagesRender(t *testing.T) {
 }
 
 func TestOutputIsEscaped(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{})
 	_, body, _ := r.get(r.c, fmt.Sprintf("/runs/%d", r.h.Succeeded))
 	if strings.Contains(body, "<script>alert") {
@@ -155,6 +157,7 @@ func TestOutputIsEscaped(t *testing.T) {
 }
 
 func TestRunsFilterErrorsAndPaging(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{})
 	status, body, _ := r.get(r.c, "/runs?status=bogus&since=")
 	if status != 400 {
@@ -193,6 +196,7 @@ func TestRunsFilterErrorsAndPaging(t *testing.T) {
 }
 
 func TestTriggerFormCreatesManualRun(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{})
 	tok := r.csrf(r.c, "/")
 	status, _, hdr := r.post(r.c, "/jobs/backup/trigger", url.Values{"csrf": {tok}})
@@ -211,6 +215,7 @@ func TestTriggerFormCreatesManualRun(t *testing.T) {
 }
 
 func TestPauseResumeCancelForms(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{})
 	ctx := context.Background()
 	tok := r.csrf(r.c, "/")
@@ -243,6 +248,7 @@ func TestPauseResumeCancelForms(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{})
 	tok := r.csrf(r.c, "/")
 	other := newClient()
@@ -282,6 +288,7 @@ func mustURL(s string) *url.URL {
 }
 
 func TestLoginWithToken(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{Token: "write-secret"})
 	status, body, _ := r.get(r.c, "/")
 	if status != 200 || strings.Contains(body, `action="/jobs/backup/trigger"`) || !strings.Contains(body, "log in to act") {
@@ -316,6 +323,7 @@ func TestLoginWithToken(t *testing.T) {
 }
 
 func TestLoginRedirectIsLocal(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{Token: "w"})
 	tok := r.csrf(r.c, "/login")
 	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"} {
@@ -327,6 +335,7 @@ func TestLoginRedirectIsLocal(t *testing.T) {
 }
 
 func TestReadToken(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{Token: "w", ReadToken: "r"})
 	status, _, hdr := r.get(r.c, "/runs?job=backup")
 	if status != 303 || hdr.Get("Location") != "/login?next="+url.QueryEscape("/runs?job=backup") {
@@ -353,6 +362,7 @@ func TestReadToken(t *testing.T) {
 }
 
 func TestFormBodyLimit(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, api.Auth{})
 	tok := r.csrf(r.c, "/")
 	h := http.MaxBytesHandler(r.srv.Config.Handler, 1024)

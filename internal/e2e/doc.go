@@ -4,12 +4,15 @@
 // outside: kill -9 and SIGTERM of the leader, lost Redis keys, a worker
 // killed mid-attempt, a cluster shrunk to one replica, forged queue entries.
 //
-// The exported harness (Cluster, BuildTock, Audit) is shared with the chaos
-// tool (internal/chaos) and benchmarks. It only drives processes and reads
-// the store through the storage.Store interface; it must not reach into a
-// replica's memory, import a driver, or change what it measures: every figure
-// comes from history rows in the store, from the replicas' own JSON logs,
-// or from the job bodies' own record of their executions.
+// The exported harness (Cluster, BuildTock, Audit; StartProc for one
+// process outside a cluster; FreeAddr; ReadLogEvents, FindLogEvent and
+// WaitLogEvent for the replicas' JSON logs) is the one process harness of
+// tock: the chaos tool (internal/chaos) and the benchmark (bench/) use it
+// too. It only drives processes and reads the store through the
+// storage.Store interface; it must not reach into a replica's memory,
+// import a driver, or change what it measures: every figure comes from
+// history rows in the store, from the replicas' own JSON logs, or from the
+// job bodies' own record of their executions.
 //
 // The fault kit (faults.go) builds on it: per-replica fault proxies
 // (internal/faultproxy) between each replica and Redis and MariaDB,
@@ -18,5 +21,5 @@
 // (ExecConfig), and an execution audit (AuditExecutions) of those lines
 // against history. RunFault runs one named scenario (FaultScenarios); the
 // default suite runs short versions (faults_test.go), `make faults` all of
-// them (cmd/tock-chaos -scenario).
+// them (internal/chaos/cmd/tock-chaos -scenario).
 package e2e

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
@@ -185,7 +185,7 @@ func tail(s string, n int) string {
 func openWhenReady(t *testing.T, ctx context.Context, url string) storage.Store {
 	t.Helper()
 	for {
-		st, err := node.OpenStore(ctx, url, nil)
+		st, err := replica.OpenStore(ctx, url, nil)
 		if err == nil {
 			if _, _, err = st.Leader(ctx); err == nil {
 				return st

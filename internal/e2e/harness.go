@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
@@ -74,6 +74,10 @@ type BuildOptions struct {
 	// Name is the binary's file name in dir. Default "tock", or
 	// "tock-" and the tags joined by "-".
 	Name string
+	// Root is the directory of the tock module to build, e.g. for a
+	// program of another module (bench/). Default: the module around the
+	// working directory.
+	Root string
 }
 
 // FaultTag is the build tag of the fault-test hooks.
@@ -82,13 +86,17 @@ const FaultTag = "tockfault"
 // BuildTockWith is BuildTock with build options.
 func BuildTockWith(ctx context.Context, dir string, o BuildOptions) (string, error) {
 	gt := goTool()
-	out, err := exec.CommandContext(ctx, gt, "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("locating the module with go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("locating the module: go env GOMOD names no go.mod; run from inside the tock module")
+	root := o.Root
+	if root == "" {
+		out, err := exec.CommandContext(ctx, gt, "env", "GOMOD").Output()
+		if err != nil {
+			return "", fmt.Errorf("locating the module with go env GOMOD: %w", err)
+		}
+		gomod := strings.TrimSpace(string(out))
+		if gomod == "" || gomod == os.DevNull {
+			return "", errors.New("locating the module: go env GOMOD names no go.mod; run from inside the tock module")
+		}
+		root = filepath.Dir(gomod)
 	}
 	name := o.Name
 	if name == "" {
@@ -103,9 +111,9 @@ func BuildTockWith(ctx context.Context, dir string, o BuildOptions) (string, err
 		args = append(args, "-tags", strings.Join(o.Tags, ","))
 	}
 	cmd := exec.CommandContext(ctx, gt, append(args, "./cmd/tock")...)
-	cmd.Dir = filepath.Dir(gomod)
+	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building tock (tags %v): %w\n%s", o.Tags, err, b)
+		return "", fmt.Errorf("building tock in %s (tags %v): %w\n%s", root, o.Tags, err, b)
 	}
 	return bin, nil
 }
@@ -256,7 +264,7 @@ func NewCluster(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the cluster's config: %w", err)
 	}
-	st, err := node.OpenStore(ctx, o.StoreURL, o.Logger)
+	st, err := replica.OpenStore(ctx, o.StoreURL, o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -442,21 +450,15 @@ func (c *Cluster) Start(i int) error {
 	defer f.Close() // the child holds its own descriptor
 	listen := ""
 	if c.opts.HTTP {
-		port, err := FreePort()
-		if err != nil {
+		if listen, err = FreeAddr(); err != nil {
 			return fmt.Errorf("starting %s: %w", r.Name, err)
 		}
-		listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	r.starts++
 	fmt.Fprintf(f, "=== e2e: start #%d of %s at %s\n", r.starts, r.Name, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command(c.opts.Binary, c.args(r, listen)...)
-	cmd.Env = append(append(ReplicaEnv(), ReplicaEnvVar+"="+r.Name), r.opts.Env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	// If the harness dies (a test timeout panics past t.Cleanup), the
-	// replicas die with it; their job shims follow by their own Pdeathsig.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	env := append(append(ReplicaEnv(), ReplicaEnvVar+"="+r.Name), r.opts.Env...)
+	cmd, err := spawn(c.opts.Binary, c.args(r, listen), env, f) // procs.go
+	if err != nil {
 		return fmt.Errorf("starting %s: %w", r.Name, err)
 	}
 	done := make(chan struct{})

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tock-sched/tock/internal/node"
+	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 )
 
@@ -79,7 +79,7 @@ func TestConcurrentMigrateProcesses(t *testing.T) {
 // newest version this module knows.
 func checkSchemaLatest(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
-	st, err := node.OpenStore(ctx, url, nil)
+	st, err := replica.OpenStore(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

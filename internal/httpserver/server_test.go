@@ -69,6 +69,7 @@ func errorOf(t *testing.T, w *httptest.ResponseRecorder) string {
 }
 
 func TestRoutesAssembled(t *testing.T) {
+	t.Parallel()
 	h, err := Handler(options(t, api.Auth{}, apitest.NowClock()))
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +94,7 @@ func TestRoutesAssembled(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(apitest.Now)
 	o := options(t, api.Auth{}, clk)
 	o.Rate, o.Burst = 2, 3
@@ -133,6 +135,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestClientKey(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ remote, want string }{
 		{"192.0.2.7:5555", "192.0.2.7"},
 		{"[2001:db8:1:2:3:4:5:6]:5555", "2001:db8:1:2::/64"},
@@ -149,6 +152,7 @@ func TestClientKey(t *testing.T) {
 }
 
 func TestLimiterForgetsIdleClients(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(apitest.Now)
 	l := newLimiter(1, 1, clk.Now)
 	for i := 0; i < maxClients; i++ {
@@ -162,6 +166,7 @@ func TestLimiterForgetsIdleClients(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	o := options(t, api.Auth{}, apitest.NowClock())
 	o.MaxBodyBytes = 1024
 	h, err := Handler(o)
@@ -187,6 +192,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestCrossOriginRefused(t *testing.T) {
+	t.Parallel()
 	h, err := Handler(options(t, api.Auth{}, apitest.NowClock()))
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +219,7 @@ func TestCrossOriginRefused(t *testing.T) {
 }
 
 func TestMetricsNeedReadToken(t *testing.T) {
+	t.Parallel()
 	h, err := Handler(options(t, api.Auth{Token: "w", ReadToken: "r"}, apitest.NowClock()))
 	if err != nil {
 		t.Fatal(err)
@@ -231,6 +238,7 @@ func TestMetricsNeedReadToken(t *testing.T) {
 }
 
 func TestPanicBecomes500(t *testing.T) {
+	t.Parallel()
 	o := options(t, api.Auth{}, apitest.NowClock())
 	o.Dashboard = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
 	h, err := Handler(o)
@@ -296,6 +304,7 @@ func TestServerLifecycle(t *testing.T) {
 }
 
 func TestPprofOnlyWhenAskedAndGuarded(t *testing.T) {
+	t.Parallel()
 	o := options(t, api.Auth{Token: "w", ReadToken: "r"}, apitest.NowClock())
 	off, err := Handler(o)
 	if err != nil {

@@ -62,7 +62,7 @@ type Metrics struct {
 }
 
 // New returns Metrics with the event-fed collectors and the Go and process
-// collectors registered; Observe adds the gauges read from a running node.
+// collectors registered; Observe adds the gauges read from a running replica.
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),

@@ -83,6 +83,7 @@ func fed(t *testing.T) *Metrics {
 }
 
 func TestMetricValues(t *testing.T) {
+	t.Parallel()
 	out := scrape(t, fed(t))
 	for _, want := range []string{
 		`tock_runs_total{job="backup",status="failed"} 1`,
@@ -135,6 +136,7 @@ func TestMetricValues(t *testing.T) {
 // TestJobAlertClearedOnStepDown: an ex-leader no longer watches alerts, so
 // it exports none rather than what it last saw.
 func TestJobAlertClearedOnStepDown(t *testing.T) {
+	t.Parallel()
 	m := New()
 	se, ae := m.SchedulerEvents(), m.AlertEvents()
 	ae.Alert(alerting.Alert{Job: "backup", Kind: alerting.AlertLate, Firing: true})
@@ -148,6 +150,7 @@ func TestJobAlertClearedOnStepDown(t *testing.T) {
 }
 
 func TestMetricsWithoutSources(t *testing.T) {
+	t.Parallel()
 	m := New()
 	m.Observe(Sources{})
 	m.Observe(Sources{IsLeader: func() bool { return true }}) // ignored: Observe is once
@@ -160,6 +163,7 @@ func TestMetricsWithoutSources(t *testing.T) {
 }
 
 func TestQueueDepthFailure(t *testing.T) {
+	t.Parallel()
 	m := New()
 	m.Observe(Sources{QueueLen: func(ctx context.Context) (int64, error) {
 		dl, ok := ctx.Deadline()
@@ -182,6 +186,7 @@ func TestQueueDepthFailure(t *testing.T) {
 // TestPromtoolCheckMetrics lints the exposition with Prometheus's own
 // checker (Debian package prometheus; scripts/test.sh installs it).
 func TestPromtoolCheckMetrics(t *testing.T) {
+	t.Parallel()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -205,6 +210,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 // TestNames checks Names against what a scrape shows once every collector
 // has a series, and that it lists vectors before they have any.
 func TestNames(t *testing.T) {
+	t.Parallel()
 	fresh := New()
 	has := func(names []string, n string) bool { return slices.Contains(names, n) }
 	names := fresh.Names()

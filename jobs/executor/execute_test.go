@@ -30,6 +30,7 @@ import (
 const deathWait = 5 * time.Second
 
 func TestExecuteProcess(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		job      jobs.Job
@@ -375,6 +376,7 @@ func TestExecuteHugeOutput(t *testing.T) {
 }
 
 func TestExecuteHTTP(t *testing.T) {
+	t.Parallel()
 	type request struct {
 		method, path, token, host, body string
 	}

@@ -30,6 +30,7 @@ var (
 var attemptEnvNames = []string{"TOCK_JOB", "TOCK_RUN_ID", "TOCK_ATTEMPT", "TOCK_FENCE", "TOCK_IDEMPOTENCY_KEY", "TOCK_SCHEDULED_AT"}
 
 func TestExecuteAttemptEnv(t *testing.T) {
+	t.Parallel()
 	// The script prints each variable as NAME=value, or NAME unset.
 	var script strings.Builder
 	for _, n := range attemptEnvNames {
@@ -88,6 +89,7 @@ func TestExecuteAttemptEnv(t *testing.T) {
 }
 
 func TestExecuteFenceEcho(t *testing.T) {
+	t.Parallel()
 	j := &jobs.Job{Name: "echo", Command: []string{"sh", "-c", "echo $TOCK_FENCE"}}
 	res := executor.Execute(context.Background(), j, executor.Options{Fence: testFence})
 	if res.Status != jobs.StatusSucceeded || res.Output != "7.4711.2\n" {
@@ -100,6 +102,7 @@ func TestExecuteFenceEcho(t *testing.T) {
 }
 
 func TestExecuteHTTPAttemptHeaders(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen []http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -176,6 +179,7 @@ func TestExecuteHTTPAttemptHeaders(t *testing.T) {
 var errFenced = errors.New("fenced: epoch 8 is current, the attempt has 7")
 
 func TestExecuteStartGate(t *testing.T) {
+	t.Parallel()
 	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { requests.Add(1) }))
 	defer srv.Close()

@@ -28,6 +28,7 @@ func (n *naiveCapped) render() (string, int64) {
 }
 
 func TestCappedBufferMatchesNaive(t *testing.T) {
+	t.Parallel()
 	alphabets := map[string][]byte{
 		"ascii": []byte("abcdefghij\n"),
 		"utf8":  []byte("aé€😀\n"), // 1-, 2-, 3- and 4-byte runes
@@ -77,6 +78,7 @@ func TestCappedBufferMatchesNaive(t *testing.T) {
 }
 
 func TestCappedBufferASCIIKeepsExactlyLimit(t *testing.T) {
+	t.Parallel()
 	b := NewCappedBuffer(10)
 	for i := 0; i < 100; i++ {
 		_, _ = b.Write([]byte{byte('0' + i%10)})
@@ -109,6 +111,7 @@ func TestCappedBufferMemoryIsBounded(t *testing.T) {
 }
 
 func TestCappedBufferZeroValueKeepsNothing(t *testing.T) {
+	t.Parallel()
 	var b CappedBuffer
 	_, _ = b.Write([]byte("hello"))
 	if got, want := b.String(), DroppedMarker(5); got != want || b.Dropped() != 5 {
@@ -120,6 +123,7 @@ func TestCappedBufferZeroValueKeepsNothing(t *testing.T) {
 }
 
 func TestCappedBufferConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	b := NewCappedBuffer(100)
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
@@ -138,6 +142,7 @@ func TestCappedBufferConcurrentWriters(t *testing.T) {
 }
 
 func TestTrimPartialRuneSuffix(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"", ""},
 		{"abc", "abc"},
@@ -158,6 +163,7 @@ func TestTrimPartialRuneSuffix(t *testing.T) {
 }
 
 func TestTrimContinuationPrefix(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"", ""},
 		{"abc", "abc"},
@@ -177,6 +183,7 @@ func TestTrimContinuationPrefix(t *testing.T) {
 }
 
 func TestCappedBufferCutKeepsUTF8Valid(t *testing.T) {
+	t.Parallel()
 	b := NewCappedBuffer(9)
 	_, _ = b.Write([]byte(strings.Repeat("€", 10))) // 30 bytes
 	// Head: 4 bytes → one € and a partial one; tail: 5 bytes → a partial € and one.

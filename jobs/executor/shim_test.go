@@ -15,6 +15,7 @@ import (
 )
 
 func TestShimStatusRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, s := range []shimStatus{
 		{kind: shimExit, code: 0},
 		{kind: shimExit, code: 137},
@@ -48,6 +49,7 @@ func shimCmd(env []string, argv ...string) *exec.Cmd {
 }
 
 func TestShimPassesExitStatusThrough(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		argv   []string
@@ -92,6 +94,7 @@ func TestShimPassesExitStatusThrough(t *testing.T) {
 }
 
 func TestShimWithoutReportPipe(t *testing.T) {
+	t.Parallel()
 	// Started by hand: no parent variable, so fd 3 is not touched, and the
 	// job's environment loses the shim's variable.
 	out, err := shimCmd(nil, "sh", "-c", `echo "${TOCK_EXEC_SHIM-unset}"; exit 4`).Output()
@@ -105,6 +108,7 @@ func TestShimWithoutReportPipe(t *testing.T) {
 }
 
 func TestShimWaitsThroughGroupSIGTERM(t *testing.T) {
+	t.Parallel()
 	// A timeout sends SIGTERM to the whole group. The shim's parent is
 	// unchanged, so it must keep waiting and pass on how the job ended.
 	cmd := shimCmd([]string{shimParentEnv + "=" + strconv.Itoa(os.Getpid())},
@@ -132,6 +136,7 @@ func TestShimWaitsThroughGroupSIGTERM(t *testing.T) {
 }
 
 func TestShimAbandonsGroupWhenParentIsGone(t *testing.T) {
+	t.Parallel()
 	// The shim was told its parent is pid 1: as far as it knows tock died
 	// before it started, so it must kill its group instead of running the job.
 	cmd := shimCmd([]string{shimParentEnv + "=1"}, "sh", "-c", "echo ran")
@@ -146,6 +151,7 @@ func TestShimAbandonsGroupWhenParentIsGone(t *testing.T) {
 }
 
 func TestWithoutShimEnv(t *testing.T) {
+	t.Parallel()
 	got := withoutShimEnv([]string{"A=1", ShimEnv + "=1", shimParentEnv + "=42", "TOCK_EXEC_SHIMMY=x", "B=2"})
 	if want := "A=1 TOCK_EXEC_SHIMMY=x B=2"; strings.Join(got, " ") != want {
 		t.Fatalf("got %q, want %q", got, want)

@@ -71,6 +71,7 @@ func FuzzParse(f *testing.F) {
 // TestFuzzSeeds keeps the seed corpus honest: valid_* seeds parse, the
 // others do not.
 func TestFuzzSeeds(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
 	entries, err := os.ReadDir(dir)
 	if err != nil {

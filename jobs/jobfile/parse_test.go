@@ -56,6 +56,7 @@ func parseErrors(t *testing.T, src string) []FieldError {
 }
 
 func TestLoadValid(t *testing.T) {
+	t.Parallel()
 	cfg, err := Load(filepath.Join("testdata", "valid.yaml"))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -160,6 +161,7 @@ func TestLoadValid(t *testing.T) {
 }
 
 func TestLoadMissing(t *testing.T) {
+	t.Parallel()
 	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
@@ -171,6 +173,7 @@ func TestLoadMissing(t *testing.T) {
 }
 
 func TestLoadTooLarge(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "big.yaml")
 	f, err := os.Create(path)
 	if err != nil {
@@ -187,6 +190,7 @@ func TestLoadTooLarge(t *testing.T) {
 }
 
 func TestParseBuiltinDefaults(t *testing.T) {
+	t.Parallel()
 	cfg := mustParse(t, "jobs:\n  - name: a\n    schedule: '@hourly'\n    command: [true]\n")
 	if cfg.Defaults != jobs.BuiltinDefaults() {
 		t.Errorf("Defaults = %+v, want built-in", cfg.Defaults)
@@ -211,6 +215,7 @@ func TestParseBuiltinDefaults(t *testing.T) {
 }
 
 func TestParseAliasesAndScalars(t *testing.T) {
+	t.Parallel()
 	cfg := mustParse(t, `
 jobs:
   - name: a
@@ -236,6 +241,7 @@ jobs:
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	// job builds a one-job config: the job starts on line 2, its fields
 	// follow one per line from line 3 on.
 	job := func(fields ...string) string {
@@ -395,6 +401,7 @@ func TestParseErrors(t *testing.T) {
 
 // TestParseFiveMistakes: every problem in a file is reported, each with its line.
 func TestParseFiveMistakes(t *testing.T) {
+	t.Parallel()
 	src := `defaults:
   timeout: 10q                 # 2: bad duration
 jobs:
@@ -435,6 +442,7 @@ jobs:
 }
 
 func TestConfigErrorFormat(t *testing.T) {
+	t.Parallel()
 	src := "jobs:\n" + strings.Repeat("  - name: j\n    schedule: '@daily'\n    shell: x\n", 0) +
 		"  - name: a\n    schedule: '@daily'\n    shell: x\n" +
 		"  - name: b\n    schedule: '@daily'\n    shell: x\n" +
@@ -460,6 +468,7 @@ func TestConfigErrorFormat(t *testing.T) {
 }
 
 func TestJobDigest(t *testing.T) {
+	t.Parallel()
 	const base = `jobs:
   - name: a
     schedule: "0 3 * * *"
@@ -546,6 +555,7 @@ func TestJobDigest(t *testing.T) {
 }
 
 func TestConfigDigest(t *testing.T) {
+	t.Parallel()
 	const jobA = "  - name: a\n    schedule: '@daily'\n    shell: x\n"
 	const jobB = "  - name: b\n    schedule: '@hourly'\n    shell: y\n"
 	d0 := mustParse(t, "jobs:\n"+jobA+jobB).Digest
@@ -568,6 +578,7 @@ func TestConfigDigest(t *testing.T) {
 }
 
 func TestParseAlertsAndNotify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		src      string
@@ -637,6 +648,7 @@ jobs:
 // worker must keep running the job while its alerts are tuned, I7), but the
 // config digest flags replicas that would alert differently as leader.
 func TestAlertSettingsDigest(t *testing.T) {
+	t.Parallel()
 	const base = "jobs:\n  - {name: a, schedule: '@daily', shell: x}\n"
 	const alerting = "jobs:\n  - {name: a, schedule: '@daily', shell: x, alert_failures: 2}\n"
 	const hook = "notify: {webhook: 'http://hook/a'}\n"

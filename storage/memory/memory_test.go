@@ -36,6 +36,7 @@ func item(id int64) storage.QueueItem {
 }
 
 func TestLease(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	fake := clock.NewFake(t0)
 	l := NewLease(fake)
@@ -86,6 +87,7 @@ func TestLease(t *testing.T) {
 }
 
 func TestNewQueueOptions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		capacity int
 		wantCap  int
@@ -120,6 +122,7 @@ func newQueue(t *testing.T, capacity int) *Queue {
 }
 
 func TestQueueFIFOAndDrops(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	q := newQueue(t, 3)
 	if err := q.Push(ctx, item(1), item(2)); err != nil {
@@ -157,6 +160,7 @@ func TestQueueFIFOAndDrops(t *testing.T) {
 // cancel or a close, and returns the one item that arrived without waiting
 // for more.
 func TestQueuePopWaits(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		act  func(q *Queue, cancel context.CancelFunc)
@@ -199,6 +203,7 @@ func TestQueuePopWaits(t *testing.T) {
 }
 
 func TestQueueDeadline(t *testing.T) {
+	t.Parallel()
 	q := newQueue(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
@@ -211,6 +216,7 @@ func TestQueueDeadline(t *testing.T) {
 }
 
 func TestQueueClosed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	q := newQueue(t, 10)
 	if err := q.Push(ctx, item(1)); err != nil {
@@ -234,6 +240,7 @@ func TestQueueClosed(t *testing.T) {
 // TestQueueManyProducersAndConsumers runs under -race: every pushed item is
 // popped exactly once or counted as dropped, never both, never twice.
 func TestQueueManyProducersAndConsumers(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		capacity int
@@ -314,6 +321,7 @@ func TestQueueManyProducersAndConsumers(t *testing.T) {
 }
 
 func TestQueuePopMany(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	q := newQueue(t, 100)
 	for i := int64(1); i <= 10; i++ {
@@ -340,6 +348,7 @@ func TestQueuePopMany(t *testing.T) {
 }
 
 func TestQueuePopManyDeadline(t *testing.T) {
+	t.Parallel()
 	q := newQueue(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
@@ -351,6 +360,7 @@ func TestQueuePopManyDeadline(t *testing.T) {
 // TestQueuePopManyConsumers runs under -race: consumers taking batches
 // together take every item exactly once.
 func TestQueuePopManyConsumers(t *testing.T) {
+	t.Parallel()
 	const consumers, total = 4, 5000
 	storetest.PopManyExactlyOnce(t, newQueue(t, total), consumers, total)
 }

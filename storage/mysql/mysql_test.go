@@ -34,12 +34,14 @@ func open(t *testing.T, url string) *mysql.Store {
 }
 
 func TestSuite(t *testing.T) {
+	t.Parallel()
 	storetest.RunSuite(t, func(t *testing.T) storage.Store { return open(t, mysqltest.NewDatabase(t)) })
 }
 
 // TestConcurrentMigrate starts replicas together on an empty database: each
 // Migrate succeeds and each migration is applied once (GET_LOCK).
 func TestConcurrentMigrate(t *testing.T) {
+	t.Parallel()
 	url := mysqltest.NewDatabase(t)
 	const replicas = 4
 	stores := make([]*mysql.Store, replicas)
@@ -88,6 +90,7 @@ func TestConcurrentMigrate(t *testing.T) {
 // that the rounds spread one replica's first look over another's window;
 // every Migrate must succeed and leave the schema at the latest version.
 func TestConcurrentMigrateFreshDatabase(t *testing.T) {
+	t.Parallel()
 	rounds := 20
 	if testing.Short() {
 		rounds = 3
@@ -134,6 +137,7 @@ func TestConcurrentMigrateFreshDatabase(t *testing.T) {
 // lock, Migrate leaves the database alone, goose's version table included,
 // and a store on another database is not held up.
 func TestMigrateWaitsForLock(t *testing.T) {
+	t.Parallel()
 	url, other := mysqltest.NewDatabase(t), mysqltest.NewDatabase(t)
 	cfg, err := mysql.ParseURL(url)
 	if err != nil {
@@ -188,6 +192,7 @@ func TestMigrateWaitsForLock(t *testing.T) {
 // TestMigrateOneConnectionPool: Migrate holds its lock on one connection
 // while goose works on another, so Open makes a pool of at least two.
 func TestMigrateOneConnectionPool(t *testing.T) {
+	t.Parallel()
 	s, err := mysql.Open(t.Context(), mysqltest.NewDatabase(t), mysql.Options{MaxOpenConns: 1})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -201,6 +206,7 @@ func TestMigrateOneConnectionPool(t *testing.T) {
 }
 
 func TestMigrationLockName(t *testing.T) {
+	t.Parallel()
 	if got := mysql.MigrationLockName("tock"); got != "tock_migrate:tock" {
 		t.Errorf("MigrationLockName(tock) = %q, want tock_migrate:tock", got)
 	}
@@ -225,6 +231,7 @@ func mustConnector(t *testing.T, cfg *gomysql.Config) driver.Connector {
 }
 
 func TestParseURL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		url, addr, user, pass, db string
 		params                    map[string]string
@@ -263,6 +270,7 @@ func TestParseURL(t *testing.T) {
 // TestReadCommitted checks that the session settings Open adds give READ
 // COMMITTED on this server, whichever name it gives the variable.
 func TestReadCommitted(t *testing.T) {
+	t.Parallel()
 	cfg, err := mysql.ParseURL(mysqltest.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
@@ -289,6 +297,7 @@ func TestReadCommitted(t *testing.T) {
 }
 
 func TestOpenNeedsDatabase(t *testing.T) {
+	t.Parallel()
 	if s, err := mysql.Open(t.Context(), "mysql://root@127.0.0.1:3306/", mysql.Options{}); err == nil {
 		s.Close()
 		t.Fatal("Open without a database name succeeded")

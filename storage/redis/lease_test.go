@@ -28,6 +28,7 @@ func newTestLease(t *testing.T, p *Pool, opts LeaseOptions) *Lease {
 }
 
 func TestLeaseOptions(t *testing.T) {
+	t.Parallel()
 	p, err := NewPool("redis://127.0.0.1:1/0") // never dialed
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +83,7 @@ func TestLeaseOptions(t *testing.T) {
 }
 
 func TestNewTokenUnique(t *testing.T) {
+	t.Parallel()
 	a, b := NewToken("node-1"), NewToken("node-1")
 	if a == b || !strings.HasPrefix(a, "node-1/") {
 		t.Errorf("NewToken gave %q and %q", a, b)
@@ -89,6 +91,7 @@ func TestNewTokenUnique(t *testing.T) {
 }
 
 func TestLeaseAcquireIsExclusive(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	a := newTestLease(t, p, LeaseOptions{Cluster: cluster, Token: "a"})
@@ -127,6 +130,7 @@ func TestLeaseAcquireIsExclusive(t *testing.T) {
 }
 
 func TestLeaseDeadlineCountsFromSend(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	fake := clock.NewFake(t0)
@@ -162,6 +166,7 @@ func TestLeaseDeadlineCountsFromSend(t *testing.T) {
 }
 
 func TestLeaseRenewExtends(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	l := newTestLease(t, p, LeaseOptions{Cluster: cluster})
@@ -179,6 +184,7 @@ func TestLeaseRenewExtends(t *testing.T) {
 }
 
 func TestLeaseRenewLost(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		steal func(t *testing.T, p *Pool, key string)
@@ -212,6 +218,7 @@ func TestLeaseRenewLost(t *testing.T) {
 }
 
 func TestLeaseRedisErrorIsNotLeaseLost(t *testing.T) {
+	t.Parallel()
 	p, err := NewPool("redis://127.0.0.1:1/0")
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +245,7 @@ func TestLeaseRedisErrorIsNotLeaseLost(t *testing.T) {
 }
 
 func TestLeaseReleaseDeletesOnlyOwnToken(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	a := newTestLease(t, p, LeaseOptions{Cluster: cluster, Token: "a"})
@@ -269,6 +277,7 @@ func TestLeaseReleaseDeletesOnlyOwnToken(t *testing.T) {
 // pub/sub keeps order, so the messages before the test's own sentinel are
 // exactly the releases that published.
 func TestLeaseReleasePublishesOnlyWhenHeld(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	a := newTestLease(t, p, LeaseOptions{Cluster: cluster, Token: "a"})
@@ -316,6 +325,7 @@ func TestLeaseReleasePublishesOnlyWhenHeld(t *testing.T) {
 }
 
 func TestLeaseReleasedSignalsStandby(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	leader := newTestLease(t, p, LeaseOptions{Cluster: cluster, Token: "leader"})
@@ -352,6 +362,7 @@ func TestLeaseReleasedSignalsStandby(t *testing.T) {
 }
 
 func TestLeaseReleasedEndsWithContextAndClose(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	l := newTestLease(t, p, LeaseOptions{Cluster: cluster})
 	subscribed := make(chan struct{}, 10)
@@ -386,6 +397,7 @@ func TestLeaseReleasedEndsWithContextAndClose(t *testing.T) {
 }
 
 func TestLeaseReleasedReconnects(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	fake := clock.NewFake(t0)

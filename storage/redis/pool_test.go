@@ -9,6 +9,7 @@ import (
 )
 
 func TestNewPoolURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		url     string
 		wantErr bool
@@ -43,6 +44,7 @@ func TestNewPoolURL(t *testing.T) {
 }
 
 func TestPoolRedactsPassword(t *testing.T) {
+	t.Parallel()
 	p, err := NewPool("redis://:hunter2@127.0.0.1:1/0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +68,7 @@ func TestPoolRedactsPassword(t *testing.T) {
 }
 
 func TestPoolPing(t *testing.T) {
+	t.Parallel()
 	p, _ := newTestPool(t)
 	if err := p.Ping(ctxT(t)); err != nil {
 		t.Fatalf("Ping: %v", err)
@@ -73,6 +76,7 @@ func TestPoolPing(t *testing.T) {
 }
 
 func TestKeyPrefixAndCluster(t *testing.T) {
+	t.Parallel()
 	if got := KeyPrefix("prod"); got != "tock:{prod}:" {
 		t.Errorf("KeyPrefix(prod) = %q", got)
 	}
@@ -99,6 +103,7 @@ func TestKeyPrefixAndCluster(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	b := backoff{min: 50 * time.Millisecond, max: 300 * time.Millisecond}
 	want := []time.Duration{50, 100, 200, 300, 300}
 	for i, w := range want {

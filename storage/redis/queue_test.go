@@ -58,6 +58,7 @@ func popSignals(q *Queue) <-chan struct{} {
 }
 
 func TestQueueOptions(t *testing.T) {
+	t.Parallel()
 	p, err := NewPool("redis://127.0.0.1:1/0")
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +102,7 @@ func TestQueueOptions(t *testing.T) {
 }
 
 func TestQueueFIFO(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster})
@@ -131,6 +133,7 @@ func TestQueueFIFO(t *testing.T) {
 }
 
 func TestQueueManyItems(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster})
@@ -157,6 +160,7 @@ func TestQueueManyItems(t *testing.T) {
 }
 
 func TestQueuePopBlocksUntilPush(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: 50 * time.Millisecond})
@@ -241,6 +245,7 @@ func TestQueueCloseUnblocksPop(t *testing.T) {
 }
 
 func TestQueueSkipsGarbage(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	logs := &logBuffer{}
@@ -276,6 +281,7 @@ func TestQueueSkipsGarbage(t *testing.T) {
 }
 
 func TestQueueBacksOffOnRedisErrors(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	fake := clock.NewFake(t0)
@@ -321,6 +327,7 @@ func TestQueueBacksOffOnRedisErrors(t *testing.T) {
 // TestQueueSurvivesKeyLoss: Redis forgetting everything (FLUSHALL, a
 // failover without persistence) empties the doorbell but breaks nothing.
 func TestQueueSurvivesKeyLoss(t *testing.T) {
+	t.Parallel()
 	url, cluster := redistest.New(t)
 	p, err := NewPool(url)
 	if err != nil {
@@ -352,6 +359,7 @@ func TestQueueSurvivesKeyLoss(t *testing.T) {
 }
 
 func TestQueueConcurrentProducersAndConsumers(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
@@ -420,6 +428,7 @@ type popManyResult struct {
 }
 
 func TestQueuePopManyFIFO(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster})
@@ -449,6 +458,7 @@ func TestQueuePopManyFIFO(t *testing.T) {
 }
 
 func TestQueuePopManyBlocksUntilPush(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: 50 * time.Millisecond})
@@ -468,6 +478,7 @@ func TestQueuePopManyBlocksUntilPush(t *testing.T) {
 }
 
 func TestQueuePopManyReturnsOnContextAndClose(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: MaxQueueBlock})
 	pops := popSignals(q)
@@ -491,6 +502,7 @@ func TestQueuePopManyReturnsOnContextAndClose(t *testing.T) {
 }
 
 func TestQueuePopManySkipsGarbage(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	ctx := ctxT(t)
 	logs := &logBuffer{}
@@ -528,6 +540,7 @@ func TestQueuePopManySkipsGarbage(t *testing.T) {
 // TestQueuePopManyConsumers: consumers taking batches together take every
 // item exactly once.
 func TestQueuePopManyConsumers(t *testing.T) {
+	t.Parallel()
 	p, cluster := newTestPool(t)
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: 100 * time.Millisecond})
 	storetest.PopManyExactlyOnce(t, q, 4, 2000)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	file := "file:" + filepath.Join(t.TempDir(), "c.db")
 	a, err := sql.Open("sqlite", file+"?_pragma=journal_mode(WAL)&_txlock=immediate")

@@ -31,12 +31,14 @@ func open(t *testing.T, url string) *sqlite.Store {
 }
 
 func TestSuite(t *testing.T) {
+	t.Parallel()
 	storetest.RunSuite(t, func(t *testing.T) storage.Store {
 		return open(t, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"))
 	})
 }
 
 func TestSuiteInMemory(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the file-backed suite covers the queries")
 	}
@@ -44,6 +46,7 @@ func TestSuiteInMemory(t *testing.T) {
 }
 
 func TestOpenURLs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for url, file := range map[string]string{
 		"sqlite:" + filepath.Join(dir, "a.db"):              "a.db",
@@ -77,6 +80,7 @@ func TestOpenURLs(t *testing.T) {
 // writes from both at once: the busy timeout and IMMEDIATE transactions
 // must keep SQLITE_BUSY from reaching the caller.
 func TestTwoProcesses(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "tock.db")
 	a, b := open(t, url), open(t, url)

@@ -26,6 +26,7 @@ import (
 	"github.com/tock-sched/tock/bench/peers"
 	"github.com/tock-sched/tock/bench/stats"
 	"github.com/tock-sched/tock/bench/tockrun"
+	"github.com/tock-sched/tock/internal/e2e"
 )
 
 type options struct {
@@ -147,7 +148,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	logf("building tock from %s", root)
-	bin, err := tockrun.Build(ctx, root, dir)
+	bin, err := e2e.BuildTockWith(ctx, dir, e2e.BuildOptions{Root: root})
 	if err != nil {
 		return err
 	}

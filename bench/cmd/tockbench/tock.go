@@ -42,7 +42,7 @@ type deployment struct {
 	logs    []string
 	store   storage.Store
 	cluster *e2e.Cluster
-	proc    *tockrun.Proc
+	proc    *e2e.Proc
 	db      *database
 	redisNS string
 	env     *tockEnv
@@ -69,14 +69,14 @@ func (d *deployment) close() {
 
 // startEmbedded runs `tock run` on SQLite with cfg.
 func (e *tockEnv) startEmbedded(ctx context.Context, dir, cfg string, extra ...string) (*deployment, error) {
-	listen, err := tockrun.FreeAddr()
+	listen, err := e2e.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	dbURL := "sqlite:" + filepath.Join(dir, "tock.db")
 	args := append([]string{"run", "-c", cfg, "--store", dbURL, "--workers", strconv.Itoa(e.workers),
 		"--listen=" + listen, "--debug-pprof", "--log-format", "json", "--node", "bench-1"}, extra...)
-	p, err := tockrun.Start(e.bin, filepath.Join(dir, "tock.log"), args...)
+	p, err := e2e.StartProc(e.bin, filepath.Join(dir, "tock.log"), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +125,8 @@ func (d *deployment) waitLoaded(ctx context.Context, since time.Time, timeout ti
 	defer cancel()
 	for {
 		for _, l := range d.logs {
-			if at, _, ok, _ := tockrun.FindEvent(l, "schedule loaded", since); ok {
-				return at, nil
+			if ev, ok, _ := e2e.FindLogEvent(l, e2e.MsgScheduleLoaded, since); ok {
+				return ev.Time, nil
 			}
 		}
 		select {
@@ -206,16 +206,19 @@ func (e *tockEnv) fireTock(ctx context.Context, distributed bool, n int, period 
 	deadline := time.Now().Add(time.Minute)
 	for {
 		tk = stats.NewTicks(period)
-		err := tockrun.ScanStarted(d.logs, func(s tockrun.Started) {
-			idx := tockrun.JobIndex(s.Job)
-			if idx < 0 || s.Attempt != 1 {
-				return
+		for _, l := range d.logs {
+			err := e2e.ScanLogEvents(l, "", func(s e2e.LogEvent) bool {
+				idx := tockrun.JobIndex(s.Job)
+				if idx < 0 || s.Attempt != 1 {
+					return true
+				}
+				sched := s.Time.Add(-s.FireDelay).Round(time.Second)
+				tk.ObserveAt(idx, sched, sched.Add(s.FireDelay))
+				return true
+			}, e2e.MsgAttemptStarted)
+			if err != nil {
+				return stats.Fire{}, err
 			}
-			sched := s.Time.Add(-s.FireDelay).Round(time.Second)
-			tk.ObserveAt(idx, sched, sched.Add(s.FireDelay))
-		})
-		if err != nil {
-			return stats.Fire{}, err
 		}
 		res = tk.Result(d.name, n, from, to)
 		if len(res.Latencies) >= want || time.Now().After(deadline) {
@@ -385,7 +388,7 @@ func (e *tockEnv) scaleTock(ctx context.Context, n int, measure time.Duration) (
 	if err := sleepUntil(ctx, time.Now().Add(3*time.Second)); err != nil {
 		return res, err
 	}
-	pid := d.proc.Cmd.Process.Pid
+	pid := d.proc.Pid()
 	c0, err := tockrun.CPUTime(pid)
 	if err != nil {
 		return res, err
@@ -418,16 +421,16 @@ func (e *tockEnv) scaleTock(ctx context.Context, n int, measure time.Duration) (
 	if err := os.Rename(next, cfg); err != nil {
 		return res, err
 	}
-	if err := d.proc.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := d.proc.Signal(syscall.SIGHUP); err != nil {
 		return res, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	at, _, err := tockrun.WaitEvent(wctx, d.logs[0], "schedule loaded", hup, `"term_start":false`)
+	ev, err := e2e.WaitLogEvent(wctx, d.logs[0], e2e.MsgScheduleLoaded, hup, `"term_start":false`)
 	if err != nil {
 		return res, err
 	}
-	res.Reload = at.Sub(hup)
+	res.Reload = ev.Time.Sub(hup)
 	res.Note = fmt.Sprintf("whole process: scheduling, dispatch with SQLite history, %0.f HTTP runs/s", res.FiredPerSec)
 	e.log("  tock scale n=%d: load %s, reload %s, cpu %.3f, heap/job %.0f B (baseline heap %.1f MiB), %.0f runs/s",
 		n, res.Load.Round(time.Millisecond), res.Reload.Round(time.Millisecond), res.CPUFraction, res.HeapPerJob, baseHeap/(1<<20), res.FiredPerSec)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestCaseUpdate(t *testing.T) {
+	t.Parallel()
 	q, args := caseUpdate("runs", "id", "node = ''", []string{"status", "error"}, []int64{7, 9},
 		[][]any{{"queued", "e7"}, {"failed", "e9"}}, " AND status = 'running'")
 	wantQ := "UPDATE runs SET node = '', status = CASE id WHEN ? THEN ? WHEN ? THEN ? END, " +
@@ -27,6 +28,7 @@ func TestCaseUpdate(t *testing.T) {
 }
 
 func TestSameValue(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
 		a, b any

@@ -30,6 +30,7 @@ func testStore() *Store {
 }
 
 func TestRetry(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		failures  int
@@ -63,6 +64,7 @@ func TestRetry(t *testing.T) {
 }
 
 func TestRetryStopsWhenContextEnds(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	calls := 0
 	err := testStore().retry(ctx, "doing it", func() error {
@@ -76,6 +78,7 @@ func TestRetryStopsWhenContextEnds(t *testing.T) {
 }
 
 func TestTranslate(t *testing.T) {
+	t.Parallel()
 	s := testStore()
 	for _, tc := range []struct {
 		in   error
@@ -95,6 +98,7 @@ func TestTranslate(t *testing.T) {
 }
 
 func TestDBTimeScan(t *testing.T) {
+	t.Parallel()
 	want := time.Date(2031, 3, 4, 5, 6, 7, 123456000, time.UTC)
 	for _, src := range []any{want.UnixMicro(), want.In(time.FixedZone("X", 7200)), []byte("2031-03-04 05:06:07.123456"), "2031-03-04 05:06:07.123456"} {
 		var d dbTime
@@ -114,6 +118,7 @@ func TestDBTimeScan(t *testing.T) {
 }
 
 func TestText(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"ok ✓": "ok ✓", "a\xffb": "a\uFFFDb", "": ""} {
 		if got := text(in); got != want {
 			t.Errorf("text(%q) = %q, want %q", in, got, want)
@@ -122,6 +127,7 @@ func TestText(t *testing.T) {
 }
 
 func TestChunks(t *testing.T) {
+	t.Parallel()
 	var got [][2]int
 	if err := chunks(1001, 500, func(lo, hi int) error { got = append(got, [2]int{lo, hi}); return nil }); err != nil {
 		t.Fatal(err)

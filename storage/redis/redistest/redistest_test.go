@@ -7,6 +7,7 @@ import (
 )
 
 func TestNewPrefix(t *testing.T) {
+	t.Parallel()
 	valid := regexp.MustCompile(`^t-[A-Za-z0-9_.-]+-[0-9a-f]{12}$`)
 	tests := []string{"TestX", "TestX/sub case #1", "Test{braces}*?[glob]", strings.Repeat("L", 200)}
 	for _, name := range tests {
@@ -37,6 +38,7 @@ func TestURL(t *testing.T) {
 }
 
 func TestDialUnreachable(t *testing.T) {
+	t.Parallel()
 	if _, err := dial("redis://127.0.0.1:1/0"); err == nil {
 		t.Error("dial to a closed port succeeded")
 	}
@@ -46,6 +48,7 @@ func TestDialUnreachable(t *testing.T) {
 }
 
 func TestDeleteKeysRefusesForeignPrefixes(t *testing.T) {
+	t.Parallel()
 	for _, p := range []string{"", "tock", "t-*", "t-a b"} {
 		if _, err := DeleteKeys(URL(), p); err == nil {
 			t.Errorf("DeleteKeys(%q) was allowed", p)
@@ -54,6 +57,7 @@ func TestDeleteKeysRefusesForeignPrefixes(t *testing.T) {
 }
 
 func TestCleanupDeletesOnlyOwnKeys(t *testing.T) {
+	t.Parallel()
 	var url, prefix string
 	t.Run("user", func(t *testing.T) {
 		url, prefix = New(t)

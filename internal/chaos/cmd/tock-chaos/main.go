@@ -4,7 +4,7 @@
 // duplicate, a silently missing tick, an off-schedule row or a stuck run,
 // and 2 when the run itself could not be carried out.
 //
-//	go run ./cmd/tock-chaos -duration 10m -seed 1
+//	go run ./internal/chaos/cmd/tock-chaos -duration 10m -seed 1
 //
 // With -scenario it runs the fault kit instead: named, deterministic faults
 // (a frozen replica, a replica cut off from Redis or MariaDB, a skewed
@@ -12,9 +12,9 @@
 // bodies' own record of their executions. It prints a markdown table and a
 // verdict per scenario, and exits 1 if any scenario failed.
 //
-//	go run ./cmd/tock-chaos -scenario all
-//	go run ./cmd/tock-chaos -scenario freeze-worker,skew+3s-leader
-//	go run ./cmd/tock-chaos -scenario list
+//	go run ./internal/chaos/cmd/tock-chaos -scenario all
+//	go run ./internal/chaos/cmd/tock-chaos -scenario freeze-worker,skew+3s-leader
+//	go run ./internal/chaos/cmd/tock-chaos -scenario list
 package main
 
 import (

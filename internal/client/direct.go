@@ -16,12 +16,12 @@ import (
 	"github.com/tock-sched/tock/storage"
 )
 
-// StoreOptions configure a Store.
-type StoreOptions struct {
+// DirectOptions configure a Direct.
+type DirectOptions struct {
 	// Store is the history store; the caller opens, migrates and closes it.
 	Store storage.Store
 	// Config loads the job config. Jobs, Trigger and SetPaused call it (at
-	// most once per Store); without it they fail with ErrNoConfig.
+	// most once per Direct); without it they fail with ErrNoConfig.
 	Config func() (*jobs.Config, error)
 	Clock  clock.Clock // default clock.Real
 	// Logger receives the service's events; default: discarded, since
@@ -31,9 +31,9 @@ type StoreOptions struct {
 	StoreTimeout time.Duration
 }
 
-// Store is the Backend that works on a store directly, in this process,
-// through api.Service: what a node's API would answer, minus a node.
-type Store struct {
+// Direct is the Backend that works on a store directly, in this process,
+// through api.Service: what a replica's API would answer, minus a replica.
+type Direct struct {
 	svc  *api.Service
 	load func() (*jobs.Config, error)
 
@@ -42,14 +42,14 @@ type Store struct {
 	cfgErr error
 }
 
-var _ Backend = (*Store)(nil)
+var _ Backend = (*Direct)(nil)
 
-// NewStore returns a Store.
-func NewStore(opts StoreOptions) *Store {
+// NewDirect returns a Direct.
+func NewDirect(opts DirectOptions) *Direct {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Store{load: opts.Config}
+	s := &Direct{load: opts.Config}
 	s.svc = api.NewService(api.ServiceOptions{
 		Store: opts.Store,
 		// Only called after config() succeeded.
@@ -62,7 +62,7 @@ func NewStore(opts StoreOptions) *Store {
 }
 
 // config loads the job config once.
-func (s *Store) config() error {
+func (s *Direct) config() error {
 	s.once.Do(func() {
 		if s.load == nil {
 			s.cfgErr = ErrNoConfig
@@ -80,7 +80,7 @@ func (s *Store) config() error {
 }
 
 // Jobs lists the jobs of the config.
-func (s *Store) Jobs(ctx context.Context) ([]api.Job, error) {
+func (s *Direct) Jobs(ctx context.Context) ([]api.Job, error) {
 	if err := s.config(); err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func (s *Store) Jobs(ctx context.Context) ([]api.Job, error) {
 }
 
 // Runs returns one page of run history.
-func (s *Store) Runs(ctx context.Context, q RunQuery) (api.RunPage, error) {
+func (s *Direct) Runs(ctx context.Context, q RunQuery) (api.RunPage, error) {
 	f, err := api.ParseRunQuery(q.Values(), s.svc.Now())
 	if err != nil {
 		return api.RunPage{}, err
@@ -99,7 +99,7 @@ func (s *Store) Runs(ctx context.Context, q RunQuery) (api.RunPage, error) {
 }
 
 // Run returns one run with its attempts.
-func (s *Store) Run(ctx context.Context, id int64) (api.RunDetail, error) {
+func (s *Direct) Run(ctx context.Context, id int64) (api.RunDetail, error) {
 	if err := checkRunID(id); err != nil {
 		return api.RunDetail{}, err
 	}
@@ -108,7 +108,7 @@ func (s *Store) Run(ctx context.Context, id int64) (api.RunDetail, error) {
 }
 
 // Trigger records a manual run of a job of the config.
-func (s *Store) Trigger(ctx context.Context, job string) (jobs.Run, error) {
+func (s *Direct) Trigger(ctx context.Context, job string) (jobs.Run, error) {
 	if err := s.config(); err != nil {
 		return jobs.Run{}, err
 	}
@@ -117,7 +117,7 @@ func (s *Store) Trigger(ctx context.Context, job string) (jobs.Run, error) {
 }
 
 // SetPaused pauses or resumes a job of the config.
-func (s *Store) SetPaused(ctx context.Context, job string, paused bool) (api.Job, error) {
+func (s *Direct) SetPaused(ctx context.Context, job string, paused bool) (api.Job, error) {
 	if err := s.config(); err != nil {
 		return api.Job{}, err
 	}
@@ -126,7 +126,7 @@ func (s *Store) SetPaused(ctx context.Context, job string, paused bool) (api.Job
 }
 
 // Cancel cancels or stops a run.
-func (s *Store) Cancel(ctx context.Context, id int64) (jobs.Run, error) {
+func (s *Direct) Cancel(ctx context.Context, id int64) (jobs.Run, error) {
 	if err := checkRunID(id); err != nil {
 		return jobs.Run{}, err
 	}
@@ -135,7 +135,7 @@ func (s *Store) Cancel(ctx context.Context, id int64) (jobs.Run, error) {
 }
 
 // Cluster returns the leader, its epoch and the recent nodes.
-func (s *Store) Cluster(ctx context.Context) (api.Cluster, error) {
+func (s *Direct) Cluster(ctx context.Context) (api.Cluster, error) {
 	c, err := s.svc.Cluster(ctx)
 	return c, local(err)
 }

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"context"
@@ -24,26 +24,26 @@ type opsSurface struct {
 
 // initOps creates the metrics; Open calls it before building the scheduler
 // and pool so their Events feed it.
-func (n *Node) initOps() { n.ops.metrics = metrics.New() }
+func (r *Replica) initOps() { r.ops.metrics = metrics.New() }
 
 // Metrics returns the replica's metrics.
-func (n *Node) Metrics() *metrics.Metrics { return n.ops.metrics }
+func (r *Replica) Metrics() *metrics.Metrics { return r.ops.metrics }
 
 // HTTPAddr returns the address the HTTP server is bound to, "" when it does
 // not run.
-func (n *Node) HTTPAddr() string {
-	if n.ops.server == nil {
+func (r *Replica) HTTPAddr() string {
+	if r.ops.server == nil {
 		return ""
 	}
-	return n.ops.server.Addr()
+	return r.ops.server.Addr()
 }
 
 // leaseState is this replica's part in leadership, for readiness.
-func (n *Node) leaseState() string {
+func (r *Replica) leaseState() string {
 	switch {
-	case n.Scheduler == nil:
+	case r.Scheduler == nil:
 		return api.LeaseWorkerOnly
-	case n.Scheduler.IsLeader():
+	case r.Scheduler.IsLeader():
 		return api.LeaseLeader
 	}
 	return api.LeaseStandby
@@ -51,73 +51,73 @@ func (n *Node) leaseState() string {
 
 // startHTTP binds Options.Listen and serves the API, dashboard, /metrics,
 // /healthz and /readyz until stopHTTP; an empty Listen serves nothing.
-func (n *Node) startHTTP(ctx context.Context) error {
-	m := n.ops.metrics
+func (r *Replica) startHTTP(ctx context.Context) error {
+	m := r.ops.metrics
 	src := metrics.Sources{
-		QueueLen:    n.queue.Len,
-		ConfigState: n.reloader.LastError,
-		Jobs:        func() int { return len(n.Config().Jobs) },
-		ClockOffset: n.ClockOffset,
+		QueueLen:    r.queue.Len,
+		ConfigState: r.reloader.LastError,
+		Jobs:        func() int { return len(r.Config().Jobs) },
+		ClockOffset: r.ClockOffset,
 	}
-	if n.Workers != nil {
-		src.Busy, src.Capacity = n.Workers.Busy, n.Workers.Capacity
+	if r.Workers != nil {
+		src.Busy, src.Capacity = r.Workers.Busy, r.Workers.Capacity
 	}
-	if n.Scheduler != nil {
-		src.IsLeader, src.Epoch = n.Scheduler.IsLeader, n.Scheduler.Epoch
+	if r.Scheduler != nil {
+		src.IsLeader, src.Epoch = r.Scheduler.IsLeader, r.Scheduler.Epoch
 	}
 	m.Observe(src)
-	if n.opts.Listen == "" {
+	if r.opts.Listen == "" {
 		return nil
 	}
-	log := n.log.With(slog.String("node", n.opts.NodeID))
+	log := r.log.With(slog.String("node", r.opts.NodeID))
 	so := api.ServiceOptions{
-		Store:       n.store,
-		Config:      n.Config,
-		NodeID:      n.opts.NodeID,
-		LeaseState:  n.leaseState,
-		ConfigError: func() error { err, _ := n.reloader.LastError(); return err },
+		Store:       r.store,
+		Config:      r.Config,
+		NodeID:      r.opts.NodeID,
+		LeaseState:  r.leaseState,
+		ConfigError: func() error { err, _ := r.reloader.LastError(); return err },
 		StoreError:  func(op string) { m.StoreError("api_" + op) },
-		ClockError:  n.clockHealthy,
+		ClockError:  r.clockHealthy,
 		QueuePing: func(ctx context.Context) error {
-			_, err := n.queue.Len(ctx)
+			_, err := r.queue.Len(ctx)
 			return err
 		},
 		Logger: log,
 	}
-	if n.Scheduler != nil {
-		so.Waker = n.Scheduler
+	if r.Scheduler != nil {
+		so.Waker = r.Scheduler
 	}
-	so.Clock = n.clock
+	so.Clock = r.clock
 	svc := api.NewService(so)
-	auth := api.Auth{Token: n.opts.APIToken, ReadToken: n.opts.APIReadToken}
+	auth := api.Auth{Token: r.opts.APIToken, ReadToken: r.opts.APIReadToken}
 	a, err := api.New(api.Options{Service: svc, Auth: auth, Logger: log})
 	if err != nil {
 		return err
 	}
-	do := dashboard.Options{Service: svc, Auth: auth, Logger: log, Version: Version, Clock: n.clock}
-	if n.Workers != nil {
-		do.Breakers = n.Workers.Breakers
+	do := dashboard.Options{Service: svc, Auth: auth, Logger: log, Version: Version, Clock: r.clock}
+	if r.Workers != nil {
+		do.Breakers = r.Workers.Breakers
 	}
 	dash, err := dashboard.New(do)
 	if err != nil {
 		return err
 	}
-	srv, err := httpserver.New(httpserver.Options{Addr: n.opts.Listen, API: a, Dashboard: dash,
-		Metrics: m.Handler(log), Pprof: n.opts.Pprof, Auth: auth, Logger: log})
+	srv, err := httpserver.New(httpserver.Options{Addr: r.opts.Listen, API: a, Dashboard: dash,
+		Metrics: m.Handler(log), Pprof: r.opts.Pprof, Auth: auth, Logger: log})
 	if err != nil {
 		return err
 	}
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	n.ops.server = srv
+	r.ops.server = srv
 	return nil
 }
 
 // stopHTTP stops the HTTP server, letting requests in flight finish within
 // its shutdown timeout. Idempotent.
-func (n *Node) stopHTTP() {
-	if n.ops.server != nil {
-		n.ops.server.Stop()
+func (r *Replica) stopHTTP() {
+	if r.ops.server != nil {
+		r.ops.server.Stop()
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"context"
@@ -136,8 +136,10 @@ func (o *Options) Check() error {
 	return nil
 }
 
-// Node is one running replica.
-type Node struct {
+// Replica is one running tock process: its store, queue and lease, and
+// the scheduler and worker pool its role asks for. Its membership record in
+// the store is a storage.Node.
+type Replica struct {
 	opts  Options
 	log   *slog.Logger
 	cfg   *jobs.Config
@@ -161,7 +163,7 @@ type Node struct {
 }
 
 // Open loads the config, opens and migrates the store and builds the parts.
-func Open(ctx context.Context, o Options) (*Node, error) {
+func Open(ctx context.Context, o Options) (*Replica, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
@@ -169,143 +171,143 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{opts: o, log: o.Logger, cfg: cfg}
-	if n.store, err = OpenStore(ctx, o.StoreURL, o.Logger); err != nil {
+	r := &Replica{opts: o, log: o.Logger, cfg: cfg}
+	if r.store, err = OpenStore(ctx, o.StoreURL, o.Logger); err != nil {
 		return nil, err
 	}
-	if err := n.store.Migrate(ctx); err != nil {
-		n.Close()
+	if err := r.store.Migrate(ctx); err != nil {
+		r.Close()
 		return nil, fmt.Errorf("migrating store: %w", err)
 	}
-	n.clock = clock.Real{}
+	r.clock = clock.Real{}
 	if !IsEmbedded(o.StoreURL) {
-		if err := n.syncClock(ctx); err != nil { // clock.go
-			n.Close()
+		if err := r.syncClock(ctx); err != nil { // clock.go
+			r.Close()
 			return nil, err
 		}
 	}
 	if IsEmbedded(o.StoreURL) {
-		n.lease = memory.NewLease(nil)
-		if n.queue, err = memory.NewQueue(memory.QueueOptions{}); err != nil {
-			n.Close()
+		r.lease = memory.NewLease(nil)
+		if r.queue, err = memory.NewQueue(memory.QueueOptions{}); err != nil {
+			r.Close()
 			return nil, err
 		}
 	} else {
-		if n.pool, err = redis.NewPool(o.RedisURL); err != nil {
-			n.Close()
+		if r.pool, err = redis.NewPool(o.RedisURL); err != nil {
+			r.Close()
 			return nil, fmt.Errorf("--redis: %w", err)
 		}
-		lease, err := redis.NewLease(n.pool, redis.LeaseOptions{Cluster: o.Cluster, Token: redis.NewToken(o.NodeID), TTL: o.LeaseTTL,
-			Clock: n.clock, Logger: o.Logger})
+		lease, err := redis.NewLease(r.pool, redis.LeaseOptions{Cluster: o.Cluster, Token: redis.NewToken(o.NodeID), TTL: o.LeaseTTL,
+			Clock: r.clock, Logger: o.Logger})
 		if err != nil {
-			n.Close()
+			r.Close()
 			return nil, fmt.Errorf("leader lease: %w", err)
 		}
-		n.lease, n.redisLease = lease, lease
-		if n.queue, err = redis.NewQueue(n.pool, redis.QueueOptions{Cluster: o.Cluster, Logger: o.Logger}); err != nil {
-			n.Close()
+		r.lease, r.redisLease = lease, lease
+		if r.queue, err = redis.NewQueue(r.pool, redis.QueueOptions{Cluster: o.Cluster, Logger: o.Logger}); err != nil {
+			r.Close()
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 	}
-	n.startedAt = n.clock.Now().UTC()
-	n.initOps() // http.go: metrics, fed by the Events below
+	r.startedAt = r.clock.Now().UTC()
+	r.initOps() // http.go: metrics, fed by the Events below
 	if o.Role != RoleWorker {
 		// The leader watches the jobs' alerts for as long as it leads.
 		alerts := alerting.New(alerting.Options{
-			Node: o.NodeID, Store: n.store, Config: n.Config, Clock: n.clock, Logger: o.Logger,
-			Events: n.ops.metrics.AlertEvents(),
+			Node: o.NodeID, Store: r.store, Config: r.Config, Clock: r.clock, Logger: o.Logger,
+			Events: r.ops.metrics.AlertEvents(),
 		})
 		so := scheduler.Options{
-			Node: o.NodeID, Store: n.store, Queue: n.queue, Lease: n.lease, Clock: n.clock, Logger: o.Logger,
+			Node: o.NodeID, Store: r.store, Queue: r.queue, Lease: r.lease, Clock: r.clock, Logger: o.Logger,
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
-			Lookahead: o.Lookahead, Healthy: n.clockHealthy, Term: alerts.Run,
-			Events: n.ops.metrics.SchedulerEvents(),
+			Lookahead: o.Lookahead, Healthy: r.clockHealthy, Term: alerts.Run,
+			Events: r.ops.metrics.SchedulerEvents(),
 		}
 		if IsEmbedded(o.StoreURL) {
 			// One replica, nobody to hand over to: retry at once.
 			so.FaultBackoff = scheduler.DefaultRetryInterval
 		}
-		n.Scheduler = scheduler.New(cfg, so)
+		r.Scheduler = scheduler.New(cfg, so)
 	}
 	if o.Role != RoleScheduler {
-		n.Workers = worker.New(cfg, worker.Options{
-			Node: o.NodeID, Store: n.store, Queue: n.queue, Clock: n.clock, Logger: o.Logger,
-			Workers: o.Workers, AttemptLease: o.AttemptLease, Healthy: n.clockHealthy,
-			Events: n.ops.metrics.WorkerEvents(),
+		r.Workers = worker.New(cfg, worker.Options{
+			Node: o.NodeID, Store: r.store, Queue: r.queue, Clock: r.clock, Logger: o.Logger,
+			Workers: o.Workers, AttemptLease: o.AttemptLease, Healthy: r.clockHealthy,
+			Events: r.ops.metrics.WorkerEvents(),
 		})
 	}
-	n.reloader = NewReloader(o.ConfigPath, o.Logger, n.apply)
-	return n, nil
+	r.reloader = NewReloader(o.ConfigPath, o.Logger, r.apply)
+	return r, nil
 }
 
 // Config returns the config in force.
-func (n *Node) Config() *jobs.Config { return n.reloader.Current(n.cfg) }
+func (r *Replica) Config() *jobs.Config { return r.reloader.Current(r.cfg) }
 
 // apply installs a reloaded config.
-func (n *Node) apply(cfg *jobs.Config) {
-	if n.Scheduler != nil {
-		n.Scheduler.SetConfig(cfg)
+func (r *Replica) apply(cfg *jobs.Config) {
+	if r.Scheduler != nil {
+		r.Scheduler.SetConfig(cfg)
 	}
-	if n.Workers != nil {
-		n.Workers.SetConfig(cfg)
+	if r.Workers != nil {
+		r.Workers.SetConfig(cfg)
 	}
-	n.publish(context.Background(), cfg)
+	r.publish(context.Background(), cfg)
 }
 
 // Run runs the replica until ctx ends, then shuts down in order: stop
 // dispatching and release the lease, let running attempts finish within the
 // grace, record their results, close the store.
-func (n *Node) Run(ctx context.Context) error {
-	defer n.Close()
-	log := n.log
-	if IsEmbedded(n.opts.StoreURL) {
-		// A node's running attempts in the embedded store belong to its
+func (r *Replica) Run(ctx context.Context) error {
+	defer r.Close()
+	log := r.log
+	if IsEmbedded(r.opts.StoreURL) {
+		// A replica's running attempts in the embedded store belong to its
 		// previous process, which died: they are lost (I5).
-		recovered, err := n.store.RecoverNode(ctx, n.opts.NodeID, n.clock.Now())
+		recovered, err := r.store.RecoverNode(ctx, r.opts.NodeID, r.clock.Now())
 		if err != nil {
 			return fmt.Errorf("recovering runs of the previous process: %w", err)
 		}
-		for _, r := range recovered {
-			log.Warn("recovered run left running by a previous process", slog.String("job", r.Job),
-				slog.Int64("run_id", r.ID), slog.String("status", string(r.Status)))
+		for _, run := range recovered {
+			log.Warn("recovered run left running by a previous process", slog.String("job", run.Job),
+				slog.Int64("run_id", run.ID), slog.String("status", string(run.Status)))
 		}
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	if err := n.startHTTP(bg); err != nil { // http.go
+	if err := r.startHTTP(bg); err != nil { // http.go
 		stopBG()
 		return err
 	}
-	defer n.stopHTTP()
+	defer r.stopHTTP()
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); n.reloader.Run(bg) }()
-	go func() { defer wg.Done(); n.membership(bg) }()
-	go func() { defer wg.Done(); n.runClock(bg) }() // clock.go
-	if n.Workers != nil {
-		if err := n.Workers.Start(context.WithoutCancel(ctx)); err != nil {
+	go func() { defer wg.Done(); r.reloader.Run(bg) }()
+	go func() { defer wg.Done(); r.membership(bg) }()
+	go func() { defer wg.Done(); r.runClock(bg) }() // clock.go
+	if r.Workers != nil {
+		if err := r.Workers.Start(context.WithoutCancel(ctx)); err != nil {
 			stopBG()
 			wg.Wait()
 			return err
 		}
 	}
-	if n.Scheduler != nil {
-		if err := n.Scheduler.Start(context.WithoutCancel(ctx)); err != nil {
+	if r.Scheduler != nil {
+		if err := r.Scheduler.Start(context.WithoutCancel(ctx)); err != nil {
 			stopBG()
 			wg.Wait()
 			return err
 		}
 	}
-	log.Info("tock started", slog.String("version", Version), slog.String("role", n.opts.Role),
-		slog.String("store", redact.URL(n.opts.StoreURL)), slog.Int("jobs", len(n.cfg.Jobs)), slog.String("config_digest", n.cfg.Digest))
+	log.Info("tock started", slog.String("version", Version), slog.String("role", r.opts.Role),
+		slog.String("store", redact.URL(r.opts.StoreURL)), slog.Int("jobs", len(r.cfg.Jobs)), slog.String("config_digest", r.cfg.Digest))
 	<-ctx.Done()
-	log.Info("shutting down", slog.Duration("grace", n.opts.ShutdownGrace))
-	n.stopHTTP() // http.go: no new triggers while the rest stops
-	if n.Scheduler != nil {
-		n.Scheduler.Stop()
+	log.Info("shutting down", slog.Duration("grace", r.opts.ShutdownGrace))
+	r.stopHTTP() // http.go: no new triggers while the rest stops
+	if r.Scheduler != nil {
+		r.Scheduler.Stop()
 	}
-	if n.Workers != nil {
-		gctx, cancel := context.WithTimeout(context.Background(), n.opts.ShutdownGrace)
-		n.Workers.Shutdown(gctx)
+	if r.Workers != nil {
+		gctx, cancel := context.WithTimeout(context.Background(), r.opts.ShutdownGrace)
+		r.Workers.Shutdown(gctx)
 		cancel()
 	}
 	stopBG()
@@ -314,12 +316,12 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
-// membership publishes this node's record every few seconds.
-func (n *Node) membership(ctx context.Context) {
+// membership publishes this replica's node record every few seconds.
+func (r *Replica) membership(ctx context.Context) {
 	t := time.NewTicker(nodeHeartbeat)
 	defer t.Stop()
 	for {
-		n.publish(ctx, n.Config())
+		r.publish(ctx, r.Config())
 		select {
 		case <-ctx.Done():
 			return
@@ -328,38 +330,38 @@ func (n *Node) membership(ctx context.Context) {
 	}
 }
 
-func (n *Node) publish(ctx context.Context, cfg *jobs.Config) {
+func (r *Replica) publish(ctx context.Context, cfg *jobs.Config) {
 	host, _ := os.Hostname()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rec := storage.Node{ID: n.opts.NodeID, Host: host, Role: n.opts.Role, Version: Version,
-		Digest: cfg.Digest, StartedAt: n.startedAt, Heartbeat: n.clock.Now().UTC()}
-	if n.synced != nil {
-		rec.ClockOffset, rec.ClockRTT, _ = n.synced.Offset()
+	rec := storage.Node{ID: r.opts.NodeID, Host: host, Role: r.opts.Role, Version: Version,
+		Digest: cfg.Digest, StartedAt: r.startedAt, Heartbeat: r.clock.Now().UTC()}
+	if r.synced != nil {
+		rec.ClockOffset, rec.ClockRTT, _ = r.synced.Offset()
 	}
-	err := n.store.UpsertNode(ctx, rec)
+	err := r.store.UpsertNode(ctx, rec)
 	if err != nil && ctx.Err() == nil {
-		n.log.Warn("publishing node record", slog.Any("error", err))
+		r.log.Warn("publishing node record", slog.Any("error", err))
 	}
 }
 
-// Store returns the node's store.
-func (n *Node) Store() storage.Store { return n.store }
+// Store returns the replica's store.
+func (r *Replica) Store() storage.Store { return r.store }
 
 // Close releases the store and Redis connections.
-func (n *Node) Close() {
-	n.closeOnce.Do(func() {
-		if n.redisLease != nil {
-			n.redisLease.Close()
+func (r *Replica) Close() {
+	r.closeOnce.Do(func() {
+		if r.redisLease != nil {
+			r.redisLease.Close()
 		}
-		if n.queue != nil {
-			n.queue.Close()
+		if r.queue != nil {
+			r.queue.Close()
 		}
-		if n.pool != nil {
-			n.pool.Close()
+		if r.pool != nil {
+			r.pool.Close()
 		}
-		if n.store != nil {
-			n.store.Close()
+		if r.store != nil {
+			r.store.Close()
 		}
 	})
 }

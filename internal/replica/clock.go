@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"context"
@@ -15,17 +15,17 @@ const initialSyncFor = 15 * time.Second
 // syncClock makes the store's clock this replica's time (I9): it measures
 // the offset once, retrying while the store is slow to answer, and keeps
 // it for the scheduler, the pool and the lease.
-func (n *Node) syncClock(ctx context.Context) error {
-	n.synced = clock.NewSynced(clock.SyncedOptions{
-		Read:       n.store.Now,
-		WarnOffset: n.opts.ClockWarnOffset,
-		MaxOffset:  n.opts.MaxClockOffset,
+func (r *Replica) syncClock(ctx context.Context) error {
+	r.synced = clock.NewSynced(clock.SyncedOptions{
+		Read:       r.store.Now,
+		WarnOffset: r.opts.ClockWarnOffset,
+		MaxOffset:  r.opts.MaxClockOffset,
 	})
-	n.clock = n.synced
+	r.clock = r.synced
 	ctx, cancel := context.WithTimeout(ctx, initialSyncFor)
 	defer cancel()
 	for {
-		err := n.synced.Sync(ctx)
+		err := r.synced.Sync(ctx)
 		if err == nil {
 			break
 		}
@@ -37,58 +37,58 @@ func (n *Node) syncClock(ctx context.Context) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	n.logClock(false)
+	r.logClock(false)
 	return nil
 }
 
 // runClock re-measures the store clock until ctx ends (embedded: nothing to
 // measure).
-func (n *Node) runClock(ctx context.Context) {
-	if n.synced == nil {
+func (r *Replica) runClock(ctx context.Context) {
+	if r.synced == nil {
 		return
 	}
 	var warned bool
-	n.synced.Run(ctx, func(err error) {
-		n.log.Warn("measuring the store clock; the last measurement stays in force", slog.Any("error", err))
-	}, func() { warned = n.logClock(warned) })
+	r.synced.Run(ctx, func(err error) {
+		r.log.Warn("measuring the store clock; the last measurement stays in force", slog.Any("error", err))
+	}, func() { warned = r.logClock(warned) })
 }
 
 // logClock logs the offset when it crosses the warning threshold (either
 // way), and returns whether it is above it now.
-func (n *Node) logClock(warned bool) bool {
-	off, rtt, _ := n.synced.Offset()
-	warn, err := n.synced.Healthy()
-	attrs := []any{slog.Duration("offset", off), slog.Duration("rtt", rtt), slog.Duration("warn_above", n.opts.ClockWarnOffset),
-		slog.Duration("max", n.opts.MaxClockOffset)}
+func (r *Replica) logClock(warned bool) bool {
+	off, rtt, _ := r.synced.Offset()
+	warn, err := r.synced.Healthy()
+	attrs := []any{slog.Duration("offset", off), slog.Duration("rtt", rtt), slog.Duration("warn_above", r.opts.ClockWarnOffset),
+		slog.Duration("max", r.opts.MaxClockOffset)}
 	switch {
 	case err != nil:
-		n.log.Error("clock too far from the store's: not leading or claiming", append(attrs, slog.Any("error", err))...)
+		r.log.Error("clock too far from the store's: not leading or claiming", append(attrs, slog.Any("error", err))...)
 	case warn && !warned:
-		n.log.Warn("clock far from the store's; times are corrected to the store's", attrs...)
+		r.log.Warn("clock far from the store's; times are corrected to the store's", attrs...)
 	case !warn && warned:
-		n.log.Info("clock back near the store's", attrs...)
+		r.log.Info("clock back near the store's", attrs...)
 	case !warned && !warn:
-		n.log.Debug("store clock measured", attrs...)
+		r.log.Debug("store clock measured", attrs...)
 	}
 	return warn || err != nil
 }
 
 // clockHealthy is the scheduler's and pool's Healthy: the clock offset is
 // measured and within MaxClockOffset (I9).
-func (n *Node) clockHealthy() error {
-	if n.synced == nil {
+func (r *Replica) clockHealthy() error {
+	if r.synced == nil {
 		return nil
 	}
-	_, err := n.synced.Healthy()
+	_, err := r.synced.Healthy()
 	return err
 }
 
 // ClockOffset returns the measured offset of the store's clock to this
 // replica's (store minus local) and its sample's round trip; ok is false
 // when embedded (the process clock is the store's).
-func (n *Node) ClockOffset() (offset, rtt time.Duration, ok bool) {
-	if n.synced == nil {
+func (r *Replica) ClockOffset() (offset, rtt time.Duration, ok bool) {
+	if r.synced == nil {
 		return 0, 0, false
 	}
-	return n.synced.Offset()
+	return r.synced.Offset()
 }
