@@ -661,7 +661,7 @@ func (f *faultRun) judge() {
 	h, x := r.History, r.Exec
 	fail := func(format string, args ...any) { r.Failures = append(r.Failures, fmt.Sprintf(format, args...)) }
 	if x.StartsAfterLease > 0 {
-		fail("%d executions started after their attempt's lease deadline or reap (%d after the reap)", x.StartsAfterLease, x.StartsAfterReap)
+		fail("%d attempts started after their lease deadline or reap (%d after the reap)", x.StartsAfterLease, x.StartsAfterReap)
 	}
 	if x.TrueDuplicates > 0 {
 		fail("%d true duplicate executions", x.TrueDuplicates)
