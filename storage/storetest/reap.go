@@ -13,6 +13,32 @@ var reapCases = []testCase{
 	{"RecoverNode", testRecoverNode},
 	{"DueQueued", testDueQueued},
 	{"FailUnclaimed", testFailUnclaimed},
+	{"ReapClaimedAheadKeepsNotBefore", testReapClaimedAhead},
+}
+
+// testReapClaimedAhead: a run claimed ahead of its tick whose attempt is
+// reaped before the tick is retried at the tick, never early.
+func testReapClaimedAhead(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	e := bump(t, s)
+	tick := t0.Add(time.Minute)
+	r := dispatch(t, s, e, t0, with(nr("ahead", tick), func(r *storage.NewRun) { r.MaxAttempts = 2 }))[0]
+	got, err := ClaimOne(ctx, s, storage.ClaimParams{RunID: r.ID, Job: r.Job, Digest: r.Digest, Node: "n1",
+		Now: t0, Horizon: tick, LeaseUntil: t0.Add(3 * time.Second)})
+	if err != nil {
+		t.Fatalf("claiming ahead: %v", err)
+	}
+	if got.Status != jobs.StatusRunning {
+		t.Fatalf("claimed ahead: %s", got.Status)
+	}
+	reaped, err := s.ReapExpired(ctx, storage.ReapParams{Epoch: e, Now: t0.Add(10 * time.Second)})
+	if err != nil || len(reaped) != 1 {
+		t.Fatalf("ReapExpired = %v, %v; want the run", reaped, err)
+	}
+	after, _ := get(t, s, r.ID)
+	if after.Status != jobs.StatusQueued || !after.NotBefore.Equal(tick) {
+		t.Fatalf("after the reap: %s not before %s; want queued not before its tick %s", after.Status, after.NotBefore, tick)
+	}
 }
 
 func testReapExpired(t *testing.T, s storage.Store) {

@@ -106,7 +106,14 @@ func (s *Store) loseAttempts(ctx context.Context, tx *sqlx.Tx, atts []runningAtt
 			if backoff != nil {
 				delay = backoff(run)
 			}
-			run.Status, run.NotBefore, run.Node = jobs.StatusQueued, utc(now.Add(delay)), ""
+			// Never before the attempt's own not_before: a run claimed
+			// ahead and reaped before its tick is retried at the tick,
+			// not early.
+			nb := now.Add(delay)
+			if run.NotBefore.After(nb) {
+				nb = run.NotBefore
+			}
+			run.Status, run.NotBefore, run.Node = jobs.StatusQueued, utc(nb), ""
 			_, err = tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', not_before = ?, enqueued_at = NULL, "+
 				"node = '', exit_code = NULL, error = ? WHERE id = ?", s.t(run.NotBefore), msg, run.ID)
 		} else {
