@@ -192,6 +192,7 @@ var dialect = sqlstore.Dialect{
 	Migrations: migrations.MySQL,
 	Time:       func(t time.Time) any { return t },
 	ForUpdate:  " FOR UPDATE",
+	SkipLocked: " SKIP LOCKED",
 	// Unlike INSERT IGNORE, this skips only duplicate keys and still
 	// fails on every other error (too long, bad value).
 	SkipDuplicates: " ON DUPLICATE KEY UPDATE id = id",

@@ -65,6 +65,13 @@ type Dialect struct {
 	// to change: " FOR UPDATE" where rows are locked one by one, "" where
 	// the write transaction already holds the whole database.
 	ForUpdate string
+	// SkipLocked follows ForUpdate in the leader's reaping reads: rows
+	// another transaction holds are left for the next round instead of
+	// waited for, so that a replica frozen or cut off in the middle of a
+	// transaction cannot stall the reaper — and the dispatches waiting
+	// behind its fence row lock. " SKIP LOCKED" (MySQL 8.0, MariaDB 10.6)
+	// or "". Optional.
+	SkipLocked string
 	// SkipDuplicates is appended to an INSERT so that rows a unique key
 	// already holds are skipped silently, e.g. " ON CONFLICT DO NOTHING".
 	SkipDuplicates string

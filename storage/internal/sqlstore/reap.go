@@ -36,7 +36,7 @@ func (s *Store) ReapExpired(ctx context.Context, p storage.ReapParams) ([]jobs.R
 		now := utc(p.Now)
 		var atts []runningAttempt
 		if err := tx.SelectContext(ctx, &atts, "SELECT run_id, number, node FROM attempts "+
-			"WHERE status = 'running' AND lease_until < ? ORDER BY lease_until, run_id LIMIT ?"+s.d.ForUpdate,
+			"WHERE status = 'running' AND lease_until < ? ORDER BY lease_until, run_id LIMIT ?"+s.d.ForUpdate+s.d.SkipLocked,
 			s.t(now), batchLimit); err != nil {
 			return fmt.Errorf("reading expired attempts: %w", err)
 		}
@@ -145,7 +145,7 @@ func (s *Store) DueQueued(ctx context.Context, now, enqueuedBefore time.Time, li
 		out = nil
 		var rows []runRow
 		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs WHERE status = 'queued' AND not_before <= ? "+
-			"AND (enqueued_at IS NULL OR enqueued_at < ?) ORDER BY not_before, id LIMIT ?"+s.d.ForUpdate,
+			"AND (enqueued_at IS NULL OR enqueued_at < ?) ORDER BY not_before, id LIMIT ?"+s.d.ForUpdate+s.d.SkipLocked,
 			s.t(now), s.t(enqueuedBefore), limit); err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func (s *Store) FailUnclaimed(ctx context.Context, createdBefore, now time.Time)
 		out = nil
 		var rows []runRow
 		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs WHERE status = 'queued' AND not_before < ? "+
-			"ORDER BY not_before, id LIMIT ?"+s.d.ForUpdate, s.t(createdBefore), batchLimit); err != nil {
+			"ORDER BY not_before, id LIMIT ?"+s.d.ForUpdate+s.d.SkipLocked, s.t(createdBefore), batchLimit); err != nil {
 			return err
 		}
 		fin := utc(now)
