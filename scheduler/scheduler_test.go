@@ -15,6 +15,7 @@ import (
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/memory"
 	"github.com/tock-sched/tock/storage/sqlite"
+	"github.com/tock-sched/tock/storage/sqlite/sqlitetest"
 	"github.com/tock-sched/tock/storage/storetest"
 )
 
@@ -38,16 +39,7 @@ type rig struct {
 
 func newRig(t *testing.T, yaml string) *rig {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return newRigOn(t, yaml, st, clock.NewFake(t0))
+	return newRigOn(t, yaml, sqlitetest.NewStore(t), clock.NewFake(t0))
 }
 
 func newRigOn(t *testing.T, yaml string, st storage.Store, clk *clock.Fake) *rig {

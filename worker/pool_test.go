@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +16,7 @@ import (
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/memory"
-	"github.com/tock-sched/tock/storage/sqlite"
+	"github.com/tock-sched/tock/storage/sqlite/sqlitetest"
 )
 
 func TestMain(m *testing.M) {
@@ -88,14 +87,7 @@ func newRigWith(t *testing.T, yaml string, o Options) *rig {
 func newIdleRig(t *testing.T, yaml string) *rig {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.NewStore(t)
 	epoch, err := st.BumpEpoch(ctx, "leader")
 	if err != nil {
 		t.Fatal(err)

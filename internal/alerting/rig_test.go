@@ -2,7 +2,6 @@ package alerting
 
 import (
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
-	"github.com/tock-sched/tock/storage/sqlite"
+	"github.com/tock-sched/tock/storage/sqlite/sqlitetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,16 +37,7 @@ type rig struct {
 
 func newRig(t *testing.T, yaml string) *rig {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return newRigOn(t, yaml, st, clock.NewFake(t0))
+	return newRigOn(t, yaml, sqlitetest.NewStore(t), clock.NewFake(t0))
 }
 
 func newRigOn(t *testing.T, yaml string, st storage.Store, clk *clock.Fake) *rig {

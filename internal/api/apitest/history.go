@@ -5,7 +5,6 @@ package apitest
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/storage"
-	"github.com/tock-sched/tock/storage/sqlite"
+	"github.com/tock-sched/tock/storage/sqlite/sqlitetest"
 	"github.com/tock-sched/tock/storage/storetest"
 )
 
@@ -71,16 +70,7 @@ func MustConfig(t testing.TB, src string) *jobs.Config {
 // closed when the test ends.
 func OpenStore(t testing.TB) storage.Store {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tock.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatalf("opening store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrating store: %v", err)
-	}
-	return st
+	return sqlitetest.NewStore(t)
 }
 
 // NewHistory builds: backup with a succeeded run (output ScriptOutput), a
