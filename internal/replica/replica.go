@@ -172,7 +172,9 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 		return nil, err
 	}
 	r := &Replica{opts: o, log: o.Logger, cfg: cfg}
-	if r.store, err = OpenStore(ctx, o.StoreURL, o.Logger); err != nil {
+	// A replica that goes silent (partition, freeze) must not keep the
+	// leader row locked past the time a new leader needs it (I11).
+	if r.store, err = openStore(ctx, o.StoreURL, o.Logger, sessionIdleTimeout(o.LeaseTTL)); err != nil {
 		return nil, err
 	}
 	if err := r.store.Migrate(ctx); err != nil {

@@ -5,3 +5,6 @@ var ParseURL = parseURL
 
 // SetReadCommitted exposes setReadCommitted to the external tests.
 var SetReadCommitted = setReadCommitted
+
+// SetSessionIdleTimeout exposes setSessionIdleTimeout to the external tests.
+var SetSessionIdleTimeout = setSessionIdleTimeout

@@ -46,6 +46,12 @@ type migrationLock struct {
 
 // Lock waits up to MigrationLockWait for the lock.
 func (l migrationLock) Lock(ctx context.Context, conn *sql.Conn) error {
+	// The lock's session sits idle while goose migrates on another one: it
+	// must outlive a short SessionIdleTimeout, or the server would drop it
+	// and the lock with it half-way through a migration.
+	if _, err := conn.ExecContext(ctx, "SET SESSION wait_timeout = 28800"); err != nil {
+		return fmt.Errorf("mysql: keeping the migration lock's session open: %w", err)
+	}
 	deadline := time.Now().Add(MigrationLockWait)
 	for {
 		var got sql.NullInt64

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +54,16 @@ type Options struct {
 	// MaxOpenConns bounds the pool. Default DefaultMaxOpenConns; at
 	// least MinOpenConns.
 	MaxOpenConns int
+	// SessionIdleTimeout, when positive, is the server's wait_timeout for
+	// the store's sessions (whole seconds, rounded up): a client that goes
+	// silent for that long — cut off by a partition that drops packets, or
+	// frozen — has its session killed by the server, which rolls back its
+	// open transaction and frees its row locks. Without it a replica
+	// blackholed in the middle of a fenced transaction keeps the leader row
+	// locked for hours (wait_timeout's default), and no new leader can bump
+	// the epoch (I11). The pool drops idle connections before the server
+	// does. Default: the server's wait_timeout.
+	SessionIdleTimeout time.Duration
 }
 
 // Store is the MySQL/MariaDB implementation of storage.Store.
@@ -82,13 +93,27 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if maxOpen > 0 {
 		maxOpen = max(maxOpen, MinOpenConns)
 	}
+	idle := setSessionIdleTimeout(cfg, opts.SessionIdleTimeout)
 	db, err := openDB(ctx, cfg, maxOpen)
 	if err != nil {
 		return nil, err
 	}
+	db.SetConnMaxIdleTime(idle)
 	d := dialect
 	d.MigrationLocker = migrationLock{name: MigrationLockName(cfg.DBName)}
 	return &Store{sqlstore.New(sqlstore.Config{Dialect: d, DB: db, Logger: opts.Logger})}, nil
+}
+
+// setSessionIdleTimeout sets the sessions' wait_timeout to d (whole
+// seconds, rounded up; nothing when d is not positive) and returns how long
+// the pool may keep a connection idle: half of it, at most a minute.
+func setSessionIdleTimeout(cfg *mysql.Config, d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Minute
+	}
+	secs := int64((d + time.Second - 1) / time.Second)
+	cfg.Params["wait_timeout"] = strconv.FormatInt(secs, 10)
+	return min(time.Minute, time.Duration(secs)*time.Second/2)
 }
 
 func openDB(ctx context.Context, cfg *mysql.Config, maxOpen int) (*sql.DB, error) {

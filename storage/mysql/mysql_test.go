@@ -303,3 +303,53 @@ func TestOpenNeedsDatabase(t *testing.T) {
 		t.Fatal("Open without a database name succeeded")
 	}
 }
+
+// A replica that goes silent in the middle of a fenced transaction (a
+// partition that drops its packets, a freeze) holds the leader row; with
+// SessionIdleTimeout the server kills its session and frees the row, so a
+// new leader fences its term within that bound instead of after hours
+// (I11).
+func TestSilentSessionFreesTheLeaderRow(t *testing.T) {
+	t.Parallel()
+	url := mysqltest.NewDatabase(t)
+	ctx := t.Context()
+	st, err := mysql.Open(ctx, url, mysql.Options{SessionIdleTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The silent replica: the same session settings, a transaction that
+	// locks the leader row and then sends nothing more.
+	cfg, err := mysql.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mysql.SetSessionIdleTimeout(cfg, 2*time.Second)
+	conn, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	t.Cleanup(func() { db.Close() })
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	var epoch int64
+	if err := tx.QueryRowContext(ctx, "SELECT epoch FROM leader WHERE id = 1 FOR UPDATE").Scan(&epoch); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	bctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := st.BumpEpoch(bctx, "new-leader"); err != nil {
+		t.Fatalf("BumpEpoch behind a silent session: %v", err)
+	}
+	if took := time.Since(start); took > 6*time.Second {
+		t.Fatalf("the new leader fenced its term after %s; want about the 2s session idle timeout", took)
+	}
+}
