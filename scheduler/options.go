@@ -16,7 +16,7 @@ const (
 	DefaultOnTime          = 5 * time.Second
 	DefaultPollInterval    = time.Second
 	DefaultReapInterval    = time.Second
-	DefaultRequeueAfter    = 10 * time.Second
+	DefaultRequeueAfter    = 3 * time.Second
 	DefaultDispatchTimeout = 10 * time.Minute
 	DefaultStoreTimeout    = 10 * time.Second
 	DefaultRetryInterval   = time.Second
@@ -57,7 +57,9 @@ type Options struct {
 	// re-enqueues due queued runs. Default 1s.
 	ReapInterval time.Duration
 	// RequeueAfter is how long a queued run may sit unclaimed before its
-	// doorbell is rung again. Default 10s.
+	// doorbell is rung again. Default 3s: a doorbell lost in transit (a
+	// BRPOP answered to a replica that was cut off or frozen) delays its
+	// run by about that much.
 	RequeueAfter time.Duration
 	// DispatchTimeout fails queued runs no worker claimed for this long.
 	// Default 10m.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/replica"
+	"github.com/tock-sched/tock/scheduler"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -52,7 +53,7 @@ share the work: one leads and dispatches, all execute.`,
 	f.DurationVar(&o.LeaseTTL, "lease-ttl", replica.DefaultLeaseTTL, "leader lease TTL (distributed mode)")
 	f.DurationVar(&o.AttemptLease, "attempt-lease", 30*time.Second, "an attempt without a heartbeat for this long is lost and retried")
 	f.DurationVar(&o.ReapInterval, "reap-interval", time.Second, "how often the leader reaps expired attempts and re-enqueues queued runs")
-	f.DurationVar(&o.RequeueAfter, "requeue-after", 10*time.Second, "a queued run unclaimed this long has its doorbell rung again")
+	f.DurationVar(&o.RequeueAfter, "requeue-after", scheduler.DefaultRequeueAfter, "a queued run unclaimed this long has its doorbell rung again (a doorbell lost in transit, e.g. popped by a replica that was cut off, is rung again after it)")
 	f.DurationVar(&o.DispatchTimeout, "dispatch-timeout", 10*time.Minute, "a queued run no replica claims within this time fails")
 	f.StringVar(&o.Listen, "listen", envOrUnset("TOCK_LISTEN", replica.DefaultListen), "address of the REST API, web dashboard, /metrics, /healthz and /readyz; empty disables them (env TOCK_LISTEN)")
 	f.StringVar(&o.APIToken, "api-token", "", "bearer token every mutating API call and dashboard action needs (env TOCK_API_TOKEN)")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tock-sched/tock/internal/faultproxy"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -122,7 +123,7 @@ const (
 	FaultAttemptLease = 3 * time.Second
 	FaultLookahead    = time.Second
 	FaultReapInterval = time.Second
-	FaultRequeueAfter = 10 * time.Second
+	FaultRequeueAfter = scheduler.DefaultRequeueAfter
 	FaultWorkers      = 16
 	// FaultLatenessP99 bounds the start lateness p99 of a skew scenario.
 	FaultLatenessP99 = 250 * time.Millisecond
