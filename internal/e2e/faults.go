@@ -124,6 +124,11 @@ const (
 	FaultLookahead    = time.Second
 	FaultReapInterval = time.Second
 	FaultRequeueAfter = scheduler.DefaultRequeueAfter
+	// FaultOvertakeAfter is how far behind a later tick a tick's first
+	// start may be before the verdict calls its doorbell lost: beyond what
+	// a doorbell lost in transit (rung again after the requeue-after) or a
+	// run held by a frozen replica (reaped after the attempt lease) costs.
+	FaultOvertakeAfter = 5 * time.Second
 	FaultWorkers      = 16
 	// FaultLatenessP99 bounds the start lateness p99 of a skew scenario.
 	FaultLatenessP99 = 250 * time.Millisecond
@@ -629,7 +634,7 @@ func (f *faultRun) audit(ctx context.Context) error {
 		return err
 	}
 	f.res.Exec = AuditExecutions(ExecParams{Jobs: jobsList, From: f.from, To: f.to, Lines: lines, History: hist,
-		Events: events, LateAfter: FaultRequeueAfter})
+		Events: events, LateAfter: FaultRequeueAfter, OvertakeAfter: FaultOvertakeAfter})
 	if f.sc.leaderFault() {
 		f.failover(actx, events)
 	}
