@@ -129,7 +129,7 @@ const (
 	// a doorbell lost in transit (rung again after the requeue-after) or a
 	// run held by a frozen replica (reaped after the attempt lease) costs.
 	FaultOvertakeAfter = 5 * time.Second
-	FaultWorkers      = 16
+	FaultWorkers       = 16
 	// FaultLatenessP99 bounds the start lateness p99 of a skew scenario.
 	FaultLatenessP99 = 250 * time.Millisecond
 )
