@@ -152,6 +152,12 @@ type FaultEnv struct {
 	SettleWait time.Duration
 	// Logf receives progress. Default discards.
 	Logf func(format string, args ...any)
+	// TimingSlack multiplies the timing bounds of the verdict (start
+	// lateness p99, failover, overtaken ticks) for runs that share the machine, such as the
+	// default test suite's short versions: timing targets are judged by
+	// `make faults` on a quiet machine, the counts (duplicates, starts
+	// after the lease, lost runs) everywhere. Default 1.
+	TimingSlack int
 }
 
 // FaultResult is what one fault scenario measured.
@@ -634,7 +640,7 @@ func (f *faultRun) audit(ctx context.Context) error {
 		return err
 	}
 	f.res.Exec = AuditExecutions(ExecParams{Jobs: jobsList, From: f.from, To: f.to, Lines: lines, History: hist,
-		Events: events, LateAfter: FaultRequeueAfter, OvertakeAfter: FaultOvertakeAfter})
+		Events: events, LateAfter: FaultRequeueAfter, OvertakeAfter: FaultOvertakeAfter * time.Duration(f.slack())})
 	if f.sc.leaderFault() {
 		f.failover(actx, events)
 	}
@@ -660,6 +666,9 @@ func (f *faultRun) failover(ctx context.Context, events []LogEvent) {
 	}
 	f.res.Failover, f.res.FailoverMeasured = first.Sub(f.res.FaultAt), true
 }
+
+// slack is the factor of the timing bounds (FaultEnv.TimingSlack).
+func (f *faultRun) slack() int { return max(1, f.env.TimingSlack) }
 
 // judge lists the requirements the scenario did not meet.
 func (f *faultRun) judge() {
@@ -702,16 +711,16 @@ func (f *faultRun) judge() {
 			}
 			fail("%d runs lost %s (a lost attempt or no success; %d attempts lost after the body had ended)", x.LostRuns, cause, x.CompletedLost)
 		}
-		if x.TockLateness.P99 > FaultLatenessP99 {
-			fail("start lateness p99 %s > %s (tock's, from its attempt-started lines; the bodies' p99 is %s)", ms(x.TockLateness.P99), ms(FaultLatenessP99), ms(x.Lateness.P99))
+		if bound := FaultLatenessP99 * time.Duration(f.slack()); x.TockLateness.P99 > bound {
+			fail("start lateness p99 %s > %s (tock's, from its attempt-started lines; the bodies' p99 is %s)", ms(x.TockLateness.P99), ms(bound), ms(x.Lateness.P99))
 		}
 	}
 	if f.sc.leaderFault() {
 		switch {
 		case !r.FailoverMeasured:
 			fail("no leadership term begun after the fault dispatched anything in the window")
-		case r.Failover > r.FailoverBound:
-			fail("failover %s > lease-ttl + 1s = %s", ms(r.Failover), ms(r.FailoverBound))
+		case r.Failover > r.FailoverBound*time.Duration(f.slack()):
+			fail("failover %s > lease-ttl + 1s = %s (×%d)", ms(r.Failover), ms(r.FailoverBound), f.slack())
 		}
 	}
 }

@@ -71,6 +71,10 @@ func runFaultTest(t *testing.T, name string, before, after time.Duration, mod fu
 	res, err := RunFault(ctx, sc, FaultEnv{
 		Binary: bin, Dir: dir, StoreURL: storeURL, RedisURL: redisURL, Cluster: prefix,
 		Before: before, After: after, SettleWait: 25 * time.Second, Logf: t.Logf,
+		// The suite runs packages side by side on two cores: it holds
+		// the counts strictly and the timing targets loosely (make
+		// faults judges those).
+		TimingSlack: 4,
 	})
 	if err != nil {
 		tailLogs(t, dir)
