@@ -152,12 +152,14 @@ type FaultEnv struct {
 	SettleWait time.Duration
 	// Logf receives progress. Default discards.
 	Logf func(format string, args ...any)
-	// TimingSlack multiplies the timing bounds of the verdict (start
-	// lateness p99, failover, overtaken ticks) for runs that share the machine, such as the
-	// default test suite's short versions: timing targets are judged by
-	// `make faults` on a quiet machine, the counts (duplicates, starts
-	// after the lease, lost runs) everywhere. Default 1.
-	TimingSlack int
+	// CountsOnly leaves the timing bounds (start lateness p99, failover
+	// time, overtaken ticks) out of the verdict, for runs that share the
+	// machine with other work, such as the default test suite's short
+	// versions: timing targets are judged by `make faults` on a quiet
+	// machine, the counts (duplicates, starts after the lease, lost, stuck
+	// and missing runs, a failover that never happens) everywhere. The
+	// figures are still measured and printed.
+	CountsOnly bool
 }
 
 // FaultResult is what one fault scenario measured.
@@ -640,7 +642,7 @@ func (f *faultRun) audit(ctx context.Context) error {
 		return err
 	}
 	f.res.Exec = AuditExecutions(ExecParams{Jobs: jobsList, From: f.from, To: f.to, Lines: lines, History: hist,
-		Events: events, LateAfter: FaultRequeueAfter, OvertakeAfter: FaultOvertakeAfter * time.Duration(f.slack())})
+		Events: events, LateAfter: FaultRequeueAfter, OvertakeAfter: FaultOvertakeAfter})
 	if f.sc.leaderFault() {
 		f.failover(actx, events)
 	}
@@ -667,9 +669,6 @@ func (f *faultRun) failover(ctx context.Context, events []LogEvent) {
 	f.res.Failover, f.res.FailoverMeasured = first.Sub(f.res.FaultAt), true
 }
 
-// slack is the factor of the timing bounds (FaultEnv.TimingSlack).
-func (f *faultRun) slack() int { return max(1, f.env.TimingSlack) }
-
 // judge lists the requirements the scenario did not meet.
 func (f *faultRun) judge() {
 	r := f.res
@@ -693,7 +692,7 @@ func (f *faultRun) judge() {
 	if x.Early > 0 {
 		fail("%d ticks started early", x.Early)
 	}
-	if x.Overtaken > 0 {
+	if x.Overtaken > 0 && !f.env.CountsOnly {
 		fail("%d ticks started %s or more after a later tick had (a doorbell lost until the reaper rang it again, or never rung); %d started %s or more late", x.Overtaken, x.OvertakeAfter, x.Late, x.LateAfter)
 	}
 	failed := 0
@@ -711,16 +710,16 @@ func (f *faultRun) judge() {
 			}
 			fail("%d runs lost %s (a lost attempt or no success; %d attempts lost after the body had ended)", x.LostRuns, cause, x.CompletedLost)
 		}
-		if bound := FaultLatenessP99 * time.Duration(f.slack()); x.TockLateness.P99 > bound {
-			fail("start lateness p99 %s > %s (tock's, from its attempt-started lines; the bodies' p99 is %s)", ms(x.TockLateness.P99), ms(bound), ms(x.Lateness.P99))
+		if x.TockLateness.P99 > FaultLatenessP99 && !f.env.CountsOnly {
+			fail("start lateness p99 %s > %s (tock's, from its attempt-started lines; the bodies' p99 is %s)", ms(x.TockLateness.P99), ms(FaultLatenessP99), ms(x.Lateness.P99))
 		}
 	}
 	if f.sc.leaderFault() {
 		switch {
 		case !r.FailoverMeasured:
 			fail("no leadership term begun after the fault dispatched anything in the window")
-		case r.Failover > r.FailoverBound*time.Duration(f.slack()):
-			fail("failover %s > lease-ttl + 1s = %s (×%d)", ms(r.Failover), ms(r.FailoverBound), f.slack())
+		case r.Failover > r.FailoverBound && !f.env.CountsOnly:
+			fail("failover %s > lease-ttl + 1s = %s", ms(r.Failover), ms(r.FailoverBound))
 		}
 	}
 }
