@@ -168,16 +168,7 @@ func median(ds []time.Duration) time.Duration {
 // job sleeps 2s, so that faults hit running attempts.
 func Config(n int) string {
 	var b strings.Builder
-	b.WriteString(`defaults:
-  timezone: UTC
-  timeout: 30s
-  retries: 2
-  retry_backoff: 0s
-  concurrency: allow
-  misfire: run_all
-  catchup_window: 1h
-jobs:
-`)
+	b.WriteString(e2e.FaultDefaults)
 	for i := range n {
 		exec := `command: ["true"]`
 		if i%4 == 3 {

@@ -10,6 +10,21 @@ import (
 	"time"
 )
 
+// FaultDefaults is the head of the fault runs' configs (ExecConfig, the
+// chaos run's): every tick must run (concurrency allow, misfire run_all,
+// catchup_window 1h) and two immediate retries run attempts lost to a fault
+// again; the jobs list follows.
+const FaultDefaults = `defaults:
+  timezone: UTC
+  timeout: 30s
+  retries: 2
+  retry_backoff: 0s
+  concurrency: allow
+  misfire: run_all
+  catchup_window: 1h
+jobs:
+`
+
 // ExecConfig returns a config of n jobs tick-00 … firing every second whose
 // body records its own execution: it appends a "start" line to logPath
 // before its work (a 1ms sleep) and an "end" line after it, each one short
@@ -23,16 +38,7 @@ import (
 // again.
 func ExecConfig(n int, logPath string) string {
 	var b strings.Builder
-	b.WriteString(`defaults:
-  timezone: UTC
-  timeout: 30s
-  retries: 2
-  retry_backoff: 0s
-  concurrency: allow
-  misfire: run_all
-  catchup_window: 1h
-jobs:
-`)
+	b.WriteString(FaultDefaults)
 	script := ExecBody(logPath)
 	q, _ := json.Marshal(script) // a YAML double-quoted scalar takes JSON escapes
 	for i := range n {
