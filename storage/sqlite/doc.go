@@ -12,7 +12,8 @@
 //
 // It serves one replica: several tock processes must not share a SQLite
 // file as a cluster (use storage/mysql), and no driver type leaves the
-// package. Migrate holds an exclusive lock on PATH-migrate.lock (flock on
-// Unix), so that processes migrating the same file at the same moment (a
-// CLI command given --store while tock run starts, say) take turns.
+// package. Open (while it turns a new file to WAL) and Migrate hold an
+// exclusive lock on PATH-migrate.lock (flock on Unix), so that processes
+// opening or migrating the same file at the same moment (a CLI command
+// given --store while tock run starts, say) take turns.
 package sqlite

@@ -96,21 +96,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := w.PingContext(ctx); err != nil {
+	if err := firstConnect(ctx, w, path, memory); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
+		return nil, err
 	}
 	r := w
 	if !memory {
-		var mode string
-		if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-			w.Close()
-			return nil, fmt.Errorf("opening sqlite %s: reading journal mode: %w", path, err)
-		}
-		if !strings.EqualFold(mode, "wal") {
-			w.Close()
-			return nil, fmt.Errorf("opening sqlite %s: journal mode is %q, not wal (is it on a network file system?)", path, mode)
-		}
 		if r, err = sql.Open("sqlite", file+"?"+busy+"&_pragma=query_only(1)"); err != nil {
 			w.Close()
 			return nil, fmt.Errorf("opening sqlite %s for reading: %w", path, err)
@@ -123,6 +114,36 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		st.path = path
 	}
 	return st, nil
+}
+
+// firstConnect opens the writer's connection and checks the file is in WAL
+// mode. Turning a new file to WAL needs an exclusive lock that SQLite does
+// not wait for (SQLITE_BUSY at once, whatever the busy timeout), so two
+// processes opening a new file together take turns on the lock file
+// Migrate uses (PATH-migrate.lock).
+func firstConnect(ctx context.Context, w *sql.DB, path string, memory bool) error {
+	if memory {
+		if err := w.PingContext(ctx); err != nil {
+			return fmt.Errorf("opening sqlite %s: %w", path, err)
+		}
+		return nil
+	}
+	unlock, err := lockFile(ctx, path+"-migrate.lock")
+	if err != nil {
+		return fmt.Errorf("opening sqlite %s: locking %s-migrate.lock: %w", path, path, err)
+	}
+	defer unlock()
+	if err := w.PingContext(ctx); err != nil {
+		return fmt.Errorf("opening sqlite %s: %w", path, err)
+	}
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("opening sqlite %s: reading journal mode: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("opening sqlite %s: journal mode is %q, not wal (is it on a network file system?)", path, mode)
+	}
+	return nil
 }
 
 // parseURL returns the file path of a sqlite: URL.
