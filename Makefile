@@ -27,6 +27,7 @@ test:
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tock
+	$(GO) build -o $(dir $(BIN))tock-exec ./cmd/tock-exec
 
 vet:
 	$(GO) vet ./...

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/tock-sched/tock/internal/clock"
+	"github.com/tock-sched/tock/internal/tockexec/tockexectest"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/jobs/jobfile"
@@ -19,10 +18,7 @@ import (
 	"github.com/tock-sched/tock/storage/sqlite/sqlitetest"
 )
 
-func TestMain(m *testing.M) {
-	executor.RunShimIfRequested()
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { tockexectest.VerifyTestMain(m) }
 
 var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 

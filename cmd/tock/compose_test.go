@@ -10,7 +10,8 @@ import (
 
 // TestComposeCommandsAccepted parses docker-compose.yml and checks that every
 // tock command line in it is accepted by the CLI (known subcommand, known
-// flags, valid values), and that the Dockerfile builds this binary.
+// flags, valid values), and that the Dockerfile builds this binary and
+// tock-exec beside it.
 func TestComposeCommandsAccepted(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile("../../docker-compose.yml")
@@ -72,7 +73,8 @@ func TestComposeCommandsAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"AS build", "go build", "./cmd/tock", "COPY --from=build"} {
+	// tock-exec must ship beside tock: tock looks for it there.
+	for _, want := range []string{"AS build", "go build", "./cmd/tock ", "./cmd/tock-exec", "COPY --from=build /out/tock /out/tock-exec /usr/local/bin/"} {
 		if !strings.Contains(string(df), want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}

@@ -9,17 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+
 	// Embedded zone data: every replica resolves time zones alike.
 	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
-
-	"github.com/tock-sched/tock/jobs/executor"
 )
 
 func main() {
-	// A job's process-group shim is this same binary (no orphans, I8).
-	executor.RunShimIfRequested()
 	os.Exit(execute(newRootCmd(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

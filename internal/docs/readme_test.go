@@ -226,8 +226,8 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// buildTock builds the binary the README examples run instead of
-// bin/tock and `go run ./cmd/tock`.
+// buildTock builds the binaries the README examples run instead of
+// bin/tock (tock-exec beside it).
 func buildTock(ctx context.Context, t *testing.T) string {
 	t.Helper()
 	bin, err := e2e.BuildTock(ctx, t.TempDir())
@@ -250,7 +250,7 @@ func makeDryRun(t *testing.T) substitution {
 }
 
 // TestReadmeQuickStart runs the shell blocks of README's "Quick start" as
-// written, with `go run ./cmd/tock` replaced by a freshly built binary, in a
+// written, with bin/tock replaced by a freshly built binary, in a
 // fresh directory (so the embedded store tock.db is the test's own), the
 // HTTP server on a free port (TOCK_LISTEN), and `make` targets checked with
 // a dry run. The foreground `tock run` runs in the background; before the
@@ -272,11 +272,11 @@ func TestReadmeQuickStart(t *testing.T) {
 	s := newShellSession(t, bin, env)
 	subs := []substitution{
 		makeDryRun(t),
-		literal("`go run ./cmd/tock`", "go run ./cmd/tock", bin),
+		literal("bin/tock", "bin/tock ", bin+" "),
 	}
 	blocks := shellBlocks(t, "Quick start")
-	if !strings.Contains(strings.Join(blocks, ""), "go run ./cmd/tock run ") {
-		t.Fatalf("the quick start no longer starts tock with `go run ./cmd/tock run`; update the example or this test")
+	if !strings.Contains(strings.Join(blocks, ""), "bin/tock run ") {
+		t.Fatalf("the quick start no longer starts tock with `bin/tock run`; update the example or this test")
 	}
 	fg := foregroundRun(bin)
 	for _, block := range blocks {

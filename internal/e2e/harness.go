@@ -115,6 +115,12 @@ func BuildTockWith(ctx context.Context, dir string, o BuildOptions) (string, err
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building tock in %s (tags %v): %w\n%s", root, o.Tags, err, b)
 	}
+	// tock runs command and shell jobs under tock-exec, found beside it.
+	cmd = exec.CommandContext(ctx, gt, "build", "-o", filepath.Join(dir, "tock-exec"), "./cmd/tock-exec")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building tock-exec in %s: %w\n%s", root, err, b)
+	}
 	return bin, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/redact"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
@@ -169,6 +170,9 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	}
 	cfg, err := jobfile.Load(o.ConfigPath)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSupervisor(o.ConfigPath, cfg); err != nil {
 		return nil, err
 	}
 	r := &Replica{opts: o, log: o.Logger, cfg: cfg}
@@ -366,4 +370,20 @@ func (r *Replica) Close() {
 			r.store.Close()
 		}
 	})
+}
+
+// checkSupervisor fails when the config has command or shell jobs and
+// tock-exec, the supervisor they run under, is missing: better a clear
+// error at start than every run of those jobs failing.
+func checkSupervisor(path string, cfg *jobs.Config) error {
+	for _, j := range cfg.Jobs {
+		if len(j.Command) == 0 && j.Shell == "" {
+			continue
+		}
+		if _, err := executor.FindSupervisor(); err != nil {
+			return fmt.Errorf("%s: job %q is a command or shell job: %w", path, j.Name, err)
+		}
+		return nil
+	}
+	return nil
 }

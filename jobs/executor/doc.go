@@ -9,7 +9,7 @@
 // [Options.StartGate] can refuse the attempt at the last moment before
 // anything is spawned or sent.
 //
-// # Process groups and the shim
+// # Process groups and the supervisor
 //
 // A command or shell job runs in a process group of its own, so stopping it
 // stops everything it started (I8): a timeout or cancel sends SIGTERM to the
@@ -20,23 +20,18 @@
 // [CappedBuffer], so a chatty job costs tock only its output limit.
 //
 // A process group alone does not survive tock being killed with SIGKILL:
-// nobody is left to signal it. So tock does not start the job itself but a
-// tiny shim (tock's own binary with TOCK_EXEC_SHIM=1, see [RunShimIfRequested])
-// as the group leader, with Pdeathsig=SIGTERM. The shim starts the job in its
-// group and waits. On SIGTERM it looks at its parent: still tock means the
-// group is being stopped and the job got the signal too, so it keeps waiting;
-// a new parent means tock died, and it SIGKILLs the group at once. The shim
-// exits with the job's exit code (128+N for signal N) and reports the exact
-// outcome on a status pipe, so Result.ExitCode is the job's, not the shim's.
+// nobody is left to signal it. So tock does not start jobs itself: each
+// tock process runs one [Supervisor], the small program tock-exec
+// (package internal/tockexec), connected by a socket. tock-exec starts each
+// job as the leader of a new group and reports its pid and, once reaped,
+// its exit status; when tock dies its socket reaches end of file and
+// tock-exec SIGKILLs every group it started. A start costs a message and a
+// fork, not a program's start-up: tock-exec is started once, on the first
+// command or shell job, and again should it die. [FindSupervisor] says
+// where it is looked for.
 //
-// Pdeathsig fires when the OS thread that forked the shim exits. Go retires a
-// thread only when a goroutine exits while locked to it; Execute never locks
-// a thread, and the parent check makes such a stray SIGTERM harmless anyway.
-// Processes that leave the group (setsid) are beyond the group signals; their
-// hold on the output pipe is cut after a short drain timeout.
-//
-// A binary that executes jobs calls [RunShimIfRequested] first thing in main,
-// and so does TestMain of every package whose tests execute jobs.
+// Processes that leave the group (setsid) are beyond the group signals;
+// their hold on the output pipe is cut after a short drain timeout.
 //
 // The package must not touch storage or the network beyond an http job's
 // request, and leaves no goroutine running after Execute returns. It lives

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"time"
@@ -29,9 +27,6 @@ const (
 	// the job's process group is gone, for processes outside the group that
 	// still hold it open.
 	outputDrainTimeout = 500 * time.Millisecond
-	// shimReportTimeout bounds the read of the shim's status report, which
-	// is written before the shim exits.
-	shimReportTimeout = time.Second
 	// groupPollInterval is how often Execute looks whether a stopped process
 	// group still has members, once its leader has exited.
 	groupPollInterval = 20 * time.Millisecond
@@ -55,11 +50,9 @@ type Options struct {
 	// HTTPClient sends http jobs' requests. Default a client without a
 	// global timeout (the job's timeout applies).
 	HTTPClient *http.Client
-	// Shim is the argv prefix that starts the process-group shim; it must
-	// lead to RunShimIfRequested. An empty non-nil slice runs jobs directly
-	// as group leaders, which leaves them running if tock is SIGKILLed.
-	// Default ShimCommand().
-	Shim []string
+	// Supervisor starts command and shell jobs. Default
+	// DefaultSupervisor(): the process's shared tock-exec.
+	Supervisor *Supervisor
 
 	// Fence is the fencing token of the attempt (jobs.Run.Fence of the claimed
 	// run). When it is not zero, the executor identifies the attempt to the
@@ -241,20 +234,6 @@ func processEnv(j *jobs.Job, opts Options) []string {
 		env = append(env, v.env+"="+v.value)
 	}
 	return env
-}
-
-// startErrorText says why argv0 could not start, without the "fork/exec"
-// noise of the underlying error.
-func startErrorText(argv0 string, err error) string {
-	var ee *exec.Error
-	var pe *fs.PathError
-	switch {
-	case errors.As(err, &ee):
-		err = ee.Err
-	case errors.As(err, &pe):
-		err = pe.Err
-	}
-	return fmt.Sprintf("starting %s: %v", argv0, err)
 }
 
 func intPtr(n int) *int { return &n }

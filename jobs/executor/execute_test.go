@@ -80,35 +80,26 @@ func TestExecuteProcess(t *testing.T) {
 			status: jobs.StatusFailed, exitCode: 137, errText: "exit status 137",
 		},
 	}
-	modes := []struct {
-		name string
-		shim []string
-	}{
-		{"shim", nil},
-		{"direct", []string{}},
-	}
-	for _, mode := range modes {
-		for _, tt := range tests {
-			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
-				t.Parallel()
-				j := tt.job
-				j.Name = "t"
-				res := executor.Execute(context.Background(), &j, executor.Options{Shim: mode.shim})
-				if res.Status != tt.status {
-					t.Errorf("Status = %q, want %q (result %+v)", res.Status, tt.status, res)
-				}
-				checkExitCode(t, res.ExitCode, tt.exitCode)
-				if res.Error != tt.errText {
-					t.Errorf("Error = %q, want %q", res.Error, tt.errText)
-				}
-				if res.Output != tt.output {
-					t.Errorf("Output = %q, want %q", res.Output, tt.output)
-				}
-				if res.Duration <= 0 {
-					t.Errorf("Duration = %v, want > 0", res.Duration)
-				}
-			})
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			j := tt.job
+			j.Name = "t"
+			res := executor.Execute(context.Background(), &j, executor.Options{})
+			if res.Status != tt.status {
+				t.Errorf("Status = %q, want %q (result %+v)", res.Status, tt.status, res)
+			}
+			checkExitCode(t, res.ExitCode, tt.exitCode)
+			if res.Error != tt.errText {
+				t.Errorf("Error = %q, want %q", res.Error, tt.errText)
+			}
+			if res.Output != tt.output {
+				t.Errorf("Output = %q, want %q", res.Output, tt.output)
+			}
+			if res.Duration <= 0 {
+				t.Errorf("Duration = %v, want > 0", res.Duration)
+			}
+		})
 	}
 }
 
@@ -116,31 +107,35 @@ func TestExecuteEnv(t *testing.T) {
 	t.Setenv("TOCK_TEST_PARENT_VAR", "from-parent")
 	j := &jobs.Job{
 		Name:  "env",
-		Shell: `echo "$TOCK_TEST_PARENT_VAR $JOB_VAR $SHARED $TOCK_RUN_ID ${TOCK_EXEC_SHIM-unset} ${TOCK_EXEC_SHIM_PARENT-unset}"`,
-		Env:   map[string]string{"JOB_VAR": "from-job", "SHARED": "job", "TOCK_EXEC_SHIM": "0"},
+		Shell: `echo "$TOCK_TEST_PARENT_VAR $JOB_VAR $SHARED $TOCK_RUN_ID ${TOCK_EXEC_PARENT-unset}"`,
+		Env:   map[string]string{"JOB_VAR": "from-job", "SHARED": "job"},
 	}
 	opts := executor.Options{Env: []string{"TOCK_RUN_ID=42", "SHARED=opts"}}
 	res := executor.Execute(context.Background(), j, opts)
-	want := "from-parent from-job opts 42 unset unset\n"
+	want := "from-parent from-job opts 42 unset\n"
 	if res.Status != jobs.StatusSucceeded || res.Output != want {
 		t.Fatalf("got %q (%+v), want output %q", res.Output, res, want)
 	}
 }
 
 func TestExecuteStartFailures(t *testing.T) {
-	t.Run("shim missing", func(t *testing.T) {
+	t.Run("supervisor missing", func(t *testing.T) {
 		j := &jobs.Job{Name: "t", Command: []string{"true"}}
-		res := executor.Execute(context.Background(), j, executor.Options{Shim: []string{"/no/such/shim"}})
-		if res.Status != jobs.StatusFailed || res.ExitCode != nil || res.Error != "starting /no/such/shim: no such file or directory" {
+		res := executor.Execute(context.Background(), j, executor.Options{Supervisor: executor.NewSupervisor("/no/such/tock-exec")})
+		if res.Status != jobs.StatusFailed || res.ExitCode != nil || !strings.Contains(res.Error, "/no/such/tock-exec: no such file or directory") {
 			t.Fatalf("got %+v", res)
 		}
 	})
-	t.Run("process is a shim that did not act as one", func(t *testing.T) {
-		t.Setenv(executor.ShimEnv, "1")
-		j := &jobs.Job{Name: "t", Command: []string{"true"}}
-		res := executor.Execute(context.Background(), j, executor.Options{})
-		if res.Status != jobs.StatusFailed || !strings.Contains(res.Error, "did not call executor.RunShimIfRequested") {
-			t.Fatalf("got %+v", res)
+	t.Run("supervisor not found", func(t *testing.T) {
+		t.Setenv(executor.SupervisorEnv, "")
+		t.Setenv("PATH", t.TempDir())
+		_, err := executor.FindSupervisor()
+		if err == nil || !strings.Contains(err.Error(), "tock-exec, the supervisor command and shell jobs run under, is neither beside") {
+			t.Fatalf("FindSupervisor: %v", err)
+		}
+		t.Setenv(executor.SupervisorEnv, "/no/such/tock-exec")
+		if _, err := executor.FindSupervisor(); err == nil || !strings.Contains(err.Error(), "TOCK_EXEC=/no/such/tock-exec") {
+			t.Fatalf("FindSupervisor with a bad TOCK_EXEC: %v", err)
 		}
 	})
 	t.Run("no executor", func(t *testing.T) {
@@ -315,19 +310,19 @@ func TestExecuteNoOrphansAfterKill9(t *testing.T) {
 	})
 
 	pids := waitPIDs(t, pidFile, 2, nil)
-	shimPID := parentOf(t, pids[0])
-	if shimPID == fake.Process.Pid {
-		t.Fatalf("the job's shell %d is tock's direct child: no shim in between", pids[0])
+	supPID := parentOf(t, pids[0])
+	if supPID == fake.Process.Pid {
+		t.Fatalf("the job's shell %d is tock's direct child: no supervisor in between", pids[0])
 	}
-	if got := parentOf(t, shimPID); got != fake.Process.Pid {
-		t.Fatalf("the shim %d has parent %d, want the fake tock %d", shimPID, got, fake.Process.Pid)
+	if got := parentOf(t, supPID); got != fake.Process.Pid {
+		t.Fatalf("the supervisor %d has parent %d, want the fake tock %d", supPID, got, fake.Process.Pid)
 	}
 
 	if err := fake.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-exited
-	for _, pid := range append(pids, shimPID) {
+	for _, pid := range append(pids, supPID) {
 		waitGone(t, pid)
 	}
 	if t.Failed() {

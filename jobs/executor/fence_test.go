@@ -189,8 +189,6 @@ func TestExecuteStartGate(t *testing.T) {
 		// job returns a job whose start leaves a trace, and started
 		// reports whether the trace is there.
 		job func(t *testing.T) (j *jobs.Job, started func() bool)
-		// shim is Options.Shim.
-		shim []string
 	}
 	process := func(shell bool) func(t *testing.T) (*jobs.Job, func() bool) {
 		return func(t *testing.T) (*jobs.Job, func() bool) {
@@ -210,10 +208,9 @@ func TestExecuteStartGate(t *testing.T) {
 		return &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL}}, func() bool { return requests.Load() != before }
 	}
 	kinds := []kind{
-		{"command", process(false), nil},
-		{"command direct", process(false), []string{}},
-		{"shell", process(true), nil},
-		{"http", httpJob, nil},
+		{"command", process(false)},
+		{"shell", process(true)},
+		{"http", httpJob},
 	}
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
@@ -224,7 +221,7 @@ func TestExecuteStartGate(t *testing.T) {
 					calls++
 					return errFenced
 				}
-				res := executor.Execute(context.Background(), j, executor.Options{Shim: k.shim, Fence: testFence, StartGate: gate})
+				res := executor.Execute(context.Background(), j, executor.Options{Fence: testFence, StartGate: gate})
 				if !res.NotStarted || res.Status != jobs.StatusCanceled || res.Error != "not started: "+errFenced.Error() ||
 					res.ExitCode != nil || res.Output != "" {
 					t.Errorf("got %+v, want canceled, not started", res)
@@ -246,7 +243,7 @@ func TestExecuteStartGate(t *testing.T) {
 					}
 					return nil
 				}
-				res := executor.Execute(context.Background(), j, executor.Options{Shim: k.shim, Fence: testFence, StartGate: gate})
+				res := executor.Execute(context.Background(), j, executor.Options{Fence: testFence, StartGate: gate})
 				if res.NotStarted || res.Status != jobs.StatusSucceeded {
 					t.Errorf("got %+v, want succeeded", res)
 				}
@@ -281,9 +278,8 @@ func TestExecuteStartGate(t *testing.T) {
 	})
 }
 
-// A StartGate may block until the attempt is due: the shim is already
-// running while it waits (its start-up is off the path from the tick to the
-// job), and the job starts only after the gate let it.
+// A StartGate may block until the attempt is due: the job starts only
+// after the gate let it.
 func TestExecuteStartGateWaits(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
@@ -314,8 +310,8 @@ func TestExecuteStartGateWaits(t *testing.T) {
 	}
 }
 
-// Refused attempts leave no descriptor open (pipes of a shim started
-// ahead). Not parallel: it counts this process's descriptors, which other
+// Refused attempts leave no descriptor open (the output pipe made before
+// the gate is asked). Not parallel: it counts this process's descriptors, which other
 // tests would open and close meanwhile.
 func TestRefusedAttemptsLeaveNoDescriptors(t *testing.T) {
 	fds := func() int {

@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/tock-sched/tock/internal/tockexec/tockexectest"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/executor"
 )
@@ -19,17 +18,11 @@ import (
 const fakeTockEnv = "TOCK_TEST_FAKE_TOCK"
 
 func TestMain(m *testing.M) {
-	// Execute re-runs this binary as its process-group shim.
-	executor.RunShimIfRequested()
 	if pidFile := os.Getenv(fakeTockEnv); pidFile != "" {
+		// TOCK_EXEC is inherited from the test that started this.
 		os.Exit(runFakeTock(pidFile))
 	}
-	// A -race binary sleeps a second on exit to catch late races; as the
-	// shim it would make every job last that much longer.
-	if _, set := os.LookupEnv("GORACE"); !set {
-		_ = os.Setenv("GORACE", "atexit_sleep_ms=0")
-	}
-	goleak.VerifyTestMain(m)
+	tockexectest.VerifyTestMain(m)
 }
 
 // runFakeTock runs a job that starts a background sleep and writes

@@ -7,27 +7,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
-	"time"
 )
-
-// parentPollInterval is zero on Linux: Pdeathsig tells the shim at once
-// that tock died.
-const parentPollInterval time.Duration = 0
-
-// groupSysProcAttr puts the shim (and so the job) in a new process group.
-// For a shim it also has the kernel send SIGTERM when the thread that started
-// it dies. Go retires an OS thread only when a goroutine exits while locked
-// to it, and Execute never locks one; even so, a thread exit that is not
-// tock's death leaves the shim's parent unchanged, and the shim ignores that
-// SIGTERM. A job run without a shim gets no Pdeathsig: it could only die
-// alone, leaving its children behind.
-func groupSysProcAttr(shim bool) *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{Setpgid: true}
-	if shim {
-		a.Pdeathsig = syscall.SIGTERM
-	}
-	return a
-}
 
 // groupHasLiving reports whether process group pgid has a member that is
 // not a zombie. kill(-pgid, 0) alone also counts zombies, which linger where
