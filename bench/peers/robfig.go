@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -143,4 +144,45 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// RobfigExecSystem names robfig/cron's runner exec'ing command jobs.
+const RobfigExecSystem = "robfig/cron v3 runner, exec"
+
+// RobfigExec is Robfig with a process for a body: each entry runs argv(i)
+// with os/exec and waits for it, the way a cron runner runs command jobs.
+// The process stamps its own start into stampFile (bench/cmd/stamp); the
+// latencies are read from there, as for tock's command jobs.
+func RobfigExec(ctx context.Context, n int, period time.Duration, ticks int, argv func(i int) []string, stampFile string, index func(string) int) (stats.Fire, error) {
+	if err := checkFireArgs(n, period, ticks); err != nil {
+		return stats.Fire{}, err
+	}
+	spec, _ := secondsSpec(period)
+	var failed atomic.Int64
+	c := cron.New(cron.WithSeconds(), cron.WithLocation(time.UTC))
+	for i := range n {
+		a := argv(i)
+		if _, err := c.AddFunc(spec, func() {
+			if exec.Command(a[0], a[1:]...).Run() != nil {
+				failed.Add(1)
+			}
+		}); err != nil {
+			return stats.Fire{}, fmt.Errorf("adding robfig/cron entry %d (%q): %w", i, spec, err)
+		}
+	}
+	c.Start()
+	c.Entries()
+	from, to := window(time.Now(), period, ticks)
+	err := sleepUntil(ctx, stopAt(to, period))
+	<-c.Stop().Done() // waits for running entries
+	if err != nil {
+		return stats.Fire{}, err
+	}
+	seen := stats.NewTicks(period)
+	if err := stats.ReadStamps(stampFile, index, seen); err != nil {
+		return stats.Fire{}, err
+	}
+	f := seen.Result(RobfigExecSystem, n, from, to)
+	f.Note = fmt.Sprintf("in-process, no lock, no history; %d processes failed", failed.Load())
+	return f, nil
 }

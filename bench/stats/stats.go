@@ -3,8 +3,13 @@
 package stats
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -133,4 +138,31 @@ func (t *Ticks) Result(system string, n int, from, to time.Time) Fire {
 		}
 	}
 	return f
+}
+
+// ReadStamps feeds t the stamps in path, lines "NAME UNIXNANO" the stamp
+// program wrote; index maps a NAME to its job number (-1: not a job).
+// Each start counts for the grid instant it follows (Ticks.Observe).
+func ReadStamps(path string, index func(string) int, t *Ticks) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for n, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		name, ns, ok := strings.Cut(line, " ")
+		at, err := strconv.ParseInt(ns, 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("%s:%d: %q is not NAME UNIXNANO", path, n+1, line)
+		}
+		if i := index(name); i >= 0 {
+			t.Observe(i, time.Unix(0, at))
+		}
+	}
+	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -153,4 +155,35 @@ func Save(ctx context.Context, url, path string) error {
 		return err
 	}
 	return os.WriteFile(path, body, 0o644)
+}
+
+// WriteCommandConfig writes a tock.yaml of n command jobs; argv(i) is job
+// i's command and spec(i) its schedule.
+func WriteCommandConfig(path string, n int, argv func(i int) []string, spec func(i int) string) error {
+	var b bytes.Buffer
+	b.WriteString("defaults:\n  timezone: UTC\n  timeout: 30s\n  concurrency: allow\n  misfire: run_all\n  catchup_window: 1h\n")
+	b.WriteString("history:\n  keep: 1d\njobs:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  - name: %s\n    schedule: %q\n    command: [", JobName(i), spec(i))
+		for k, a := range argv(i) {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q", a)
+		}
+		b.WriteString("]\n")
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// BuildStamp builds the stamp program (bench/cmd/stamp), the command jobs'
+// body, into dir.
+func BuildStamp(ctx context.Context, benchRoot, dir string) (string, error) {
+	out := filepath.Join(dir, "stamp")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/stamp")
+	cmd.Dir = benchRoot
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building stamp: %v\n%s", err, b)
+	}
+	return out, nil
 }

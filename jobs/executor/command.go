@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -55,7 +56,9 @@ func execProcess(ctx context.Context, j *jobs.Job, argv []string, opts Options) 
 	go func() {
 		defer close(copied)
 		// The error is the pipe's EOF, or the deadline drainOutput sets.
-		_, _ = io.CopyBuffer(out, outR, make([]byte, 64<<10))
+		buf := copyBuffers.Get().(*[]byte)
+		defer copyBuffers.Put(buf)
+		_, _ = io.CopyBuffer(out, outR, *buf)
 	}()
 
 	stop := false
@@ -95,6 +98,13 @@ func execProcess(ctx context.Context, j *jobs.Job, argv []string, opts Options) 
 	}
 	return res
 }
+
+// copyBuffers are the buffers output is read through: a burst of a
+// thousand starts would otherwise allocate (and clear) a buffer each.
+var copyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
 
 // dedupEnv keeps the last value of each variable, as exec.Cmd does: the
 // job's env and tock's variables override the inherited ones.

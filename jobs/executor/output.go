@@ -39,10 +39,9 @@ func (b *CappedBuffer) Write(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	b.total += int64(n)
 
+	// head and tail grow as output comes: most jobs print a few lines,
+	// and a run should not cost its whole output limit in memory.
 	if room := b.headMax - len(b.head); room > 0 && len(p) > 0 {
-		if b.head == nil {
-			b.head = make([]byte, 0, b.headMax)
-		}
 		k := min(room, len(p))
 		b.head = append(b.head, p[:k]...)
 		p = p[k:]
@@ -50,11 +49,11 @@ func (b *CappedBuffer) Write(p []byte) (int, error) {
 	if len(p) == 0 || b.tailMax == 0 {
 		return n, nil
 	}
-	if b.tail == nil {
-		b.tail = make([]byte, 0, b.tailMax)
-	}
 	if len(p) >= b.tailMax {
 		// p alone fills the ring: keep its end, in order.
+		if cap(b.tail) < b.tailMax {
+			b.tail = make([]byte, b.tailMax)
+		}
 		b.tail = b.tail[:b.tailMax]
 		copy(b.tail, p[len(p)-b.tailMax:])
 		b.start = 0

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 )
 
@@ -52,6 +53,10 @@ func isExecutable(p string) error {
 	return nil
 }
 
+// DefaultSupervisors is how many tock-exec processes DefaultSupervisor
+// runs: one per CPU, at most four.
+var DefaultSupervisors = min(runtime.NumCPU(), 4)
+
 var (
 	defaultMu  sync.Mutex
 	defaultSup *Supervisor
@@ -70,6 +75,6 @@ func DefaultSupervisor() (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	defaultSup = NewSupervisor(p)
+	defaultSup = NewSupervisorN(p, DefaultSupervisors)
 	return defaultSup, nil
 }

@@ -34,6 +34,7 @@ type options struct {
 	out        string
 	only       map[string]bool
 	sizes      []int
+	cmdSizes   []int
 	peerSizes  []int
 	period     time.Duration
 	ticks      int
@@ -71,11 +72,12 @@ func parseInts(s string) ([]int, error) {
 
 func main() {
 	var o options
-	var only, sizes, peerSizes, scaleSizes string
+	var only, sizes, peerSizes, scaleSizes, cmdSizes string
 	flag.StringVar(&o.root, "root", "..", "tock's repository (the bench module's parent)")
 	flag.StringVar(&o.out, "out", "results.md", "file the markdown table is written to")
-	flag.StringVar(&only, "only", "fire,peers,throughput,scale,failover", "scenarios to run, comma-separated: fire (tock), peers (their fire latency), throughput, scale, failover")
+	flag.StringVar(&only, "only", "fire,peers,command,throughput,scale,failover", "scenarios to run, comma-separated: fire (tock), peers (their fire latency), command (command jobs, tock and robfig/cron), throughput, scale, failover")
 	flag.StringVar(&sizes, "sizes", "1k,10k", "fire latency: jobs due in the same second (tock)")
+	flag.StringVar(&cmdSizes, "command-sizes", "300,1000", "command jobs: jobs due in the same second")
 	flag.StringVar(&peerSizes, "peer-sizes", "", "fire latency: sizes for the peers (default -sizes)")
 	flag.DurationVar(&o.period, "period", 5*time.Second, "fire latency: the jobs' period (whole seconds dividing 60)")
 	flag.IntVar(&o.ticks, "ticks", 3, "fire latency: ticks measured per scenario")
@@ -103,7 +105,9 @@ func main() {
 			peerSizes = sizes
 		}
 		if o.peerSizes, err = parseInts(peerSizes); err == nil {
-			o.scaleSizes, err = parseInts(scaleSizes)
+			if o.scaleSizes, err = parseInts(scaleSizes); err == nil {
+				o.cmdSizes, err = parseInts(cmdSizes)
+			}
 		}
 	}
 	if err == nil && (o.period < time.Second || o.period%time.Second != 0 || 60%int(o.period/time.Second) != 0) {
@@ -201,6 +205,30 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
+	if o.only["command"] {
+		stampBin, err := tockrun.BuildStamp(ctx, filepath.Join(root, "bench"), dir)
+		if err != nil {
+			return err
+		}
+		for _, n := range o.cmdSizes {
+			logf("command jobs: tock embedded, %d jobs every %s", n, o.period)
+			f, err := env.commandTock(ctx, n, o.period, o.ticks, stampBin)
+			if err != nil {
+				return fmt.Errorf("command jobs of tock, %d jobs: %w", n, err)
+			}
+			rep.command = append(rep.command, f)
+			logFire(f)
+			logf("command jobs: robfig/cron runner exec, %d entries", n)
+			stampFile := filepath.Join(dir, fmt.Sprintf("stamps-robfig-%d", n))
+			f, err = peers.RobfigExec(ctx, n, o.period, o.ticks,
+				func(i int) []string { return []string{stampBin, stampFile, tockrun.JobName(i)} }, stampFile, tockrun.JobIndex)
+			if err != nil {
+				return err
+			}
+			rep.command = append(rep.command, f)
+			logFire(f)
+		}
+	}
 	if o.only["throughput"] {
 		logf("throughput: %d jobs every second on 3 replicas for %s", o.tputJobs, o.tputDur)
 		t, err := env.throughputTock(ctx, o.tputJobs, o.tputWarm, o.tputDur)
@@ -256,6 +284,7 @@ func logFire(f stats.Fire) {
 type report struct {
 	opts     options
 	fire     []stats.Fire
+	command  []stats.Fire
 	tput     *throughput
 	scale    []stats.Scale
 	failover *failover
@@ -279,6 +308,29 @@ func (r *report) write(w io.Writer) {
 			l := f.Latencies
 			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d | %d | %d | %s |\n", f.System, f.N, hist,
 				stats.Ms(stats.Quantile(l, 0.5)), stats.Ms(stats.Quantile(l, 0.99)), stats.Ms(stats.Max(l)),
+				len(l), f.Duplicates, f.Missing, f.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.command) > 0 {
+		fmt.Fprintf(w, "### Command jobs (scheduled instant → the job's process running, stamped by the process), %d ticks of jobs every %s\n\n", r.opts.ticks, r.opts.period)
+		fmt.Fprintln(w, "Every system runs the same program (bench/cmd/stamp) as the job; *starts/s* is the jobs due together over the p99 latency.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| system | jobs due together | history | p50 ms | p99 ms | max ms | starts/s | runs | duplicates | missing | note |")
+		fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+		for _, f := range r.command {
+			hist := "none"
+			if f.Persisted {
+				hist = "persisted"
+			}
+			l := f.Latencies
+			p99 := stats.Quantile(l, 0.99)
+			rate := 0.0
+			if p99 > 0 {
+				rate = float64(f.N) / p99.Seconds()
+			}
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %.0f | %d | %d | %d | %s |\n", f.System, f.N, hist,
+				stats.Ms(stats.Quantile(l, 0.5)), stats.Ms(p99), stats.Ms(stats.Max(l)), rate,
 				len(l), f.Duplicates, f.Missing, f.Note)
 		}
 		fmt.Fprintln(w)

@@ -142,12 +142,17 @@ func (d *deployment) waitLoaded(ctx context.Context, since time.Time, timeout ti
 // distributed, else embedded) and waits until its leader loaded the
 // schedule; the caller closes the deployment.
 func (e *tockEnv) launch(ctx context.Context, name string, n int, spec func(int) string, distributed bool, extra ...string) (*deployment, time.Time, error) {
+	return e.launchWith(ctx, name, func(cfg string) error { return tockrun.WriteConfig(cfg, n, e.sink.URL, spec) }, distributed, extra...)
+}
+
+// launchWith is launch with the config written by write.
+func (e *tockEnv) launchWith(ctx context.Context, name string, write func(cfg string) error, distributed bool, extra ...string) (*deployment, time.Time, error) {
 	dir, err := os.MkdirTemp(e.dir, name+"-")
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	cfg := filepath.Join(dir, "tock.yaml")
-	if err := tockrun.WriteConfig(cfg, n, e.sink.URL, spec); err != nil {
+	if err := write(cfg); err != nil {
 		return nil, time.Time{}, err
 	}
 	begin := time.Now()
@@ -243,6 +248,47 @@ func (e *tockEnv) fireTock(ctx context.Context, distributed bool, n int, period 
 	res.Note = fmt.Sprintf("history: %d/%d runs succeeded", ok, want)
 	e.log("  %s n=%d: %d starts, p50 %s p99 %s max %s ms, history %d/%d succeeded", d.name, n, len(res.Latencies),
 		stats.Ms(stats.Quantile(res.Latencies, 0.5)), stats.Ms(stats.Quantile(res.Latencies, 0.99)), stats.Ms(stats.Max(res.Latencies)), ok, want)
+	return res, nil
+}
+
+// commandTock measures command jobs on the embedded tock: n jobs running
+// stamp (the same program its peers run), due together every period, over
+// ticks ticks. The latency is from the scheduled instant to the job's
+// process running, as the process stamps it.
+func (e *tockEnv) commandTock(ctx context.Context, n int, period time.Duration, ticks int, stampBin string) (stats.Fire, error) {
+	spec := everySpec(period)
+	stampFile := filepath.Join(e.dir, fmt.Sprintf("stamps-tock-%d", n))
+	argv := func(i int) []string { return []string{stampBin, stampFile, tockrun.JobName(i)} }
+	d, loaded, err := e.launchWith(ctx, fmt.Sprintf("command-%d", n), func(cfg string) error {
+		return tockrun.WriteCommandConfig(cfg, n, argv, func(int) string { return spec })
+	}, false)
+	if err != nil {
+		return stats.Fire{}, err
+	}
+	defer d.close()
+	d.name = "tock embedded, command jobs"
+	from := loaded.Truncate(period).Add(2 * period)
+	to := from.Add(time.Duration(ticks) * period)
+	if err := sleepUntil(ctx, to.Add(period/2)); err != nil {
+		return stats.Fire{}, err
+	}
+	seen := stats.NewTicks(period)
+	if err := stats.ReadStamps(stampFile, tockrun.JobIndex, seen); err != nil {
+		return stats.Fire{}, err
+	}
+	res := seen.Result(d.name, n, from, to)
+	res.Persisted = true
+	rows, err := e2e.ListWindow(ctx, d.store, from, to)
+	if err != nil {
+		return res, err
+	}
+	ok := 0
+	for _, r := range rows {
+		if r.Status == jobs.StatusSucceeded && tockrun.JobIndex(r.Job) >= 0 {
+			ok++
+		}
+	}
+	res.Note = fmt.Sprintf("history: %d/%d runs succeeded", ok, n*ticks)
 	return res, nil
 }
 
