@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 )
 
@@ -54,8 +53,10 @@ func isExecutable(p string) error {
 }
 
 // DefaultSupervisors is how many tock-exec processes DefaultSupervisor
-// runs: one per CPU, at most four.
-var DefaultSupervisors = min(runtime.NumCPU(), 4)
+// runs. One: on a 2-core machine a burst of 1,000 command jobs started no
+// sooner with two (the machine's CPUs, not tock-exec's forks, were the
+// limit), and each costs about 8 MiB of memory.
+var DefaultSupervisors = 1
 
 var (
 	defaultMu  sync.Mutex
