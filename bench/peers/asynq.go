@@ -35,7 +35,7 @@ const asynqAlign = 20 * time.Millisecond
 // scheduler enqueues every tick, so schedulers > 1 gives duplicates. Each run
 // is attributed to the tick its task was enqueued for, so a run later than
 // one period still counts against its own tick.
-func Asynq(ctx context.Context, n, schedulers int, period time.Duration, ticks int, redisAddr string, redisDB int) (stats.Fire, error) {
+func Asynq(ctx context.Context, n, schedulers int, period time.Duration, ticks int, redisAddr string, redisDB int, body Body) (stats.Fire, error) {
 	if err := checkFireArgs(n, period, ticks); err != nil {
 		return stats.Fire{}, err
 	}
@@ -97,7 +97,7 @@ func Asynq(ctx context.Context, n, schedulers int, period time.Duration, ticks i
 			// within its tick's first second.
 			tick = start.Truncate(period)
 		}
-		seen.ObserveAt(job, tick, start)
+		body.run(job, tick, start, seen)
 		return nil
 	})
 
@@ -182,9 +182,9 @@ func Asynq(ctx context.Context, n, schedulers int, period time.Duration, ticks i
 	if schedulers > 1 {
 		noun += "s"
 	}
-	f := seen.Result(fmt.Sprintf("asynq v0.26 (%d %s)", schedulers, noun), n, from, to)
+	f := body.ticks(seen).Result(fmt.Sprintf("asynq v0.26 (%d %s)", schedulers, noun), n, from, to)
 	mu.Lock()
-	f.Note = fmt.Sprintf("default 1 s poll; enqueue lag max %s ms, enqueue errors %d", stats.Ms(maxLag), enqErrs)
+	f.Note = fmt.Sprintf("default 1 s poll; enqueue lag max %s ms, enqueue errors %d; %s", stats.Ms(maxLag), enqErrs, body.label())
 	if maxLag >= period {
 		f.Note += "; an enqueue lagged a whole period, so some runs may count against the next tick"
 	}

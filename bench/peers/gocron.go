@@ -33,7 +33,7 @@ var errLocked = errors.New("peers: gocron job locked by another instance")
 // SET NX PX period/2, released after the run. Each job records when it starts
 // and then runs for 1 ms. Runs of one job and tick by more than one instance
 // are duplicates. The lock keys are deleted at the end.
-func Gocron(ctx context.Context, n, instances int, period time.Duration, ticks int, redisAddr, keyPrefix string) (stats.Fire, error) {
+func Gocron(ctx context.Context, n, instances int, period time.Duration, ticks int, redisAddr, keyPrefix string, body Body) (stats.Fire, error) {
 	if err := checkFireArgs(n, period, ticks); err != nil {
 		return stats.Fire{}, err
 	}
@@ -84,8 +84,11 @@ func Gocron(ctx context.Context, n, instances int, period time.Duration, ticks i
 			_, err := s.NewJob(
 				gocron.CronJob(spec, true),
 				gocron.NewTask(func() {
-					seen.Observe(i, time.Now())
-					time.Sleep(gocronJobRun)
+					start := time.Now()
+					body.run(i, start.Truncate(period), start, seen)
+					if body.Call == nil {
+						time.Sleep(gocronJobRun)
+					}
 				}),
 				gocron.WithName(strconv.Itoa(i)),
 			)
@@ -112,9 +115,9 @@ func Gocron(ctx context.Context, n, instances int, period time.Duration, ticks i
 	if err := errors.Join(errs...); err != nil {
 		return stats.Fire{}, err
 	}
-	f := seen.Result(fmt.Sprintf("gocron v2 + Redis lock ×%d", instances), n, from, to)
-	f.Note = fmt.Sprintf("lock SET NX PX %v, released after the run; locks won %d, refused %d, errors %d",
-		period/2, counts.won.Load(), counts.refused.Load(), counts.failed.Load())
+	f := body.ticks(seen).Result(fmt.Sprintf("gocron v2 + Redis lock ×%d", instances), n, from, to)
+	f.Note = fmt.Sprintf("lock SET NX PX %v, released after the run; locks won %d, refused %d, errors %d; %s",
+		period/2, counts.won.Load(), counts.refused.Load(), counts.failed.Load(), body.label())
 	return f, nil
 }
 

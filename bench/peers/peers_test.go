@@ -91,16 +91,16 @@ func TestWindow(t *testing.T) {
 
 func TestBadArguments(t *testing.T) {
 	ctx := t.Context()
-	if _, err := Robfig(ctx, 10, 7*time.Second, 1); err == nil {
+	if _, err := Robfig(ctx, 10, 7*time.Second, 1, Body{}); err == nil {
 		t.Error("Robfig accepted a 7 s period")
 	}
-	if _, err := Robfig(ctx, 0, time.Second, 1); err == nil {
+	if _, err := Robfig(ctx, 0, time.Second, 1, Body{}); err == nil {
 		t.Error("Robfig accepted n = 0")
 	}
-	if _, err := Gocron(ctx, 10, 2, time.Second, 1, "127.0.0.1:1", ""); err == nil {
+	if _, err := Gocron(ctx, 10, 2, time.Second, 1, "127.0.0.1:1", "", Body{}); err == nil {
 		t.Error("Gocron accepted an empty key prefix")
 	}
-	if _, err := Asynq(ctx, 10, 1, 5*time.Second, 1, "127.0.0.1:1", 0); err == nil {
+	if _, err := Asynq(ctx, 10, 1, 5*time.Second, 1, "127.0.0.1:1", 0, Body{}); err == nil {
 		t.Error("Asynq accepted Redis database 0")
 	}
 	if _, err := RobfigScale(ctx, 10, 2*time.Hour, time.Second); err == nil {
@@ -112,7 +112,7 @@ func TestRobfig(t *testing.T) {
 	checkGoroutines(t)
 	const n, ticks = 50, 2
 	period := time.Second
-	f, err := Robfig(t.Context(), n, period, ticks)
+	f, err := Robfig(t.Context(), n, period, ticks, Body{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestRobfigCancelled(t *testing.T) {
 	checkGoroutines(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := Robfig(ctx, 10, 5*time.Second, 2); err == nil {
+	if _, err := Robfig(ctx, 10, 5*time.Second, 2, Body{}); err == nil {
 		t.Fatal("Robfig returned no error when its context ended")
 	}
 }
@@ -167,7 +167,7 @@ func TestGocron(t *testing.T) {
 			const n, ticks = 50, 2
 			period := time.Second
 			prefix := "bench:gocron:" + randomHex() + ":"
-			f, err := Gocron(t.Context(), n, instances, period, ticks, addr, prefix)
+			f, err := Gocron(t.Context(), n, instances, period, ticks, addr, prefix, Body{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,7 +201,7 @@ func TestAsynq(t *testing.T) {
 			checkGoroutines(t)
 			const n, ticks = 50, 2
 			period := 2 * time.Second
-			f, err := Asynq(t.Context(), n, schedulers, period, ticks, addr, testAsynqDB)
+			f, err := Asynq(t.Context(), n, schedulers, period, ticks, addr, testAsynqDB, Body{})
 			if err != nil {
 				t.Fatal(err)
 			}

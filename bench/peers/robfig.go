@@ -20,7 +20,7 @@ const RobfigSystem = "robfig/cron v3 runner"
 // seconds spec firing every period on the period grid, each recording when
 // its function starts. It observes ticks ticks from the first grid instant
 // after the runner has started.
-func Robfig(ctx context.Context, n int, period time.Duration, ticks int) (stats.Fire, error) {
+func Robfig(ctx context.Context, n int, period time.Duration, ticks int, body Body) (stats.Fire, error) {
 	if err := checkFireArgs(n, period, ticks); err != nil {
 		return stats.Fire{}, err
 	}
@@ -28,7 +28,10 @@ func Robfig(ctx context.Context, n int, period time.Duration, ticks int) (stats.
 	seen := stats.NewTicks(period)
 	c := cron.New(cron.WithSeconds(), cron.WithLocation(time.UTC))
 	for i := range n {
-		if _, err := c.AddFunc(spec, func() { seen.Observe(i, time.Now()) }); err != nil {
+		if _, err := c.AddFunc(spec, func() {
+			start := time.Now()
+			body.run(i, start.Truncate(period), start, seen)
+		}); err != nil {
 			return stats.Fire{}, fmt.Errorf("adding robfig/cron entry %d (%q): %w", i, spec, err)
 		}
 	}
@@ -41,8 +44,8 @@ func Robfig(ctx context.Context, n int, period time.Duration, ticks int) (stats.
 	if err != nil {
 		return stats.Fire{}, err
 	}
-	f := seen.Result(RobfigSystem, n, from, to)
-	f.Note = "in-process, no lock, no history"
+	f := body.ticks(seen).Result(RobfigSystem, n, from, to)
+	f.Note = "in-process, no lock, no history; " + body.label()
 	return f, nil
 }
 

@@ -19,15 +19,44 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tock-sched/tock/bench/stats"
 )
 
-// Sink is the HTTP service the benchmark's jobs call: it answers 204 and
-// counts requests.
+// Sink is the HTTP service the benchmark's jobs call: it answers 204,
+// counts requests and, while a scenario tracks them, stamps the arrival of
+// every request for /NAME (a JobName) against the tick its
+// X-Tock-Scheduled-At header names (tock sends it; the peers' bodies send
+// the tick they fired for), or the period grid instant before the arrival.
 type Sink struct {
-	URL  string
-	Hits atomic.Int64
-	srv  *http.Server
-	done chan struct{}
+	URL     string
+	Hits    atomic.Int64
+	tracked atomic.Pointer[stats.Ticks]
+	srv     *http.Server
+	done    chan struct{}
+}
+
+// Track stamps arrivals into t from now on; nil stops stamping.
+func (s *Sink) Track(t *stats.Ticks) { s.tracked.Store(t) }
+
+// JobURL is the URL job i calls.
+func (s *Sink) JobURL(i int) string { return s.URL + JobName(i) }
+
+// observe stamps one arrival.
+func (s *Sink) observe(r *http.Request, at time.Time) {
+	t := s.tracked.Load()
+	if t == nil {
+		return
+	}
+	i := JobIndex(strings.TrimPrefix(r.URL.Path, "/"))
+	if i < 0 {
+		return
+	}
+	if tick, err := time.Parse(time.RFC3339Nano, r.Header.Get("X-Tock-Scheduled-At")); err == nil {
+		t.ObserveAt(i, tick, at)
+		return
+	}
+	t.Observe(i, at)
 }
 
 // StartSink listens on a loopback port.
@@ -38,6 +67,7 @@ func StartSink() (*Sink, error) {
 	}
 	s := &Sink{URL: "http://" + l.Addr().String() + "/", done: make(chan struct{})}
 	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.observe(r, time.Now())
 		s.Hits.Add(1)
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusNoContent)
@@ -70,15 +100,15 @@ func JobIndex(name string) int {
 	return i
 }
 
-// WriteConfig writes a tock.yaml of n http jobs against url; spec(i) is
-// job i's schedule.
+// WriteConfig writes a tock.yaml of n http jobs, job i calling url+JobName(i);
+// spec(i) is job i's schedule.
 func WriteConfig(path string, n int, url string, spec func(i int) string) error {
 	var b bytes.Buffer
 	b.Grow(n * 110)
 	b.WriteString("defaults:\n  timezone: UTC\n  timeout: 30s\n  concurrency: allow\n  misfire: run_all\n  catchup_window: 1h\n")
 	b.WriteString("history:\n  keep: 1d\njobs:\n")
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(&b, "  - name: %s\n    schedule: %q\n    http: {method: GET, url: %q}\n", JobName(i), spec(i), url)
+		fmt.Fprintf(&b, "  - name: %s\n    schedule: %q\n    http: {method: GET, url: %q}\n", JobName(i), spec(i), url+JobName(i))
 	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
