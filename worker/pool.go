@@ -356,9 +356,7 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 	// cancel or the loss of the lease ends the wait), then the lease fence
 	// is checked (I10): a replica frozen past the lease (SIGSTOP, a stalled
 	// VM) wakes here with the attempt possibly reaped and run elsewhere,
-	// and must not start it. A command or shell job's shim is already
-	// running while the gate waits, so its start-up is not on the path from
-	// the tick to the job; an http job waits first, since its circuit
+	// and must not start it. An http job waits first, since its circuit
 	// breaker may answer without calling the gate.
 	gate := func() error {
 		if !p.waitUntil(ctx, run.NotBefore) {

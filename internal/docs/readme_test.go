@@ -198,7 +198,7 @@ func (s *shellSession) tock(ctx context.Context, args ...string) ([]byte, error)
 
 // stop sends SIGTERM to every block's process group — tock hands over and
 // records its attempts — waits for every process of the binary (replicas
-// and job shims) to end, and kills what is left.
+// and their tock-exec) to end, and kills what is left.
 func (s *shellSession) stop() {
 	for _, pg := range s.pgid {
 		_ = syscall.Kill(-pg, syscall.SIGTERM)

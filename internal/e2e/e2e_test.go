@@ -448,7 +448,7 @@ func TestKill9WorkerMidAttempt(t *testing.T) {
 	if err := s.c.Kill9(victim); err != nil {
 		t.Fatal(err)
 	}
-	// The job's shim has Pdeathsig: it must stop the job as tock dies.
+	// tock-exec sees its replica's socket close: it must kill the job as tock dies.
 	if err := Poll(s.ctx(5*time.Second), 10*time.Millisecond, func(context.Context) (bool, error) {
 		return !ProcessAlive(pid1), nil
 	}); err != nil {

@@ -42,7 +42,8 @@ const (
 	killWait = 10 * time.Second
 	// closeGrace is what Close gives SIGTERMed replicas before SIGKILL.
 	closeGrace = 2 * time.Second
-	// leftoverWait is how long Close waits for job shims to die.
+	// leftoverWait is how long Close waits for replicas' tock-exec
+	// processes to die.
 	leftoverWait = 10 * time.Second
 	// storeCallTimeout bounds each store call of the harness.
 	storeCallTimeout = 10 * time.Second
@@ -721,8 +722,8 @@ func tailFile(path string, n int) ([]string, error) {
 
 // Close SIGTERMs every running replica, SIGKILLs those still alive after a
 // short grace, waits for all of them, closes the store and checks that no
-// process of the tock binary (a replica or a job's shim) is left; leftovers
-// are SIGKILLed and reported in the error. Idempotent.
+// process of the tock binary or of its tock-exec is left; leftovers are
+// SIGKILLed and reported in the error. Idempotent.
 func (c *Cluster) Close() error {
 	var err error
 	c.closed.Do(func() { err = c.close() })
@@ -762,14 +763,18 @@ func (c *Cluster) close() error {
 	if err := c.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing the harness's store: %w", err))
 	}
-	if err := ReapLeftovers(c.opts.Binary, leftoverWait); err != nil {
-		errs = append(errs, err)
+	// tock-exec, beside the binary, ends with its replica and kills the
+	// jobs' groups as it goes.
+	for _, bin := range []string{c.opts.Binary, filepath.Join(filepath.Dir(c.opts.Binary), "tock-exec")} {
+		if err := ReapLeftovers(bin, leftoverWait); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// Leftovers returns the pids of live processes running binary (replicas and
-// job shims both run the tock binary). Zombies do not count.
+// Leftovers returns the pids of live processes running binary (tock's
+// replicas, or tock-exec). Zombies do not count.
 func Leftovers(binary string) []int {
 	abs, err := filepath.Abs(binary)
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 // spawn starts bin with args and env, its stdout and stderr going to log.
 // The process dies with the harness (Pdeathsig), so a harness that dies
 // past its cleanup (a test timeout's panic, a crashed benchmark) leaves no
-// tock behind; job shims follow their replica by their own Pdeathsig.
+// tock behind; its tock-exec follows its replica (socket end of file,
+// Pdeathsig) and takes the jobs with it.
 func spawn(bin string, args, env []string, log *os.File) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env

@@ -35,18 +35,18 @@ type Reloader struct {
 	Reloaded func(cfg *jobs.Config, err error)
 }
 
-// NewReloader returns a Reloader of path calling apply with each valid config.
-func NewReloader(path string, log *slog.Logger, apply func(*jobs.Config)) *Reloader {
-	return &Reloader{path: path, log: log.With(slog.String("component", "reload")), apply: apply}
+// NewReloader returns a Reloader of path whose config in force is initial,
+// calling apply with each valid config it loads later. It holds the only
+// reference a replica keeps to a config it has replaced, so a reload
+// leaves the old config to the garbage collector.
+func NewReloader(path string, initial *jobs.Config, log *slog.Logger, apply func(*jobs.Config)) *Reloader {
+	return &Reloader{path: path, current: initial, log: log.With(slog.String("component", "reload")), apply: apply}
 }
 
-// Current returns the last applied config, or fallback before any reload.
-func (r *Reloader) Current(fallback *jobs.Config) *jobs.Config {
+// Current returns the config in force: the last one applied.
+func (r *Reloader) Current() *jobs.Config {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.current == nil {
-		return fallback
-	}
 	return r.current
 }
 

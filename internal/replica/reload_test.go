@@ -33,7 +33,7 @@ func TestReloaderFileChangeAndSIGHUP(t *testing.T) {
 	results := make(chan result, 10)
 	var mu sync.Mutex
 	var applied []*jobs.Config
-	r := NewReloader(path, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *jobs.Config) {
+	r := NewReloader(path, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *jobs.Config) {
 		mu.Lock()
 		applied = append(applied, c)
 		mu.Unlock()
@@ -75,7 +75,7 @@ func TestReloaderFileChangeAndSIGHUP(t *testing.T) {
 	if err, failures := r.LastError(); err == nil || failures != 1 {
 		t.Fatalf("LastError = %v, %d", err, failures)
 	}
-	if cur := r.Current(nil); cur == nil || len(cur.Jobs) != 2 {
+	if cur := r.Current(); cur == nil || len(cur.Jobs) != 2 {
 		t.Fatalf("invalid file replaced the config in force")
 	}
 	if err := os.WriteFile(path, []byte(reloadV1), 0o644); err != nil {

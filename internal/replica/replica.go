@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tock-sched/tock/internal/alerting"
@@ -141,9 +142,10 @@ func (o *Options) Check() error {
 // the scheduler and worker pool its role asks for. Its membership record in
 // the store is a storage.Node.
 type Replica struct {
+	scheduleLoads atomic.Int64
+
 	opts  Options
 	log   *slog.Logger
-	cfg   *jobs.Config
 	store storage.Store
 	queue storage.Queue
 	lease storage.Lease
@@ -175,7 +177,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	if err := checkSupervisor(o.ConfigPath, cfg); err != nil {
 		return nil, err
 	}
-	r := &Replica{opts: o, log: o.Logger, cfg: cfg}
+	r := &Replica{opts: o, log: o.Logger}
 	// A replica that goes silent (partition, freeze) must not keep the
 	// leader row locked past the time a new leader needs it (I11).
 	if r.store, err = openStore(ctx, o.StoreURL, o.Logger, sessionIdleTimeout(o.LeaseTTL)); err != nil {
@@ -227,7 +229,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 			Node: o.NodeID, Store: r.store, Queue: r.queue, Lease: r.lease, Clock: r.clock, Logger: o.Logger,
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
 			Lookahead: o.Lookahead, Healthy: r.clockHealthy, Term: alerts.Run,
-			Events: r.ops.metrics.SchedulerEvents(),
+			Events: r.schedulerEvents(),
 		}
 		if IsEmbedded(o.StoreURL) {
 			// One replica, nobody to hand over to: retry at once.
@@ -242,12 +244,30 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 			Events: r.ops.metrics.WorkerEvents(),
 		})
 	}
-	r.reloader = NewReloader(o.ConfigPath, o.Logger, r.apply)
+	r.reloader = NewReloader(o.ConfigPath, cfg, o.Logger, r.apply)
 	return r, nil
 }
 
+// schedulerEvents are the metrics' scheduler hooks, counting schedule
+// builds too (ScheduleLoads).
+func (r *Replica) schedulerEvents() scheduler.Events {
+	ev := r.ops.metrics.SchedulerEvents()
+	loaded := ev.Loaded
+	ev.Loaded = func(n int) {
+		r.scheduleLoads.Add(1)
+		if loaded != nil {
+			loaded(n)
+		}
+	}
+	return ev
+}
+
+// ScheduleLoads is how many times this replica's leader built its schedule
+// from a config (term starts and reloads).
+func (r *Replica) ScheduleLoads() int64 { return r.scheduleLoads.Load() }
+
 // Config returns the config in force.
-func (r *Replica) Config() *jobs.Config { return r.reloader.Current(r.cfg) }
+func (r *Replica) Config() *jobs.Config { return r.reloader.Current() }
 
 // apply installs a reloaded config.
 func (r *Replica) apply(cfg *jobs.Config) {
@@ -304,7 +324,7 @@ func (r *Replica) Run(ctx context.Context) error {
 		}
 	}
 	log.Info("tock started", slog.String("version", Version), slog.String("role", r.opts.Role),
-		slog.String("store", redact.URL(r.opts.StoreURL)), slog.Int("jobs", len(r.cfg.Jobs)), slog.String("config_digest", r.cfg.Digest))
+		slog.String("store", redact.URL(r.opts.StoreURL)), slog.Int("jobs", len(r.Config().Jobs)), slog.String("config_digest", r.Config().Digest))
 	<-ctx.Done()
 	log.Info("shutting down", slog.Duration("grace", r.opts.ShutdownGrace))
 	r.stopHTTP() // http.go: no new triggers while the rest stops

@@ -82,10 +82,9 @@ type Options struct {
 	// start: Execute returns jobs.StatusCanceled with Error "not started: "
 	// + the error's text and NotStarted set, having started no job process
 	// and sent nothing. It runs on Execute's goroutine and may block, e.g.
-	// until the attempt is due: a command or shell job's shim (tock's own
-	// helper, not the job) is started before StartGate is called and waits
-	// for its answer, so the shim's start-up cost is paid before the tick,
-	// not after it. It is not called when Execute fails before that point.
+	// until the attempt is due; a command or shell job is then started by
+	// tock-exec at once (a message and a fork). It is not called when
+	// Execute fails before that point.
 	StartGate func() error
 }
 

@@ -172,7 +172,7 @@ func TestExecuteTimeoutKillsGroup(t *testing.T) {
 	if res.Status != jobs.StatusTimedOut || res.Error != "timed out after 1s" {
 		t.Fatalf("got %+v, want timed_out", res)
 	}
-	// The shell died of the SIGTERM sent to the group, and the shim says so.
+	// The shell died of the SIGTERM sent to the group, and tock-exec says so.
 	checkExitCode(t, res.ExitCode, 128+int(syscall.SIGTERM))
 	if res.Output != "started\n" {
 		t.Errorf("Output = %q", res.Output)
@@ -235,7 +235,7 @@ func TestExecuteSIGKILLAfterGrace(t *testing.T) {
 	if waited := time.Since(stopAt); waited < grace {
 		t.Errorf("Execute returned %v after the cancel, before the %v grace: SIGTERM was not ignored?", waited, grace)
 	}
-	// SIGKILL to the group took the shim too, so it could not report.
+	// SIGKILL to the group: tock-exec reports the signal.
 	checkExitCode(t, res.ExitCode, 128+int(syscall.SIGKILL))
 	for _, pid := range pids {
 		waitGone(t, pid)
@@ -288,7 +288,7 @@ echo done`,
 
 // TestExecuteNoOrphansAfterKill9 runs a fake tock (this binary, see
 // runFakeTock) whose job starts a background sleep, SIGKILLs the fake tock
-// and checks that the shim took the job and its child down with it.
+// and checks that tock-exec took the job and its child down with it.
 func TestExecuteNoOrphansAfterKill9(t *testing.T) {
 	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "pids")
