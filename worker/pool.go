@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +40,10 @@ type Pool struct {
 	cfg  atomic.Pointer[jobs.Config]
 
 	// exec is Options.Exec behind the http circuit breakers.
-	exec     ExecFunc
-	breakers *Breakers
+	exec ExecFunc
+	// httpClient sends http jobs' requests.
+	httpClient *http.Client
+	breakers   *Breakers
 
 	slots   chan struct{}
 	jobMu   sync.Mutex
@@ -99,6 +102,9 @@ func New(cfg *jobs.Config, opts Options) *Pool {
 	}
 	p.breakers = NewBreakers(bo)
 	p.exec = p.breakers.Wrap(opts.Exec)
+	// As many idle connections per target as slots: a burst of http jobs
+	// against one service reuses its connections the next time.
+	p.httpClient = executor.NewHTTPClient(max(opts.Workers, executor.DefaultHTTPIdlePerHost))
 	return p
 }
 
@@ -378,6 +384,7 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 	res := p.exec(ctx, job, executor.Options{
 		KillGrace:   p.opts.KillGrace,
 		OutputLimit: p.opts.OutputLimit,
+		HTTPClient:  p.httpClient,
 		// The job learns its run, attempt and fencing token (I10).
 		Fence:       run.Fence(),
 		ScheduledAt: run.ScheduledAt,

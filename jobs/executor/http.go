@@ -12,21 +12,27 @@ import (
 	"github.com/tock-sched/tock/jobs"
 )
 
-// defaultHTTPClient has no global timeout: the job's timeout bounds a request.
-// Its transport keeps more idle connections per host than Go's default (2):
-// jobs that fire together against one service would otherwise open and
-// close a connection per run, and at thousands of runs a second run out of
-// ephemeral ports in TIME_WAIT.
-var defaultHTTPClient = &http.Client{Transport: httpTransport()}
+// defaultHTTPClient is NewHTTPClient(DefaultHTTPIdlePerHost).
+var defaultHTTPClient = NewHTTPClient(DefaultHTTPIdlePerHost)
 
-// httpIdlePerHost is how many idle connections http jobs keep per target.
-const httpIdlePerHost = 256
+// DefaultHTTPIdlePerHost is how many idle connections the default client
+// of http jobs keeps per target.
+const DefaultHTTPIdlePerHost = 256
 
-func httpTransport() *http.Transport {
+// NewHTTPClient returns a client for http jobs: no global timeout (the
+// job's timeout bounds a request), and a transport that keeps up to
+// idlePerHost idle connections per target instead of Go's 2. Jobs that
+// fire together against one service would otherwise open and close a
+// connection per run beyond the idle pool: at thousands of runs a second
+// that is a good part of the CPU, and ephemeral ports run out in
+// TIME_WAIT. A worker pool sizes it to its slots, the most requests it has
+// in flight at once.
+func NewHTTPClient(idlePerHost int) *http.Client {
+	idlePerHost = max(idlePerHost, 2)
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4 * httpIdlePerHost
-	t.MaxIdleConnsPerHost = httpIdlePerHost
-	return t
+	t.MaxIdleConns = 4 * idlePerHost
+	t.MaxIdleConnsPerHost = idlePerHost
+	return &http.Client{Transport: t}
 }
 
 // execHTTP sends the job's request and streams the response body into a

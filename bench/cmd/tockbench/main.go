@@ -182,8 +182,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.only["peers"] {
 		// The same body as tock's http jobs: a GET of /NAME on the sink
-		// through a keep-alive client with tock's idle pool size, stamped
-		// on arrival; then the no-op body, for the scheduler's overhead.
+		// through a keep-alive client with an idle pool sized to the burst,
+		// as tock's, stamped on arrival; then the no-op body, for the
+		// scheduler's overhead.
 		client := &http.Client{Transport: peerTransport()}
 		defer client.CloseIdleConnections()
 		for _, n := range o.peerSizes {
@@ -322,7 +323,7 @@ func (r *report) write(w io.Writer) {
 	_ = host
 	if len(r.fire) > 0 {
 		fmt.Fprintf(w, "### Fire latency (scheduled instant → the job's HTTP GET arriving at the sink), %d ticks of jobs every %s\n\n", r.opts.ticks, r.opts.period)
-		fmt.Fprintln(w, "Every system runs the same body: an HTTP GET of /NAME on one keep-alive no-op server, which stamps the arrival (tock's http jobs; the peers through a client with tock's idle pool of 256 per host).")
+		fmt.Fprintln(w, "Every system runs the same body: an HTTP GET of /NAME on one keep-alive no-op server, which stamps the arrival (tock's http jobs; the peers through a keep-alive client whose idle pool holds the whole burst, as tock's workers' does).")
 		fmt.Fprintln(w)
 		writeFire(w, r.fire)
 	}
@@ -409,11 +410,16 @@ func writeFire(w io.Writer, fires []stats.Fire) {
 	fmt.Fprintln(w)
 }
 
-// peerTransport is the peers' HTTP transport: Go's default with tock's idle
-// pool (jobs/executor's 256 per host).
+// peerTransport is the peers' HTTP transport: Go's default keeping as many
+// idle connections per host as the largest burst, as tock's workers do
+// (jobs/executor.NewHTTPClient sized to --workers, here 12,000 and 4,000).
 func peerTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4 * 256
-	t.MaxIdleConnsPerHost = 256
+	t.MaxIdleConns = 4 * peerIdlePerHost
+	t.MaxIdleConnsPerHost = peerIdlePerHost
 	return t
 }
+
+// peerIdlePerHost is the peers' idle pool per host: the embedded tock's
+// --workers.
+const peerIdlePerHost = 12000
