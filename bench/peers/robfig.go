@@ -24,23 +24,13 @@ func Robfig(ctx context.Context, n int, period time.Duration, ticks int, body Bo
 	if err := checkFireArgs(n, period, ticks); err != nil {
 		return stats.Fire{}, err
 	}
-	spec, _ := secondsSpec(period)
 	seen := stats.NewTicks(period)
-	c := cron.New(cron.WithSeconds(), cron.WithLocation(time.UTC))
-	for i := range n {
-		if _, err := c.AddFunc(spec, func() {
+	from, to, err := runRobfig(ctx, n, period, ticks, func(i int) func() {
+		return func() {
 			start := time.Now()
 			body.run(i, start.Truncate(period), start, seen)
-		}); err != nil {
-			return stats.Fire{}, fmt.Errorf("adding robfig/cron entry %d (%q): %w", i, spec, err)
 		}
-	}
-	c.Start()
-	// Entries blocks until the runner has computed every entry's next time.
-	c.Entries()
-	from, to := window(time.Now(), period, ticks)
-	err := sleepUntil(ctx, stopAt(to, period))
-	<-c.Stop().Done() // waits for running entries
+	})
 	if err != nil {
 		return stats.Fire{}, err
 	}
@@ -160,24 +150,15 @@ func RobfigExec(ctx context.Context, n int, period time.Duration, ticks int, arg
 	if err := checkFireArgs(n, period, ticks); err != nil {
 		return stats.Fire{}, err
 	}
-	spec, _ := secondsSpec(period)
 	var failed atomic.Int64
-	c := cron.New(cron.WithSeconds(), cron.WithLocation(time.UTC))
-	for i := range n {
+	from, to, err := runRobfig(ctx, n, period, ticks, func(i int) func() {
 		a := argv(i)
-		if _, err := c.AddFunc(spec, func() {
+		return func() {
 			if exec.Command(a[0], a[1:]...).Run() != nil {
 				failed.Add(1)
 			}
-		}); err != nil {
-			return stats.Fire{}, fmt.Errorf("adding robfig/cron entry %d (%q): %w", i, spec, err)
 		}
-	}
-	c.Start()
-	c.Entries()
-	from, to := window(time.Now(), period, ticks)
-	err := sleepUntil(ctx, stopAt(to, period))
-	<-c.Stop().Done() // waits for running entries
+	})
 	if err != nil {
 		return stats.Fire{}, err
 	}
@@ -188,4 +169,25 @@ func RobfigExec(ctx context.Context, n int, period time.Duration, ticks int, arg
 	f := seen.Result(RobfigExecSystem, n, from, to)
 	f.Note = fmt.Sprintf("in-process, no lock, no history; %d processes failed", failed.Load())
 	return f, nil
+}
+
+// runRobfig runs robfig/cron v3's runner with n entries firing every period
+// on the period grid, entry i running job(i), over ticks ticks from the
+// first grid instant after it has started; it returns that window once the
+// runner has stopped and its running entries ended.
+func runRobfig(ctx context.Context, n int, period time.Duration, ticks int, job func(i int) func()) (from, to time.Time, err error) {
+	spec, _ := secondsSpec(period)
+	c := cron.New(cron.WithSeconds(), cron.WithLocation(time.UTC))
+	for i := range n {
+		if _, err := c.AddFunc(spec, job(i)); err != nil {
+			return from, to, fmt.Errorf("adding robfig/cron entry %d (%q): %w", i, spec, err)
+		}
+	}
+	c.Start()
+	// Entries blocks until the runner has computed every entry's next time.
+	c.Entries()
+	from, to = window(time.Now(), period, ticks)
+	err = sleepUntil(ctx, stopAt(to, period))
+	<-c.Stop().Done() // waits for running entries
+	return from, to, err
 }
