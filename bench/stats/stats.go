@@ -42,7 +42,14 @@ type Scale struct {
 	Load        time.Duration // time to load (parse + schedule) all jobs
 	Reload      time.Duration // time to apply a reloaded config (0: not applicable)
 	FiredPerSec float64       // runs started per second during the measurement
-	Note        string
+	// RSS and PeakRSS are the process's resident memory after the
+	// measurement and its peak (VmHWM) until then, load included; 0 where
+	// not measured (a peer in the bench's own process).
+	RSS, PeakRSS float64
+	// ReloadGrowth is the live heap after a reload over the live heap
+	// before it (1: the reload kept nothing); 0 if not measured.
+	ReloadGrowth float64
+	Note         string
 }
 
 // Quantile returns the q-quantile (0..1) of ds by the nearest-rank method;

@@ -113,6 +113,31 @@ func WriteConfig(path string, n int, url string, spec func(i int) string) error 
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
+// RSS is pid's resident memory now (VmRSS) and its peak so far (VmHWM),
+// in bytes, from /proc.
+func RSS(pid int) (rss, peak float64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/status %s: %w", pid, k, err)
+		}
+		if k == "VmRSS" {
+			rss = kb * 1024
+		} else {
+			peak = kb * 1024
+		}
+	}
+	return rss, peak, nil
+}
+
 // CPUTime is the user+system CPU time of pid so far (from /proc).
 func CPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -366,15 +366,22 @@ func (r *report) write(w io.Writer) {
 	}
 	if len(r.scale) > 0 {
 		fmt.Fprintf(w, "### Schedule scale (jobs spread over an hour, measured %s)\n\n", r.opts.scaleFor)
-		fmt.Fprintln(w, "| system | jobs | CPU (cores) | heap bytes/job | load | reload | runs/s | note |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|")
+		fmt.Fprintln(w, "| system | jobs | CPU (cores) | heap bytes/job | RSS MiB | peak RSS MiB | load | reload | live heap after reload ÷ before | runs/s | note |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+		dash := func(v float64, format string) string {
+			if v == 0 {
+				return "—"
+			}
+			return fmt.Sprintf(format, v)
+		}
 		for _, s := range r.scale {
 			reload := "—"
 			if s.Reload > 0 {
 				reload = s.Reload.Round(time.Millisecond).String()
 			}
-			fmt.Fprintf(w, "| %s | %d | %.3f | %.0f | %s | %s | %.0f | %s |\n", s.System, s.Jobs, s.CPUFraction, s.HeapPerJob,
-				s.Load.Round(time.Millisecond), reload, s.FiredPerSec, s.Note)
+			fmt.Fprintf(w, "| %s | %d | %.3f | %.0f | %s | %s | %s | %s | %s | %.0f | %s |\n", s.System, s.Jobs, s.CPUFraction, s.HeapPerJob,
+				dash(s.RSS/(1<<20), "%.0f"), dash(s.PeakRSS/(1<<20), "%.0f"), s.Load.Round(time.Millisecond), reload,
+				dash(s.ReloadGrowth, "%.2f"), s.FiredPerSec, s.Note)
 		}
 		fmt.Fprintln(w)
 	}

@@ -462,6 +462,9 @@ func (e *tockEnv) scaleTock(ctx context.Context, n int, measure time.Duration) (
 		return res, err
 	}
 	res.HeapPerJob = (heap - baseHeap) / float64(n)
+	if res.RSS, res.PeakRSS, err = tockrun.RSS(pid); err != nil {
+		return res, err
+	}
 	// Reload: a changed file (one job more) moved into place, which the
 	// file watcher sees, and a SIGHUP, until the leader has rebuilt its
 	// schedule.
@@ -483,9 +486,15 @@ func (e *tockEnv) scaleTock(ctx context.Context, n int, measure time.Duration) (
 		return res, err
 	}
 	res.Reload = ev.Time.Sub(hup)
+	after, err := heapAfterGC(ctx, d.http)
+	if err != nil {
+		return res, err
+	}
+	res.ReloadGrowth = after / heap
 	res.Note = fmt.Sprintf("whole process: scheduling, dispatch with SQLite history, %0.f HTTP runs/s", res.FiredPerSec)
-	e.log("  tock scale n=%d: load %s, reload %s, cpu %.3f, heap/job %.0f B (baseline heap %.1f MiB), %.0f runs/s",
-		n, res.Load.Round(time.Millisecond), res.Reload.Round(time.Millisecond), res.CPUFraction, res.HeapPerJob, baseHeap/(1<<20), res.FiredPerSec)
+	e.log("  tock scale n=%d: load %s, reload %s, cpu %.3f, heap/job %.0f B (baseline heap %.1f MiB), RSS %.0f MiB (peak %.0f), heap after reload ×%.2f, %.0f runs/s",
+		n, res.Load.Round(time.Millisecond), res.Reload.Round(time.Millisecond), res.CPUFraction, res.HeapPerJob, baseHeap/(1<<20),
+		res.RSS/(1<<20), res.PeakRSS/(1<<20), res.ReloadGrowth, res.FiredPerSec)
 	return res, nil
 }
 
