@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,10 +28,21 @@ type Reloader struct {
 	log   *slog.Logger
 	apply func(*jobs.Config)
 
+	// reloading serializes Reload: a SIGHUP, the file watcher and a
+	// caller may ask at once, and two parses of a large file would hold
+	// two configs in memory.
+	reloading sync.Mutex
+
 	mu       sync.Mutex
 	current  *jobs.Config
 	lastErr  error
 	failures int64
+	// loaded is the SHA-256 of the file behind current once a reload has
+	// read it; a reload of the same bytes parses nothing (a SIGHUP and
+	// the file watcher often report one change twice, and parsing a 1M-job
+	// file takes a minute).
+	loaded [sha256.Size]byte
+	known  bool
 	// Reloaded, when set, is called after every reload attempt (tests).
 	Reloaded func(cfg *jobs.Config, err error)
 }
@@ -58,15 +70,38 @@ func (r *Reloader) LastError() (error, int64) {
 	return r.lastErr, r.failures
 }
 
-// Reload reads the file now.
+// Reload reads the file now; it applies it unless it holds the same bytes
+// as the config in force.
 func (r *Reloader) Reload() {
-	cfg, err := jobfile.Load(r.path)
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
+	data, err := jobfile.Read(r.path)
+	var sum [sha256.Size]byte
+	if err == nil {
+		sum = sha256.Sum256(data)
+		r.mu.Lock()
+		same := r.known && r.lastErr == nil && sum == r.loaded
+		cur, cb := r.current, r.Reloaded
+		r.mu.Unlock()
+		if same {
+			r.log.Debug("config file unchanged; not reloaded", slog.String("file", r.path))
+			if cb != nil {
+				cb(cur, nil)
+			}
+			return
+		}
+	}
+	var cfg *jobs.Config
+	if err == nil {
+		cfg, err = jobfile.Parse(r.path, data)
+	}
 	r.mu.Lock()
 	r.lastErr = err
 	if err != nil {
 		r.failures++
 	} else {
 		r.current = cfg
+		r.loaded, r.known = sum, true
 	}
 	cb := r.Reloaded
 	r.mu.Unlock()

@@ -96,3 +96,43 @@ func TestReloaderFileChangeAndSIGHUP(t *testing.T) {
 		t.Fatalf("applied %d configs, want the valid ones", len(applied))
 	}
 }
+
+// A reload of the same bytes parses and applies nothing; other bytes are
+// applied again.
+func TestReloaderSkipsUnchangedFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tock.yaml")
+	if err := os.WriteFile(path, []byte(reloadV1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	applied := 0
+	r := NewReloader(path, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), func(*jobs.Config) { applied++ })
+	r.Reload()
+	r.Reload()
+	if applied != 1 {
+		t.Fatalf("two reloads of one file applied %d configs, want 1", applied)
+	}
+	if err := os.WriteFile(path, []byte(reloadV2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.Reload()
+	if applied != 2 || len(r.Current().Jobs) != 2 {
+		t.Fatalf("a changed file: applied %d configs, %d jobs in force", applied, len(r.Current().Jobs))
+	}
+	// A file that failed is read again even if it is unchanged since the
+	// last good one: the error must clear once it is fixed.
+	if err := os.WriteFile(path, []byte(reloadBad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.Reload()
+	if err, _ := r.LastError(); err == nil {
+		t.Fatal("invalid file accepted")
+	}
+	if err := os.WriteFile(path, []byte(reloadV2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.Reload()
+	if err, _ := r.LastError(); err != nil || applied != 3 {
+		t.Fatalf("after fixing the file: LastError %v, applied %d, want nil and 3", err, applied)
+	}
+}

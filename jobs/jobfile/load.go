@@ -19,6 +19,16 @@ var nodeBudgetBase = 1 << 20
 // Load reads and validates the config file at path. Validation problems
 // are returned as a *ConfigError.
 func Load(path string) (*jobs.Config, error) {
+	data, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Read reads the config file at path, refusing one larger than
+// MaxConfigSize.
+func Read(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: reading config: %w", err)
@@ -34,7 +44,7 @@ func Load(path string) (*jobs.Config, error) {
 	if len(data) > MaxConfigSize {
 		return nil, fmt.Errorf("jobs: reading config %s: larger than %d bytes", path, MaxConfigSize)
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse validates a config file's contents; path is used in error messages
