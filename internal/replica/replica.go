@@ -174,8 +174,11 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSupervisor(o.ConfigPath, cfg); err != nil {
-		return nil, err
+	if o.Role != RoleScheduler {
+		// Only a replica that runs jobs needs tock-exec.
+		if err := checkSupervisor(o.ConfigPath, cfg); err != nil {
+			return nil, err
+		}
 	}
 	r := &Replica{opts: o, log: o.Logger}
 	// A replica that goes silent (partition, freeze) must not keep the
