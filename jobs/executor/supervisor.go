@@ -52,12 +52,6 @@ func isExecutable(p string) error {
 	return nil
 }
 
-// DefaultSupervisors is how many tock-exec processes DefaultSupervisor
-// runs. One: on a 2-core machine a burst of 1,000 command jobs started no
-// sooner with two (the machine's CPUs, not tock-exec's forks, were the
-// limit), and each costs about 8 MiB of memory.
-var DefaultSupervisors = 1
-
 var (
 	defaultMu  sync.Mutex
 	defaultSup *Supervisor
@@ -76,6 +70,6 @@ func DefaultSupervisor() (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	defaultSup = NewSupervisorN(p, DefaultSupervisors)
+	defaultSup = NewSupervisor(p)
 	return defaultSup, nil
 }

@@ -10,38 +10,27 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/tock-sched/tock/internal/tockexec"
 )
 
-// Supervisor is one or more tock-exec processes that start this process's
-// command and shell jobs (package internal/tockexec), taking starts in
-// turn. Each is started on its first Start and again after it died; Close
-// ends them. Its methods are safe for concurrent use.
+// Supervisor is a tock-exec process that starts this process's command
+// and shell jobs (package internal/tockexec). It is started on the first
+// Start and again after it died; Close ends it. Its methods are safe for
+// concurrent use.
 type Supervisor struct {
 	path string
-	next atomic.Uint64 // which process takes the next start
 
 	mu     sync.Mutex
-	procs  []*supervisorProc // nil entries before their first Start and after a death
+	proc   *supervisorProc // nil before the first Start and after a death
 	closed bool
 }
 
-// NewSupervisor returns a Supervisor that runs one tock-exec at path.
-func NewSupervisor(path string) *Supervisor { return NewSupervisorN(path, 1) }
-
-// NewSupervisorN returns a Supervisor that runs n tock-exec processes at
-// path. A tock-exec forks its jobs one after another, each fork waiting
-// until the job's exec, so on a busy machine n processes start a burst of
-// jobs up to n times as fast.
-func NewSupervisorN(path string, n int) *Supervisor {
-	return &Supervisor{path: path, procs: make([]*supervisorProc, max(n, 1))}
-}
+// NewSupervisor returns a Supervisor that runs the tock-exec at path.
+func NewSupervisor(path string) *Supervisor { return &Supervisor{path: path} }
 
 // supervisorProc is one running tock-exec.
 type supervisorProc struct {
@@ -119,49 +108,45 @@ func (s *Supervisor) Start(argv, env []string, out *os.File) (*Child, error) {
 	return c, nil
 }
 
-// Pid is the first tock-exec's pid, 0 when it does not run.
+// Pid is the running tock-exec's pid, 0 when none runs.
 func (s *Supervisor) Pid() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.procs[0]; p != nil && p.alive() {
-		return p.pid
+	if s.proc != nil && s.proc.alive() {
+		return s.proc.pid
 	}
 	return 0
 }
 
-// Close ends every tock-exec, which SIGKILLs every group not yet
-// released, and waits for them to exit.
+// Close ends tock-exec, which SIGKILLs every group not yet released, and
+// waits for it to exit.
 func (s *Supervisor) Close() error {
 	s.mu.Lock()
-	procs := slices.Clone(s.procs)
+	p := s.proc
 	s.closed = true
 	s.mu.Unlock()
-	for _, p := range procs {
-		if p != nil {
-			_ = p.conn.Close()
-			<-p.exited
-		}
+	if p != nil {
+		_ = p.conn.Close()
+		<-p.exited
 	}
 	return nil
 }
 
-// running returns the tock-exec that takes the next start, starting it if
-// needed.
+// running returns the live tock-exec, starting one if needed.
 func (s *Supervisor) running() (*supervisorProc, error) {
-	i := int(s.next.Add(1) % uint64(len(s.procs)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, errors.New("jobs: the process supervisor was closed")
 	}
-	if p := s.procs[i]; p != nil && p.alive() {
-		return p, nil
+	if s.proc != nil && s.proc.alive() {
+		return s.proc, nil
 	}
 	p, err := startSupervisor(s.path)
 	if err != nil {
 		return nil, err
 	}
-	s.procs[i] = p
+	s.proc = p
 	return p, nil
 }
 

@@ -239,15 +239,9 @@ func (e *tockEnv) fireTock(ctx context.Context, distributed bool, n int, period 
 	}
 	fair.Persisted, overhead.Persisted = true, true
 	// History: every tick of the window has its row, and it succeeded.
-	rows, err := e2e.ListWindow(ctx, d.store, from, to)
+	ok, err := d.succeeded(ctx, from, to)
 	if err != nil {
 		return fair, overhead, err
-	}
-	ok := 0
-	for _, r := range rows {
-		if r.Status == jobs.StatusSucceeded && tockrun.JobIndex(r.Job) >= 0 {
-			ok++
-		}
 	}
 	fair.Note = fmt.Sprintf("history: %d/%d runs succeeded", ok, want)
 	overhead.Note = "executor started (attempt started log line), real HTTP job"
@@ -284,9 +278,20 @@ func (e *tockEnv) commandTock(ctx context.Context, n int, period time.Duration, 
 	}
 	res := seen.Result(d.name, n, from, to)
 	res.Persisted = true
-	rows, err := e2e.ListWindow(ctx, d.store, from, to)
+	ok, err := d.succeeded(ctx, from, to)
 	if err != nil {
 		return res, err
+	}
+	res.Note = fmt.Sprintf("history: %d/%d runs succeeded", ok, n*ticks)
+	return res, nil
+}
+
+// succeeded counts the benchmark jobs' runs scheduled in [from, to) whose
+// history says succeeded.
+func (d *deployment) succeeded(ctx context.Context, from, to time.Time) (int, error) {
+	rows, err := e2e.ListWindow(ctx, d.store, from, to)
+	if err != nil {
+		return 0, err
 	}
 	ok := 0
 	for _, r := range rows {
@@ -294,8 +299,7 @@ func (e *tockEnv) commandTock(ctx context.Context, n int, period time.Duration, 
 			ok++
 		}
 	}
-	res.Note = fmt.Sprintf("history: %d/%d runs succeeded", ok, n*ticks)
-	return res, nil
+	return ok, nil
 }
 
 // throughput is the outcome of the sustained-throughput scenario.
