@@ -18,11 +18,13 @@ const maxFarWait = time.Hour
 
 // term is the state of one leadership term's dispatch loop.
 type term struct {
-	s      *Scheduler
-	epoch  int64
-	log    *slog.Logger
-	sched  *schedule
-	cfg    *jobs.Config
+	s     *Scheduler
+	epoch int64
+	log   *slog.Logger
+	sched *schedule
+	cfg   *jobs.Config
+	// digest is scheduleDigest(cfg), recorded with the watermark.
+	digest string
 	byName map[string]*jobs.Job
 	// storePaused holds the jobs paused in the store (tock pause, the API);
 	// a job is paused if its config or the store says so.
@@ -33,13 +35,17 @@ type term struct {
 
 	batch   []storage.NewRun
 	cursors map[string]time.Time
+	// marked is when the term last recorded its watermark.
+	marked time.Time
 }
 
 // dispatchLoop runs the tick loop for one term; any error ends the term (the
 // next term catches up from the store's cursors).
 func (s *Scheduler) dispatchLoop(ctx context.Context, endTerm context.CancelCauseFunc, epoch int64) {
 	t := &term{s: s, epoch: epoch, log: s.log.With(slog.Int64("epoch", epoch)), sched: newSchedule(s.dispatchLead), storePaused: map[string]bool{}, cursors: map[string]time.Time{}}
-	if err := t.run(ctx); err != nil && ctx.Err() == nil {
+	err := t.run(ctx)
+	s.warm.give(t.handBack())
+	if err != nil && ctx.Err() == nil {
 		if !errors.Is(err, storage.ErrFenced) {
 			s.storeError("dispatch", err)
 		}
@@ -50,12 +56,18 @@ func (s *Scheduler) dispatchLoop(ctx context.Context, endTerm context.CancelCaus
 
 func (t *term) run(ctx context.Context) error {
 	s := t.s
-	states, err := t.states(ctx)
+	warm, err := t.startWarm(ctx)
 	if err != nil {
 		return err
 	}
-	if err := t.load(ctx, s.cfg.Load(), states, true); err != nil {
-		return err
+	if !warm {
+		states, err := t.states(ctx)
+		if err != nil {
+			return err
+		}
+		if err := t.load(ctx, s.cfg.Load(), states, true); err != nil {
+			return err
+		}
 	}
 	if err := t.poll(ctx); err != nil {
 		return err
@@ -120,7 +132,7 @@ func (t *term) states(ctx context.Context) (map[string]storage.JobState, error) 
 // reload, jobs new to the heap start from now.
 func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]storage.JobState, catchUp bool) error {
 	now := t.s.opts.Clock.Now()
-	t.cfg = cfg
+	t.cfg, t.digest = cfg, scheduleDigest(cfg)
 	t.storePaused = map[string]bool{}
 	for name, st := range states {
 		if st.Paused {
@@ -156,10 +168,10 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 			}
 		}
 	}
-	if err := t.flush(ctx); err != nil {
+	if err := t.flush(ctx, t.mark(now)); err != nil {
 		return err
 	}
-	t.log.Info("schedule loaded", slog.Int("jobs", t.sched.len()), slog.Bool("term_start", catchUp),
+	t.log.Info("schedule loaded", slog.Int("jobs", t.sched.len()), slog.Bool("term_start", catchUp), slog.Bool("warm", false),
 		slog.Duration("took", t.s.opts.Clock.Now().Sub(now)))
 	if t.s.opts.Events.Loaded != nil {
 		t.s.opts.Events.Loaded(t.sched.len())
@@ -178,7 +190,7 @@ func (t *term) catchUp(ctx context.Context, j *jobs.Job, cursor, now time.Time) 
 		t.plan(j, ticks, now)
 		after = ticks[len(ticks)-1]
 		if len(t.batch) >= t.s.opts.MaxBatch {
-			if err := t.flush(ctx); err != nil {
+			if err := t.flush(ctx, nil); err != nil {
 				return err
 			}
 		}
@@ -238,12 +250,12 @@ func (t *term) fire(ctx context.Context) error {
 		t.plan(j, ticks, now)
 		t.sched.set(j, j.Next(ticks[len(ticks)-1]))
 		if len(t.batch) >= t.s.opts.MaxBatch {
-			if err := t.flush(ctx); err != nil {
+			if err := t.flush(ctx, nil); err != nil {
 				return err
 			}
 		}
 	}
-	if err := t.flush(ctx); err != nil {
+	if err := t.flush(ctx, t.mark(now)); err != nil {
 		return err
 	}
 	n := 0
@@ -258,21 +270,35 @@ func (t *term) fire(ctx context.Context) error {
 	return nil
 }
 
-// flush writes the batch in one fenced transaction, then rings the doorbell
-// for the runs that are due (I1: insert before enqueue).
-func (t *term) flush(ctx context.Context) error {
-	if len(t.batch) == 0 && len(t.cursors) == 0 {
+// mark is the watermark the term may record once its batch is written:
+// every tick up to now, except those of entries still due in the heap.
+func (t *term) mark(now time.Time) *storage.Watermark {
+	w := now
+	if e := t.sched.peek(); e != nil && e.at <= now.UnixNano() {
+		w = e.dispatchAt().Add(-time.Microsecond)
+	}
+	return &storage.Watermark{At: w, Schedule: t.digest}
+}
+
+// flush writes the batch in one fenced transaction, with the watermark
+// mark when set, then rings the doorbell for the runs that are due (I1:
+// insert before enqueue).
+func (t *term) flush(ctx context.Context, mark *storage.Watermark) error {
+	if len(t.batch) == 0 && len(t.cursors) == 0 && mark == nil {
 		return nil
 	}
 	s := t.s
 	now := s.opts.Clock.Now()
 	queued, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
-		return s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors})
+		return s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors, Watermark: mark})
 	})
 	if err != nil {
 		return fmt.Errorf("dispatching %d runs: %w", len(t.batch), err)
 	}
-	if s.opts.Events.Dispatched != nil {
+	if mark != nil {
+		t.marked = now
+	}
+	if s.opts.Events.Dispatched != nil && (len(t.batch) > 0 || len(t.cursors) > 0) {
 		s.opts.Events.Dispatched(t.batch, len(queued))
 	}
 	t.batch = t.batch[:0]
@@ -337,5 +363,12 @@ func (t *term) poll(ctx context.Context) error {
 		t.log.Info("manual triggers queued", slog.Int("runs", len(promoted)))
 	}
 	s.push(ctx, promoted)
+	// Keep the watermark within a poll interval of the clock when nothing
+	// fires, so that a standby can take over warm.
+	if now := s.opts.Clock.Now(); now.Sub(t.marked) >= s.opts.PollInterval {
+		if err := t.flush(ctx, t.mark(now)); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -119,6 +119,10 @@ type Events struct {
 	RenewFailed func(err error)
 	// Loaded is called after the leader (re)built its schedule from a config.
 	Loaded func(jobs int)
+	// TermStart is called when a term has its schedule: warm when taken
+	// over from the standby's (with the ticks it planned again), cold when
+	// built from the store's cursors (ticks 0; Loaded follows).
+	TermStart func(warm bool, ticks int)
 	// Pruned is called with the number of runs each prune call deleted,
 	// when it deleted any.
 	Pruned func(n int64)

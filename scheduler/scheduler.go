@@ -38,6 +38,8 @@ type Scheduler struct {
 	cfg    atomic.Pointer[jobs.Config]
 	reload chan struct{}
 	wake   chan struct{}
+	// warm is the schedule this replica keeps as a standby (warm.go).
+	warm *warm
 
 	leader atomic.Bool
 	epoch  atomic.Int64
@@ -61,6 +63,7 @@ func New(cfg *jobs.Config, opts Options) *Scheduler {
 		log:    opts.Logger.With(slog.String("component", "scheduler"), slog.String("node", opts.Node)),
 		reload: make(chan struct{}, 1),
 		wake:   make(chan struct{}, 1),
+		warm:   newWarm(),
 	}
 	s.cfg.Store(cfg)
 	return s
@@ -74,6 +77,7 @@ func (s *Scheduler) SetConfig(cfg *jobs.Config) {
 	case s.reload <- struct{}{}:
 	default:
 	}
+	s.warm.wake()
 }
 
 // Wake makes the leader read pause state and manual triggers now instead of
@@ -101,9 +105,19 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
 	s.done = make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.runElector(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.warmLoop(ctx) // warm.go
+	}()
 	go func() {
 		defer close(s.done)
-		s.runElector(ctx)
+		wg.Wait()
 	}()
 	return nil
 }
@@ -152,6 +166,8 @@ func (s *Scheduler) runElector(ctx context.Context) {
 					wait, wake = s.opts.FaultBackoff, nil
 				}
 			case err == nil:
+				// Another replica leads: keep its schedule warm.
+				s.warm.standby()
 				wait = s.untilExpiry(ctx, wait)
 			}
 		}

@@ -35,6 +35,9 @@ type rig struct {
 	down    chan error
 	batches chan [2]int
 	loaded  chan int
+	// starts receives, per term, the ticks a warm start planned again,
+	// or -1 for a cold start.
+	starts chan int
 }
 
 func newRig(t *testing.T, yaml string) *rig {
@@ -44,14 +47,20 @@ func newRig(t *testing.T, yaml string) *rig {
 
 func newRigOn(t *testing.T, yaml string, st storage.Store, clk *clock.Fake) *rig {
 	t.Helper()
+	return newRigWith(t, yaml, st, clk, "n1", memory.NewLease(clk))
+}
+
+// newRigWith is newRigOn for replica node competing for lease.
+func newRigWith(t *testing.T, yaml string, st storage.Store, clk *clock.Fake, node string, lease storage.Lease) *rig {
+	t.Helper()
 	q, err := memory.NewQueue(memory.QueueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, clk: clk, store: st, queue: q,
-		elected: make(chan int64, 10), down: make(chan error, 10), batches: make(chan [2]int, 1000), loaded: make(chan int, 10)}
+		elected: make(chan int64, 10), down: make(chan error, 10), batches: make(chan [2]int, 1000), loaded: make(chan int, 10), starts: make(chan int, 10)}
 	r.s = New(mustConfig(t, yaml), Options{
-		Node: "n1", Store: st, Queue: q, Lease: memory.NewLease(clk), Clock: clk,
+		Node: node, Store: st, Queue: q, Lease: lease, Clock: clk,
 		Jitter: func(*jobs.Job) time.Duration { return 0 },
 		// Tests count doorbells: no re-ringing of runs nobody works on.
 		RequeueAfter: 24 * time.Hour,
@@ -60,6 +69,12 @@ func newRigOn(t *testing.T, yaml string, st storage.Store, clk *clock.Fake) *rig
 			SteppedDown: func(_ int64, err error) { r.down <- err },
 			Dispatched:  func(rows []storage.NewRun, queued int) { r.batches <- [2]int{len(rows), queued} },
 			Loaded:      func(n int) { r.loaded <- n },
+			TermStart: func(warm bool, ticks int) {
+				if !warm {
+					ticks = -1
+				}
+				r.starts <- ticks
+			},
 		},
 	})
 	return r

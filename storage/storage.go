@@ -28,6 +28,9 @@ type Store interface {
 	BumpEpoch(ctx context.Context, node string) (int64, error)
 	// Leader returns the node and epoch last recorded by BumpEpoch.
 	Leader(ctx context.Context) (node string, epoch int64, err error)
+	// Watermark returns the dispatch progress last recorded by a leader
+	// (DispatchParams.Watermark); the zero value before any.
+	Watermark(ctx context.Context) (Watermark, error)
 
 	// JobStates returns the stored per-job state (cursor, paused) of every
 	// job that has one.
@@ -162,6 +165,20 @@ type DispatchParams struct {
 	Now     time.Time
 	Runs    []NewRun
 	Cursors map[string]time.Time
+	// Watermark, when set, is recorded in the same transaction: with the
+	// runs and cursors of this call, every tick up to Watermark.At of the
+	// schedule Watermark.Schedule is accounted for.
+	Watermark *Watermark
+}
+
+// Watermark is a leader's dispatch progress: every tick at or before At of
+// every job of the schedule whose digest is Schedule has its row in history
+// (or was deliberately left out by a reload). A standby holding the same
+// schedule, followed since before At, takes over from At without reading
+// every job's cursor (warm standby).
+type Watermark struct {
+	At       time.Time
+	Schedule string
 }
 
 // PromoteParams are the arguments of Store.PromoteScheduled.

@@ -57,6 +57,7 @@ type Metrics struct {
 	breakerState  *prometheus.GaugeVec
 	notStarted    prometheus.Counter
 	jobAlert      *prometheus.GaugeVec
+	termStarts    *prometheus.CounterVec
 
 	observeOnce sync.Once
 }
@@ -117,7 +118,13 @@ func New() *Metrics {
 		Name: "tock_attempts_not_started_total",
 		Help: "Claimed attempts this replica did not start because their lease deadline had passed (e.g. after a freeze); their runs are retried.",
 	})
-	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted)
+	m.termStarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tock_leader_term_starts_total",
+		Help: "Leadership terms this replica started, by how it got its schedule: warm (taken over from its standby schedule after the last leader's watermark) or cold (built from every job's cursor in the store).",
+	}, []string{"start"})
+	m.termStarts.WithLabelValues("warm")
+	m.termStarts.WithLabelValues("cold")
+	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -352,6 +359,9 @@ func (m *Metrics) SchedulerEvents() scheduler.Events {
 		StoreError:  func(op string, _ error) { m.StoreError(op) },
 		RenewFailed: func(error) { m.renewFailures.Inc() },
 		Pruned:      func(n int64) { m.pruned.Add(float64(n)) },
+		TermStart: func(warm bool, _ int) {
+			m.termStarts.WithLabelValues(map[bool]string{true: "warm", false: "cold"}[warm]).Inc()
+		},
 		// Only the leader watches alerts: an ex-leader's gauges would
 		// otherwise stay stuck at what it last saw.
 		SteppedDown: func(int64, error) { m.jobAlert.Reset() },

@@ -51,6 +51,7 @@ func RunSuite(t *testing.T, open func(t *testing.T) storage.Store) {
 var basicCases = []testCase{
 	{"MigrateTwiceAndPing", testMigrateTwice},
 	{"EpochAndLeader", testEpochAndLeader},
+	{"Watermark", testWatermark},
 	{"Now", testNow},
 }
 
@@ -111,6 +112,44 @@ func testEpochAndLeader(t *testing.T, s storage.Store) {
 			t.Fatalf("Leader = (%q, %d, %v), want (%q, %d, nil)", node, epoch, err, n, e)
 		}
 	}
+}
+
+// testWatermark: a dispatch records its watermark with its rows, a
+// fenced-out leader records nothing, and a dispatch without one leaves the
+// last in place.
+func testWatermark(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	if w, err := s.Watermark(ctx); err != nil || w != (storage.Watermark{}) {
+		t.Fatalf("Watermark before any = (%+v, %v), want zero", w, err)
+	}
+	old := bump(t, s)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	want := storage.Watermark{At: at.Truncate(time.Microsecond), Schedule: "s1"}
+	if _, err := s.Dispatch(ctx, storage.DispatchParams{Epoch: old, Now: at, Runs: []storage.NewRun{nr("a", at)},
+		Watermark: &storage.Watermark{At: at, Schedule: "s1"}}); err != nil {
+		t.Fatalf("Dispatch: %v", err)
+	}
+	check := func(what string) {
+		t.Helper()
+		w, err := s.Watermark(ctx)
+		if err != nil || !w.At.Equal(want.At) || w.Schedule != want.Schedule {
+			t.Fatalf("%s: Watermark = (%+v, %v), want %+v", what, w, err, want)
+		}
+	}
+	check("after a dispatch")
+	cur := bump(t, s)
+	_, err := s.Dispatch(ctx, storage.DispatchParams{Epoch: old, Now: at.Add(time.Second),
+		Watermark: &storage.Watermark{At: at.Add(time.Second), Schedule: "s2"}})
+	wantErr(t, "Dispatch of a fenced epoch", err, storage.ErrFenced)
+	check("after a fenced dispatch")
+	dispatch(t, s, cur, at.Add(2*time.Second), nr("a", at.Add(2*time.Second)))
+	check("after a dispatch without a watermark")
+	want = storage.Watermark{At: at.Add(3 * time.Second).Truncate(time.Microsecond), Schedule: "s2"}
+	if _, err := s.Dispatch(ctx, storage.DispatchParams{Epoch: cur, Now: at.Add(3 * time.Second),
+		Watermark: &storage.Watermark{At: at.Add(3 * time.Second), Schedule: "s2"}}); err != nil {
+		t.Fatalf("Dispatch of nothing but a watermark: %v", err)
+	}
+	check("after a dispatch of nothing but a watermark")
 }
 
 // --- helpers -------------------------------------------------------------

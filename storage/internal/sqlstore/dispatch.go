@@ -123,6 +123,13 @@ func (s *Store) Dispatch(ctx context.Context, p storage.DispatchParams) ([]jobs.
 		if err := s.advanceCursors(ctx, tx, p.Cursors); err != nil {
 			return err
 		}
+		if w := p.Watermark; w != nil {
+			// The fence holds the leader row's lock.
+			if _, err := tx.ExecContext(ctx, "UPDATE leader SET watermark = ?, schedule_digest = ? WHERE id = 1",
+				s.t(w.At), w.Schedule); err != nil {
+				return fmt.Errorf("recording dispatch watermark: %w", err)
+			}
+		}
 		for _, r := range rows {
 			if r.Status == jobs.StatusQueued {
 				out = append(out, r.run(now))

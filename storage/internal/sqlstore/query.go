@@ -46,6 +46,25 @@ func (s *Store) Leader(ctx context.Context) (string, int64, error) {
 	return row.Node, row.Epoch, err
 }
 
+// Watermark returns the dispatch progress last recorded by a leader; the
+// zero value before any.
+func (s *Store) Watermark(ctx context.Context) (storage.Watermark, error) {
+	var row struct {
+		At       dbTime `db:"watermark"`
+		Schedule string `db:"schedule_digest"`
+	}
+	err := s.query(ctx, "reading dispatch watermark", func(db *sqlx.DB) error {
+		return db.GetContext(ctx, &row, "SELECT watermark, schedule_digest FROM leader WHERE id = 1")
+	})
+	if err != nil {
+		return storage.Watermark{}, err
+	}
+	if !row.At.Valid {
+		return storage.Watermark{}, nil
+	}
+	return storage.Watermark{At: row.At.T, Schedule: row.Schedule}, nil
+}
+
 // JobStates returns the stored state of every job that has one.
 func (s *Store) JobStates(ctx context.Context) (map[string]storage.JobState, error) {
 	var rows []struct {
