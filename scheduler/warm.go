@@ -162,7 +162,7 @@ func (s *Scheduler) keepWarm(ctx context.Context) {
 		}
 		w.st = st
 		w.mu.Unlock()
-		s.log.Debug("standby schedule built", slog.Int("jobs", st.sched.len()),
+		s.log.Info("standby schedule built", slog.Int("jobs", st.sched.len()),
 			slog.Duration("took", s.opts.Clock.Now().Sub(begin)))
 	}
 	w.mu.Lock()

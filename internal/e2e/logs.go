@@ -34,6 +34,8 @@ const (
 	// MsgScheduleLoaded: a leader built its schedule, at the start of its
 	// term (term_start true) or after a config reload (false).
 	MsgScheduleLoaded = "schedule loaded"
+	// MsgStandbyBuilt: a standby built the schedule it keeps warm.
+	MsgStandbyBuilt = "standby schedule built"
 )
 
 // LogEvent is one line of a replica's JSON log.

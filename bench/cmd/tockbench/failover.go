@@ -12,6 +12,14 @@ import (
 // failover is the outcome of the failover scenario.
 type failover struct {
 	LeaseTTL time.Duration
+	// Jobs is the number of jobs: 20 every second, the rest spread over
+	// an hour.
+	Jobs int
+	// KillToFirst is, per kill -9, the time from the kill to the new
+	// leader's first row (created_at).
+	KillToFirst []time.Duration
+	// Warm and Cold count the new leaders' term starts by kind.
+	Warm, Cold int
 	// Kill and Term are, per fault, the gap between the old leader's last
 	// dispatch and the new leader's first (created_at of the rows).
 	Kill, Term []time.Duration
@@ -50,12 +58,24 @@ func dispatchAround(ctx context.Context, c *e2e.Cluster, t time.Time) (last, fir
 	return
 }
 
-// failoverTock kills (kill -9) and stops (SIGTERM) the leader of three
-// replicas rounds times each, with jobs firing every second, then audits
-// the window for lost and duplicate ticks.
-func (e *tockEnv) failoverTock(ctx context.Context, rounds int) (failover, error) {
-	out := failover{LeaseTTL: 3 * time.Second}
-	d, loaded, err := e.launch(ctx, "failover", 20, everySecond, true)
+// failoverTock kills (kill -9) and, when term, stops (SIGTERM) the leader
+// of three replicas rounds times each, with n jobs (20 firing every second,
+// the others spread over an hour), then audits the window for lost and
+// duplicate ticks. Before each fault it waits until every standby has
+// built its warm schedule.
+func (e *tockEnv) failoverTock(ctx context.Context, n, rounds int, term bool) (failover, error) {
+	out := failover{LeaseTTL: 3 * time.Second, Jobs: n}
+	spec := func(i int) string {
+		if i < 20 {
+			return everySecond(i)
+		}
+		sec := (i - 20) * 3600 / max(n-20, 1)
+		return fmt.Sprintf("%d %d * * * *", sec%60, sec/60)
+	}
+	// Parsing and building take about a minute per million jobs and
+	// replica, the three replicas sharing the cores.
+	wait := 2*time.Minute + time.Duration(n/1000)*time.Second
+	d, loaded, err := e.launchN(ctx, fmt.Sprintf("failover-%d", n), n, spec, wait)
 	if err != nil {
 		return out, err
 	}
@@ -75,11 +95,22 @@ func (e *tockEnv) failoverTock(ctx context.Context, rounds int) (failover, error
 		}
 		return c.Index(node), node, epoch, nil
 	}
-	for round := 0; round < 2*rounds; round++ {
+	total := rounds
+	if term {
+		total = 2 * rounds
+	}
+	standbySince := make([]time.Time, c.Len())
+	for i := range standbySince {
+		standbySince[i] = loaded.Add(-wait)
+	}
+	for round := 0; round < total; round++ {
 		kill := round < rounds
 		i, old, oldEpoch, err := leader()
 		if err != nil {
 			return out, err
+		}
+		if err := waitStandbys(ctx, c, i, standbySince, wait); err != nil {
+			return out, fmt.Errorf("round %d: %w", round, err)
 		}
 		// Kill -9 300ms after a tick (the old leader has dispatched it);
 		// SIGTERM 100ms before one (the hand-over has 100ms to be on time).
@@ -113,8 +144,20 @@ func (e *tockEnv) failoverTock(ctx context.Context, rounds int) (failover, error
 			return out, err
 		}
 		gap := first.Sub(last)
+		start := "?"
+		if j := c.Index(node); j >= 0 {
+			log := c.Replica(j).LogPath
+			if _, ok, _ := e2e.FindLogEvent(log, e2e.MsgScheduleLoaded, at, `"term_start":true`, `"warm":true`); ok {
+				start = "warm"
+				out.Warm++
+			} else if _, ok, _ := e2e.FindLogEvent(log, e2e.MsgScheduleLoaded, at, `"term_start":true`, `"warm":false`); ok {
+				start = "cold"
+				out.Cold++
+			}
+		}
 		if kill {
 			out.Kill, out.KillLate = append(out.Kill, gap), append(out.KillLate, late)
+			out.KillToFirst = append(out.KillToFirst, first.Sub(at))
 		} else {
 			out.Term, out.TermLate = append(out.Term, gap), append(out.TermLate, late)
 			if el, ok, _ := c.ElectedAt(node, epoch); ok {
@@ -122,8 +165,9 @@ func (e *tockEnv) failoverTock(ctx context.Context, rounds int) (failover, error
 			}
 		}
 		what := map[bool]string{true: "kill -9", false: "SIGTERM"}[kill]
-		e.log("  %s of leader %s: %s leads (epoch %d); dispatch gap %s, first tick %s late",
-			what, old, node, epoch, gap.Round(time.Millisecond), late.Round(time.Millisecond))
+		e.log("  %d jobs, %s of leader %s: %s leads (epoch %d, %s start); kill → first row %s, dispatch gap %s, first tick %s late",
+			n, what, old, node, epoch, start, first.Sub(at).Round(time.Millisecond), gap.Round(time.Millisecond), late.Round(time.Millisecond))
+		standbySince[i] = time.Now()
 		if err := c.Restart(i); err != nil {
 			return out, err
 		}
@@ -144,4 +188,27 @@ func (e *tockEnv) failoverTock(ctx context.Context, rounds int) (failover, error
 	e.log("  audit: %d ticks, %d rows, %d duplicates, %d silently missing, %d stuck",
 		rep.TicksExpected, rep.Rows, rep.Duplicates, rep.SilentlyMissing, rep.Stuck)
 	return out, nil
+}
+
+// waitStandbys waits until every replica but the leader has logged that
+// it built its warm schedule since it (re)started.
+func waitStandbys(ctx context.Context, c *e2e.Cluster, leader int, since []time.Time, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for i := 0; i < c.Len(); i++ {
+		if i == leader {
+			continue
+		}
+		for {
+			if _, ok, _ := e2e.FindLogEvent(c.Replica(i).LogPath, e2e.MsgStandbyBuilt, since[i]); ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s built no standby schedule within %s", c.Replica(i).Name, timeout)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }

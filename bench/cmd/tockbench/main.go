@@ -45,6 +45,8 @@ type options struct {
 	scaleSizes []int
 	scaleFor   time.Duration
 	rounds     int
+	foSizes    []int
+	foRounds   int
 	mysql      string
 	redis      string
 	asynqDB    int
@@ -73,10 +75,10 @@ func parseInts(s string) ([]int, error) {
 
 func main() {
 	var o options
-	var only, sizes, peerSizes, scaleSizes, cmdSizes string
+	var only, sizes, peerSizes, scaleSizes, cmdSizes, foSizes string
 	flag.StringVar(&o.root, "root", "..", "tock's repository (the bench module's parent)")
 	flag.StringVar(&o.out, "out", "results.md", "file the markdown table is written to")
-	flag.StringVar(&only, "only", "fire,peers,command,throughput,scale,failover", "scenarios to run, comma-separated: fire (tock), peers (their fire latency), command (command jobs, tock and robfig/cron), throughput, scale, failover")
+	flag.StringVar(&only, "only", "fire,peers,command,throughput,scale,failover,failoverscale", "scenarios to run, comma-separated: fire (tock), peers (their fire latency), command (command jobs, tock and robfig/cron), throughput, scale, failover, failoverscale (kill -9 failover with many jobs)")
 	flag.StringVar(&sizes, "sizes", "1k,10k", "fire latency: jobs due in the same second (tock)")
 	flag.StringVar(&cmdSizes, "command-sizes", "300,1000", "command jobs: jobs due in the same second")
 	flag.StringVar(&peerSizes, "peer-sizes", "", "fire latency: sizes for the peers (default -sizes)")
@@ -88,6 +90,8 @@ func main() {
 	flag.StringVar(&scaleSizes, "scale", "100k,1m", "schedule scale: job counts")
 	flag.DurationVar(&o.scaleFor, "scale-measure", 30*time.Second, "schedule scale: CPU measured over this long")
 	flag.IntVar(&o.rounds, "failovers", 10, "failover: kill -9 rounds and SIGTERM rounds (each)")
+	flag.StringVar(&foSizes, "failover-sizes", "1k,100k", "failoverscale: job counts (20 every second, the rest spread over an hour)")
+	flag.IntVar(&o.foRounds, "failover-scale-rounds", 3, "failoverscale: kill -9 rounds per job count")
 	flag.StringVar(&o.mysql, "mysql", envOr("TOCK_TEST_MYSQL_ADDR", "127.0.0.1:3306"), "MariaDB host:port (root, no password)")
 	flag.StringVar(&o.redis, "redis", envOr("TOCK_TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis host:port")
 	flag.IntVar(&o.asynqDB, "asynq-db", 9, "Redis database asynq uses (flushed)")
@@ -107,7 +111,9 @@ func main() {
 		}
 		if o.peerSizes, err = parseInts(peerSizes); err == nil {
 			if o.scaleSizes, err = parseInts(scaleSizes); err == nil {
-				o.cmdSizes, err = parseInts(cmdSizes)
+				if o.cmdSizes, err = parseInts(cmdSizes); err == nil {
+					o.foSizes, err = parseInts(foSizes)
+				}
 			}
 		}
 	}
@@ -280,11 +286,21 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.only["failover"] {
 		logf("failover: %d × kill -9 and %d × SIGTERM of the leader of 3 replicas", o.rounds, o.rounds)
-		f, err := env.failoverTock(ctx, o.rounds)
+		f, err := env.failoverTock(ctx, 20, o.rounds, true)
 		if err != nil {
 			return fmt.Errorf("failover: %w", err)
 		}
 		rep.failover = &f
+	}
+	if o.only["failoverscale"] {
+		for _, n := range o.foSizes {
+			logf("failover at scale: %d × kill -9 of the leader of 3 replicas, %d jobs", o.foRounds, n)
+			f, err := env.failoverTock(ctx, n, o.foRounds, false)
+			if err != nil {
+				return fmt.Errorf("failover at scale, %d jobs: %w", n, err)
+			}
+			rep.foScale = append(rep.foScale, f)
+		}
 	}
 	rep.took = time.Since(began)
 	var b strings.Builder
@@ -313,6 +329,7 @@ type report struct {
 	tput     *throughput
 	scale    []stats.Scale
 	failover *failover
+	foScale  []failover
 	took     time.Duration
 }
 
@@ -397,6 +414,18 @@ func (r *report) write(w io.Writer) {
 			rd(stats.Median(f.TermHandover)), rd(stats.Max(f.TermHandover)))
 		fmt.Fprintf(w, "Audit of the whole window: %d ticks, %d lost (silently missing), %d duplicates, %d stuck.\n\n",
 			f.Ticks, f.Lost, f.Duplicates, f.Stuck)
+	}
+	if len(r.foScale) > 0 {
+		fmt.Fprintf(w, "### Failover at scale (kill -9 of the leader, 3 replicas, --lease-ttl %s; 20 jobs every second, the rest spread over an hour)\n\n", r.foScale[0].LeaseTTL)
+		fmt.Fprintln(w, "| jobs | n | kill → new leader's first row median | max | dispatch gap median | max | first tick late median | term starts warm / cold | ticks audited | lost | duplicates | stuck |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+		rd := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+		for _, f := range r.foScale {
+			fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %d / %d | %d | %d | %d | %d |\n", f.Jobs, len(f.Kill),
+				rd(stats.Median(f.KillToFirst)), rd(stats.Max(f.KillToFirst)), rd(stats.Median(f.Kill)), rd(stats.Max(f.Kill)),
+				rd(stats.Median(f.KillLate)), f.Warm, f.Cold, f.Ticks, f.Lost, f.Duplicates, f.Stuck)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -142,11 +142,18 @@ func (d *deployment) waitLoaded(ctx context.Context, since time.Time, timeout ti
 // distributed, else embedded) and waits until its leader loaded the
 // schedule; the caller closes the deployment.
 func (e *tockEnv) launch(ctx context.Context, name string, n int, spec func(int) string, distributed bool, extra ...string) (*deployment, time.Time, error) {
-	return e.launchWith(ctx, name, func(cfg string) error { return tockrun.WriteConfig(cfg, n, e.sink.URL, spec) }, distributed, extra...)
+	return e.launchWith(ctx, name, func(cfg string) error { return tockrun.WriteConfig(cfg, n, e.sink.URL, spec) }, distributed, 2*time.Minute, extra...)
 }
 
-// launchWith is launch with the config written by write.
-func (e *tockEnv) launchWith(ctx context.Context, name string, write func(cfg string) error, distributed bool, extra ...string) (*deployment, time.Time, error) {
+// launchN is launch of three replicas with a wait of its own for the
+// schedule (large configs).
+func (e *tockEnv) launchN(ctx context.Context, name string, n int, spec func(int) string, wait time.Duration) (*deployment, time.Time, error) {
+	return e.launchWith(ctx, name, func(cfg string) error { return tockrun.WriteConfig(cfg, n, e.sink.URL, spec) }, true, wait)
+}
+
+// launchWith is launch with the config written by write, waiting up to
+// wait for the schedule.
+func (e *tockEnv) launchWith(ctx context.Context, name string, write func(cfg string) error, distributed bool, wait time.Duration, extra ...string) (*deployment, time.Time, error) {
 	dir, err := os.MkdirTemp(e.dir, name+"-")
 	if err != nil {
 		return nil, time.Time{}, err
@@ -165,7 +172,7 @@ func (e *tockEnv) launchWith(ctx context.Context, name string, write func(cfg st
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	loaded, err := d.waitLoaded(ctx, begin, 2*time.Minute)
+	loaded, err := d.waitLoaded(ctx, begin, wait)
 	if err != nil {
 		d.close()
 		return nil, time.Time{}, err
@@ -261,7 +268,7 @@ func (e *tockEnv) commandTock(ctx context.Context, n int, period time.Duration, 
 	argv := func(i int) []string { return []string{stampBin, stampFile, tockrun.JobName(i)} }
 	d, loaded, err := e.launchWith(ctx, fmt.Sprintf("command-%d", n), func(cfg string) error {
 		return tockrun.WriteCommandConfig(cfg, n, argv, func(int) string { return spec })
-	}, false)
+	}, false, 2*time.Minute)
 	if err != nil {
 		return stats.Fire{}, err
 	}
