@@ -25,6 +25,10 @@ type term struct {
 	cfg   *jobs.Config
 	// digest is scheduleDigest(cfg), recorded with the watermark.
 	digest string
+	// whole says sched holds every job of cfg: set when a load or a warm
+	// start completed, cleared while one runs (an error midway leaves a
+	// schedule that must not be handed back, warm.go).
+	whole bool
 	byName map[string]*jobs.Job
 	// storePaused holds the jobs paused in the store (tock pause, the API);
 	// a job is paused if its config or the store says so.
@@ -99,6 +103,12 @@ func (t *term) run(ctx context.Context) error {
 				return err
 			}
 		case <-s.reload:
+			// What is due was due under the config it was due in: a
+			// changed job's next tick is taken from now on, so a due tick
+			// not dispatched first would go unrecorded (I1).
+			if err := t.fire(ctx); err != nil {
+				return err
+			}
 			states, err := t.states(ctx)
 			if err != nil {
 				return err
@@ -132,6 +142,7 @@ func (t *term) states(ctx context.Context) (map[string]storage.JobState, error) 
 // reload, jobs new to the heap start from now.
 func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]storage.JobState, catchUp bool) error {
 	now := t.s.opts.Clock.Now()
+	t.whole = false
 	t.cfg, t.digest = cfg, scheduleDigest(cfg)
 	t.storePaused = map[string]bool{}
 	for name, st := range states {
@@ -168,6 +179,7 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 			}
 		}
 	}
+	t.whole = true
 	if err := t.flush(ctx, t.mark(now)); err != nil {
 		return err
 	}

@@ -320,7 +320,7 @@ func (t *term) startWarm(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("reading paused jobs: %w", err)
 	}
 	t.storePaused = paused
-	t.cfg, t.digest, t.sched, t.byName = st.cfg, st.digest, st.sched, st.byName
+	t.cfg, t.digest, t.sched, t.byName, t.whole = st.cfg, st.digest, st.sched, st.byName, true
 	// The ticks let pass after the watermark, per job in order: the last
 	// leader may or may not have written them; the store keeps the first
 	// row of a tick (I1).
@@ -363,11 +363,11 @@ func (t *term) startWarm(ctx context.Context) (bool, error) {
 }
 
 // handBack is the term's schedule for the warm state at its end; nil if
-// the term never had one. The term may have planned ticks up to a
-// lookahead ahead whose rows it did not write, so the schedule is known
-// only from then on.
+// the term never had a whole one (a load failed midway). The term may have
+// planned ticks up to a lookahead ahead whose rows it did not write, so
+// the schedule is known only from then on.
 func (t *term) handBack() *warmState {
-	if t.cfg == nil {
+	if !t.whole {
 		return nil
 	}
 	return &warmState{cfg: t.cfg, digest: t.digest, sched: t.sched, byName: t.byName,

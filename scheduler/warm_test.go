@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,13 +111,19 @@ jobs:
   - {name: min, schedule: "* * * * *", command: ["true"]}
   - {name: held, schedule: "* * * * * *", command: ["true"]}
 `
+	// reloaded changes a job's command and adds one.
+	reloaded := strings.Replace(cfg, `{name: sec, schedule: "* * * * * *", command: ["true"]}`,
+		`{name: sec, schedule: "* * * * * *", command: ["false"]}`, 1) +
+		`  - {name: late, schedule: "* * * * * *", command: ["true"]}` + "\n"
 	for _, tc := range []struct {
 		name     string
 		bConfig  string
+		reload   string        // both replicas reload this config half-way
 		refuse   time.Duration // the standby is kept from the lease this long after the crash
 		wantWarm bool
 	}{
 		{name: "warm", bConfig: cfg, wantWarm: true},
+		{name: "warm after both reloaded", bConfig: cfg, reload: reloaded, wantWarm: true},
 		{name: "another config", bConfig: cfg + `  - {name: extra, schedule: "@hourly", command: ["true"]}` + "\n"},
 		{name: "kept out past its memory", bConfig: cfg, refuse: time.Minute},
 	} {
@@ -135,7 +142,13 @@ jobs:
 				t.Fatal(err)
 			}
 			t.Cleanup(b.s.Stop)
-			stepAll(clk, leaderTimers+standbyTimers, 70*time.Second)
+			stepAll(clk, leaderTimers+standbyTimers, 35*time.Second)
+			reloadAt := clk.Now()
+			if tc.reload != "" {
+				a.s.SetConfig(mustConfig(t, tc.reload))
+				b.s.SetConfig(mustConfig(t, tc.reload))
+			}
+			stepAll(clk, leaderTimers+standbyTimers, 35*time.Second)
 			// kill -9 of a, 300ms after a tick.
 			<-clk.BlockUntil(leaderTimers + standbyTimers)
 			clk.Advance(300 * time.Millisecond)
@@ -164,6 +177,9 @@ jobs:
 			b.s.Stop()
 			end := clk.Now().Add(-2 * time.Second)
 			auditTicks(t, b, t0, end, map[string]time.Duration{"sec": time.Second, "two": 2 * time.Second, "min": time.Minute})
+			if tc.reload != "" {
+				auditTicks(t, b, reloadAt, end, map[string]time.Duration{"late": time.Second})
+			}
 			if n := len(b.runs(storage.RunFilter{Job: "held"})); n != 0 {
 				t.Errorf("paused job held has %d rows, want none", n)
 			}

@@ -176,11 +176,15 @@ func (e *tockEnv) failoverTock(ctx context.Context, n, rounds int, term bool) (f
 		}
 	}
 	to := time.Now().Truncate(time.Second).Add(-2 * time.Second)
-	// Let the last ticks finish before auditing.
-	if err := sleepUntil(ctx, time.Now().Add(3*time.Second)); err != nil {
+	// Let the last ticks finish before auditing, and the attempts the last
+	// kill cut short (claimed up to a lookahead ahead) be reaped when their
+	// lease runs out and run again: only a run still unfinished after that
+	// is stuck.
+	lease := c.Options().AttemptLease
+	if err := sleepUntil(ctx, time.Now().Add(lease+5*time.Second)); err != nil {
 		return out, err
 	}
-	rep, err := e2e.Audit(ctx, c.Store(), e2e.AuditParams{Jobs: c.Jobs(), From: from, To: to})
+	rep, err := e2e.Audit(ctx, c.Store(), e2e.AuditParams{Jobs: c.Jobs(), From: from, To: to, StuckAfter: lease + 10*time.Second})
 	if err != nil {
 		return out, err
 	}
