@@ -173,6 +173,9 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 				t.cursors[j.Name] = now
 			}
 			t.sched.set(j, j.Next(later(now, st.Cursor)))
+			if err := t.flushFull(ctx); err != nil {
+				return err
+			}
 		default:
 			if err := t.catchUp(ctx, j, st.Cursor, now); err != nil {
 				return err
@@ -201,10 +204,8 @@ func (t *term) catchUp(ctx context.Context, j *jobs.Job, cursor, now time.Time) 
 		}
 		t.plan(j, ticks, now)
 		after = ticks[len(ticks)-1]
-		if len(t.batch) >= t.s.opts.MaxBatch {
-			if err := t.flush(ctx, nil); err != nil {
-				return err
-			}
+		if err := t.flushFull(ctx); err != nil {
+			return err
 		}
 	}
 	// Next after the last tick planned (not after now), so that @every
@@ -261,10 +262,8 @@ func (t *term) fire(ctx context.Context) error {
 		}
 		t.plan(j, ticks, now)
 		t.sched.set(j, j.Next(ticks[len(ticks)-1]))
-		if len(t.batch) >= t.s.opts.MaxBatch {
-			if err := t.flush(ctx, nil); err != nil {
-				return err
-			}
+		if err := t.flushFull(ctx); err != nil {
+			return err
 		}
 	}
 	if err := t.flush(ctx, t.mark(now)); err != nil {
@@ -290,6 +289,16 @@ func (t *term) mark(now time.Time) *storage.Watermark {
 		w = e.dispatchAt().Add(-time.Microsecond)
 	}
 	return &storage.Watermark{At: w, Schedule: t.digest}
+}
+
+// flushFull flushes once the batch or the cursors reach MaxBatch: a
+// million new jobs' cursors in one transaction would outlast the store
+// timeout.
+func (t *term) flushFull(ctx context.Context) error {
+	if len(t.batch) < t.s.opts.MaxBatch && len(t.cursors) < t.s.opts.MaxBatch {
+		return nil
+	}
+	return t.flush(ctx, nil)
 }
 
 // flush writes the batch in one fenced transaction, with the watermark

@@ -342,10 +342,8 @@ func (t *term) startWarm(ctx context.Context) (bool, error) {
 		slices.SortFunc(ts, time.Time.Compare)
 		t.plan(j, ts, now)
 		ticks += len(ts)
-		if len(t.batch) >= s.opts.MaxBatch {
-			if err := t.flush(ctx, nil); err != nil {
-				return true, err
-			}
+		if err := t.flushFull(ctx); err != nil {
+			return true, err
 		}
 	}
 	if err := t.flush(ctx, t.mark(now)); err != nil {
