@@ -46,22 +46,32 @@ func (s *Store) Leader(ctx context.Context) (string, int64, error) {
 	return row.Node, row.Epoch, err
 }
 
-// JobStates returns the stored state of every job that has one.
+// JobStates returns the stored state of every job that has one. A job's
+// cursor is the later of its job_state.tick_cursor and the newest tick of
+// its runs: Dispatch does not write a cursor that one of its rows proves
+// (unproven), and Prune moves tick_cursor past the ticks it deletes. The
+// newest tick is one descent of the unique (job, tick_key) index per job.
 func (s *Store) JobStates(ctx context.Context) (map[string]storage.JobState, error) {
 	var rows []struct {
 		Job    string `db:"job"`
 		Paused bool   `db:"paused"`
 		Cursor dbTime `db:"tick_cursor"`
+		Last   dbTime `db:"last_tick"`
 	}
 	err := s.query(ctx, "reading job states", func(db *sqlx.DB) error {
-		return db.SelectContext(ctx, &rows, "SELECT job, paused, tick_cursor FROM job_state")
+		return db.SelectContext(ctx, &rows, "SELECT job, paused, tick_cursor, "+
+			"(SELECT MAX(r.tick_key) FROM runs r WHERE r.job = job_state.job) AS last_tick FROM job_state")
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]storage.JobState, len(rows))
 	for _, r := range rows {
-		out[r.Job] = storage.JobState{Job: r.Job, Paused: r.Paused, Cursor: r.Cursor.T}
+		cursor := r.Cursor.T
+		if r.Last.Valid && r.Last.T.After(cursor) {
+			cursor = r.Last.T
+		}
+		out[r.Job] = storage.JobState{Job: r.Job, Paused: r.Paused, Cursor: cursor}
 	}
 	return out, nil
 }
