@@ -183,21 +183,29 @@ func (s *Store) ListRuns(ctx context.Context, f storage.RunFilter) ([]jobs.Run, 
 	return runs(rows), nil
 }
 
-// GetRun returns a run and its attempts by number, read in one snapshot.
+// GetRun returns a run and its attempts by number, read in one snapshot:
+// the ended ones from attempts, the running one from the run row.
 func (s *Store) GetRun(ctx context.Context, id int64) (jobs.Run, []jobs.Attempt, error) {
 	var run jobs.Run
 	var atts []jobs.Attempt
 	err := s.read(ctx, fmt.Sprintf("reading run %d", id), func(tx *sqlx.Tx) (err error) {
-		if run, err = s.getRun(ctx, tx, id, false); err != nil {
+		var row runRow
+		if err := tx.GetContext(ctx, &row, "SELECT "+runCols+" FROM runs WHERE id = ?", id); err != nil {
 			return err
 		}
+		run = row.run()
 		var rows []attemptRow
 		if err := tx.SelectContext(ctx, &rows, "SELECT "+attemptCols+" FROM attempts WHERE run_id = ? ORDER BY number", id); err != nil {
 			return err
 		}
-		atts = make([]jobs.Attempt, len(rows))
+		atts = make([]jobs.Attempt, len(rows), len(rows)+1)
 		for i, r := range rows {
 			atts[i] = r.attempt()
+		}
+		// The attempts table holds ended attempts; the running one is on
+		// the run row.
+		if a, ok := row.heldAttempt(); ok {
+			atts = append(atts, a)
 		}
 		return nil
 	})
