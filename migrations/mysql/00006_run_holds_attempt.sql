@@ -4,18 +4,15 @@
 -- written once, complete, when the attempt ends (finish or reap). The
 -- attempts table thus holds ended attempts only and needs no secondary
 -- index; the reaper finds expired leases through runs_status_due, whose
--- entry moves on every status change anyway. runs loses the two indexes
--- no query needs any more (status and trigger filters of the history use
--- runs_status_due and runs_scheduled; docs/design.md, "Indexes and the
--- queries that use them").
+-- entry moves on every status change anyway, replaces
+-- runs_status_not_before (docs/design.md, "Indexes and the queries that
+-- use them").
 
 -- +goose Up
 ALTER TABLE runs
     ADD COLUMN attempt_started_at DATETIME(6) NULL,
     ADD COLUMN lease_until DATETIME(6) NULL,
     ADD COLUMN attempt_epoch BIGINT NOT NULL DEFAULT 0,
-    DROP INDEX runs_status_scheduled,
-    DROP INDEX runs_trig_scheduled,
     DROP INDEX runs_status_not_before,
     ADD KEY runs_status_due (status, not_before, lease_until);
 UPDATE runs r JOIN attempts a ON a.run_id = r.id AND a.number = r.attempt AND a.status = 'running'
@@ -33,8 +30,6 @@ ALTER TABLE attempts ADD KEY attempts_status_lease (status, lease_until), ADD KE
 ALTER TABLE runs
     DROP INDEX runs_status_due,
     ADD KEY runs_status_not_before (status, not_before),
-    ADD KEY runs_status_scheduled (status, scheduled_at, id),
-    ADD KEY runs_trig_scheduled (trig, scheduled_at, id),
     DROP COLUMN attempt_started_at,
     DROP COLUMN lease_until,
     DROP COLUMN attempt_epoch;

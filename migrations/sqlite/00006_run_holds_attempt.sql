@@ -3,16 +3,14 @@
 -- there, heartbeats renew runs.lease_until, and the attempts row is
 -- written once, complete, when the attempt ends (finish or reap). The
 -- attempts table thus holds ended attempts only and needs no secondary
--- index; the reaper finds expired leases through runs_status_due. runs
--- loses the two indexes no query needs any more (docs/design.md,
--- "Indexes and the queries that use them").
+-- index; the reaper finds expired leases through runs_status_due, which
+-- replaces runs_status_not_before (docs/design.md, "Indexes and the
+-- queries that use them").
 
 -- +goose Up
 ALTER TABLE runs ADD COLUMN attempt_started_at INTEGER NULL;
 ALTER TABLE runs ADD COLUMN lease_until INTEGER NULL;
 ALTER TABLE runs ADD COLUMN attempt_epoch INTEGER NOT NULL DEFAULT 0;
-DROP INDEX IF EXISTS runs_status_scheduled;
-DROP INDEX IF EXISTS runs_trig_scheduled;
 DROP INDEX IF EXISTS runs_status_not_before;
 CREATE INDEX IF NOT EXISTS runs_status_due ON runs (status, not_before, lease_until);
 UPDATE runs SET
@@ -33,8 +31,6 @@ CREATE INDEX IF NOT EXISTS attempts_status_lease ON attempts (status, lease_unti
 CREATE INDEX IF NOT EXISTS attempts_node_status ON attempts (node, status);
 DROP INDEX IF EXISTS runs_status_due;
 CREATE INDEX IF NOT EXISTS runs_status_not_before ON runs (status, not_before);
-CREATE INDEX IF NOT EXISTS runs_status_scheduled ON runs (status, scheduled_at, id);
-CREATE INDEX IF NOT EXISTS runs_trig_scheduled ON runs (trig, scheduled_at, id);
 ALTER TABLE runs DROP COLUMN attempt_epoch;
 ALTER TABLE runs DROP COLUMN lease_until;
 ALTER TABLE runs DROP COLUMN attempt_started_at;

@@ -69,14 +69,28 @@ func (s *Store) RecoverNode(ctx context.Context, node string, now time.Time) ([]
 		var out []jobs.Run
 		var n int
 		err := s.write(ctx, fmt.Sprintf("recovering attempts of node %s", node), func(tx *sqlx.Tx) error {
-			var rows []runRow
-			if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs "+
-				"WHERE status = 'running' AND node = ? ORDER BY id LIMIT ?"+s.d.ForUpdate,
+			// The ids first (runs_status_due; ORDER BY id would make
+			// MySQL walk the primary key), then the rows locked in id
+			// order.
+			var ids []int64
+			if err := tx.SelectContext(ctx, &ids, "SELECT id FROM runs WHERE status = 'running' AND node = ? LIMIT ?",
 				text(node), batchLimit); err != nil {
 				return fmt.Errorf("reading running attempts: %w", err)
 			}
-			n = len(rows)
-			var err error
+			n = len(ids)
+			if n == 0 {
+				return nil
+			}
+			slices.Sort(ids)
+			q, args, err := in("SELECT "+runCols+" FROM runs WHERE id IN (?) AND status = 'running' AND node = ? ORDER BY id"+s.d.ForUpdate,
+				ids, text(node))
+			if err != nil {
+				return err
+			}
+			var rows []runRow
+			if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+				return fmt.Errorf("locking running attempts: %w", err)
+			}
 			out, err = s.loseAttempts(ctx, tx, rows, utc(now), nil, reasonNodeRestart)
 			return err
 		})
