@@ -411,7 +411,10 @@ func (p *Pool) attemptStarted(log *slog.Logger, run jobs.Run) {
 	if p.opts.Events.Started != nil {
 		p.opts.Events.Started(run, delay)
 	}
-	log.Info("attempt started", slog.Duration("fire_delay", delay))
+	// Debug: a line per start would be a synchronous write on the path to
+	// every start; tock_fire_delay_seconds and tock_attempts_total carry
+	// the aggregate (Events.Started, Events.Finished).
+	log.Debug("attempt started", slog.Duration("fire_delay", delay))
 }
 
 // refused ends an attempt whose gate said no: fenced (its lease deadline
@@ -494,7 +497,9 @@ func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, h
 	case err != nil:
 		log.Error("recording attempt result", slog.String("status", string(res.Status)), slog.Any("error", err))
 	default:
-		lvl := slog.LevelInfo
+		// A succeeded attempt is the ordinary run: debug, like its start
+		// (the metrics count it); any other result is worth a line.
+		lvl := slog.LevelDebug
 		if res.Status != jobs.StatusSucceeded {
 			lvl = slog.LevelWarn
 		}

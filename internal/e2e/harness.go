@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,6 +160,9 @@ type Options struct {
 	HTTP bool
 	// Args are extra `tock run` arguments for every replica.
 	Args []string
+	// LogLevel is every replica's --log-level. Default debug: the audits
+	// read the per-attempt lines, which tock logs at debug level.
+	LogLevel string
 	// PerReplica overrides options of replica i (0-based) with
 	// PerReplica[i]; it may be shorter than Replicas. See also
 	// Cluster.SetReplicaOptions.
@@ -407,6 +411,7 @@ func (c *Cluster) args(r *Replica, listen string) []string {
 		"--workers", strconv.Itoa(o.Workers),
 		"--shutdown-grace", o.ShutdownGrace.String(),
 		"--log-format", "json",
+		"--log-level", cmp.Or(o.LogLevel, "debug"),
 		"--listen=" + listen,
 	}
 	a = append(a, o.Args...)

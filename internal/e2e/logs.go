@@ -11,7 +11,9 @@ import (
 )
 
 // Log messages of tock that the fault kit and the benchmark read from the
-// replicas' JSON logs. Their time is the replica's time.Now(), which the
+// replicas' JSON logs. MsgAttemptStarted, and MsgAttemptFinished of a
+// succeeded attempt, are debug lines: replicas that must log them run with
+// --log-level debug (the harness's replicas do). Their time is the replica's time.Now(), which the
 // tockfault clock skew does not shift: it is true time, like the job
 // bodies' timestamps.
 const (

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"github.com/tock-sched/tock/migrations"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/mysql"
 	"github.com/tock-sched/tock/storage/mysql/mysqltest"
@@ -75,8 +77,14 @@ func TestConcurrentMigrate(t *testing.T) {
 		Scan(&applied, &distinct); err != nil {
 		t.Fatal(err)
 	}
-	if applied != distinct || int64(applied) != latest {
-		t.Fatalf("goose_db_version records %d applications of %d versions, want each of %d once", applied, distinct, latest)
+	// Numbers may leave gaps (a number kept for a migration on another
+	// branch), so count the files.
+	files, err := fs.Glob(migrations.MySQL, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != distinct || applied != len(files) {
+		t.Fatalf("goose_db_version records %d applications of %d versions, want each of %d once", applied, distinct, len(files))
 	}
 }
 

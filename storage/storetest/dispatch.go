@@ -23,6 +23,7 @@ var dispatchCases = []testCase{
 	{"ConcurrencyReplace", testReplace},
 	{"ConcurrencyAllow", testAllow},
 	{"Cursors", testCursors},
+	{"CursorsProvenByRows", testCursorsProvenByRows},
 	{"TimePrecision", testTimePrecision},
 }
 
@@ -375,6 +376,55 @@ func testCursors(t *testing.T, s storage.Store) {
 	}
 	check(map[string]storage.JobState{"a": {Job: "a", Cursor: t0.Add(2 * time.Minute)},
 		"b": {Job: "b", Cursor: t0.Add(time.Hour)}, "c": {Job: "c", Paused: true, Cursor: t0}})
+}
+
+// testCursorsProvenByRows checks that a cursor equal to a tick row of its
+// batch counts whether or not the store writes it, that a cursor never
+// moves back below a row's tick, and that pruning the rows that prove a
+// cursor does not move it back either (I1).
+func testCursorsProvenByRows(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	e := bump(t, s)
+	cursor := func() time.Time {
+		t.Helper()
+		got, err := s.JobStates(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got["a"].Cursor
+	}
+	missed := func(at time.Time) storage.NewRun {
+		return with(nr("a", at), func(r *storage.NewRun) { r.Status, r.Error = jobs.StatusMissed, "missed" })
+	}
+	// First sight: a cursor with no row.
+	if _, err := s.Dispatch(ctx, storage.DispatchParams{Epoch: e, Now: t0, Cursors: map[string]time.Time{"a": t0}}); err != nil {
+		t.Fatal(err)
+	}
+	m1, m2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
+	if _, err := s.Dispatch(ctx, storage.DispatchParams{Epoch: e, Now: m2, Runs: []storage.NewRun{missed(m1), missed(m2)},
+		Cursors: map[string]time.Time{"a": m2}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cursor(); !got.Equal(m2) {
+		t.Fatalf("cursor after rows up to %s = %s", m2, got)
+	}
+	// A later row without a cursor still counts: the row is the tick.
+	m3 := t0.Add(3 * time.Minute)
+	if _, err := s.Dispatch(ctx, storage.DispatchParams{Epoch: e, Now: m3, Runs: []storage.NewRun{missed(m3)},
+		Cursors: map[string]time.Time{"a": m3}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cursor(); !got.Equal(m3) {
+		t.Fatalf("cursor after the row at %s = %s", m3, got)
+	}
+	// Pruning every row keeps the cursor.
+	n, err := s.Prune(ctx, storage.PruneParams{Before: t0.Add(time.Hour)})
+	if err != nil || n != 3 {
+		t.Fatalf("Prune = %d, %v; want 3 rows deleted", n, err)
+	}
+	if got := cursor(); !got.Equal(m3) {
+		t.Fatalf("cursor after pruning the rows up to %s = %s", m3, got)
+	}
 }
 
 func testTimePrecision(t *testing.T, s storage.Store) {

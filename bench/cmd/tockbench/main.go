@@ -346,7 +346,7 @@ func (r *report) write(w io.Writer) {
 	}
 	if len(r.overhead) > 0 {
 		fmt.Fprintf(w, "### Scheduler overhead (scheduled instant → the scheduler calling the job; the peers with a no-op body), %d ticks of jobs every %s\n\n", r.opts.ticks, r.opts.period)
-		fmt.Fprintln(w, "Not a comparison of like with like: tock's rows are its executor starting a real HTTP job (its \"attempt started\" log line), the peers' a job function that only records the time.")
+		fmt.Fprintln(w, "Not a comparison of like with like: tock's rows are its executor starting a real HTTP job (its \"attempt started\" log line, a debug line the fire scenario turns on), the peers' a job function that only records the time.")
 		fmt.Fprintln(w)
 		writeFire(w, r.overhead)
 	}

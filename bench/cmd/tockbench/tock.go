@@ -103,6 +103,9 @@ func (e *tockEnv) startDistributed(ctx context.Context, dir, cfg string, replica
 		Cluster: ns, Replicas: replicas, Workers: e.dworkers, LeaseTTL: 3 * time.Second, AttemptLease: 30 * time.Second,
 		RequeueAfter: 10 * time.Second, ReapInterval: time.Second, ShutdownGrace: 10 * time.Second,
 		Args: extra, HTTP: e.profileDir != "", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Info, as an operator runs it; the scenarios that read the
+		// per-attempt debug lines pass --log-level debug in extra.
+		LogLevel: "info",
 	})
 	if err != nil {
 		db.Close()
@@ -200,10 +203,12 @@ func everySpec(period time.Duration) string {
 // run's scheduled instant to its request arriving at the sink (the peers'
 // bodies are stamped the same way); overhead is the time to its worker
 // handing it to the executor, as the worker logs it ("attempt started",
-// fire_delay).
+// fire_delay, a debug line).
 func (e *tockEnv) fireTock(ctx context.Context, distributed bool, n int, period time.Duration, ticks int) (fair, overhead stats.Fire, err error) {
 	spec := everySpec(period)
-	d, loaded, err := e.launch(ctx, fmt.Sprintf("fire-%d", n), n, func(int) string { return spec }, distributed)
+	// The overhead table reads the worker's "attempt started" lines, which
+	// are debug lines.
+	d, loaded, err := e.launch(ctx, fmt.Sprintf("fire-%d", n), n, func(int) string { return spec }, distributed, "--log-level", "debug")
 	if err != nil {
 		return fair, overhead, err
 	}

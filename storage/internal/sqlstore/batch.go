@@ -100,24 +100,19 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 			for i, r := range batch {
 				runIDs[i] = r.ID
 			}
-			// A run claimed ahead starts at its not_before.
+			// A run claimed ahead starts at its not_before. The new attempt
+			// lives on the run row until it ends (attempt_started_at,
+			// lease_until, attempt_epoch): one row change per claim; its
+			// attempts row is written when it ends.
 			q, args, err := in("UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?, "+
-				"started_at = COALESCE(started_at, CASE WHEN not_before > ? THEN not_before ELSE ? END) "+
-				"WHERE id IN (?) AND status = 'queued'", node, s.t(now), s.t(now), runIDs)
+				"started_at = COALESCE(started_at, CASE WHEN not_before > ? THEN not_before ELSE ? END), "+
+				"attempt_started_at = CASE WHEN not_before > ? THEN not_before ELSE ? END, lease_until = ?, attempt_epoch = ? "+
+				"WHERE id IN (?) AND status = 'queued'", node, s.t(now), s.t(now), s.t(now), s.t(now), s.t(lease), epoch, runIDs)
 			if err != nil {
 				return err
 			}
 			if err := execN(ctx, tx, len(batch), q, args...); err != nil {
 				return fmt.Errorf("moving claimed runs to running: %w", err)
-			}
-			args = args[:0]
-			for _, r := range batch {
-				args = append(args, r.ID, r.Attempt, node, s.t(attemptStart(r, now)), s.t(lease), r.Epoch)
-			}
-			q = "INSERT INTO attempts (run_id, number, node, status, started_at, lease_until, epoch, error, output, output_dropped) VALUES " +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?, 'running', ?, ?, ?, '', '', 0), ", len(batch)), ", ")
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("opening attempts: %w", err)
 			}
 			return nil
 		})
@@ -153,11 +148,13 @@ func claimable(row runRow, wants []storage.ClaimParams) bool {
 }
 
 // FinishMany closes the attempts of params in one transaction, each as
-// Finish does (I6); see storage.Store.FinishMany. It locks the running
-// attempts, then their runs, each in run id order, as Finish and the
-// reaper do; decides every item from the locked rows; and writes with
-// one UPDATE of attempts (or a few, when captured output is large) and
-// at most two of runs (retries and final states).
+// Finish does (I6); see storage.Store.FinishMany. It locks the runs in id
+// order, as the claim and the reaper do; the running attempt is the one
+// the locked run row holds (status running, attempt, node), checked for
+// every item; then it writes each ended attempt's row once, complete, in
+// one multi-row INSERT (or a few, when captured output is large), and
+// the runs with at most two UPDATEs (retries and final states): two row
+// changes per attempt.
 func (s *Store) FinishMany(ctx context.Context, params []storage.FinishParams) ([]storage.FinishResult, error) {
 	if len(params) == 0 {
 		return nil, nil
@@ -171,6 +168,7 @@ type finishItem struct {
 	p   storage.FinishParams
 	fin time.Time
 	run jobs.Run
+	att jobs.Attempt // the running attempt it ends
 }
 
 func (s *Store) finishMany(ctx context.Context, what string, params []storage.FinishParams) ([]storage.FinishResult, error) {
@@ -198,17 +196,7 @@ func (s *Store) finishMany(ctx context.Context, what string, params []storage.Fi
 	var out []storage.FinishResult
 	err := s.write(ctx, what, func(tx *sqlx.Tx) error {
 		out = slices.Clone(base)
-		running, err := s.lockRunningAttempts(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		var withAttempt []int64
-		for _, id := range ids {
-			if len(running[id]) > 0 {
-				withAttempt = append(withAttempt, id)
-			}
-		}
-		runs, err := s.lockRuns(ctx, tx, withAttempt)
+		rows, err := s.lockRuns(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
@@ -216,23 +204,16 @@ func (s *Store) finishMany(ctx context.Context, what string, params []storage.Fi
 		done := make(map[int64]bool, len(valid))
 		for _, i := range valid {
 			p := params[i]
-			// A second item for a run finished earlier in the batch finds
-			// its attempt closed, as a second Finish would.
-			if done[p.RunID] || !hasAttempt(running[p.RunID], p.Attempt, text(p.Node)) {
+			// The running attempt is the one the locked run row holds. A
+			// second item for a run finished earlier in the batch finds
+			// it ended, as a second Finish would.
+			row, ok := rows[p.RunID]
+			att, running := row.heldAttempt()
+			if done[p.RunID] || !ok || !running || att.Number != p.Attempt || att.Node != text(p.Node) {
 				out[i].Err = fmt.Errorf("%s: %w", itemWhat(p), storage.ErrLeaseLost)
 				continue
 			}
-			run, ok := runs[p.RunID]
-			if !ok {
-				out[i].Err = fmt.Errorf("%s: %w", itemWhat(p), storage.ErrNotFound)
-				continue
-			}
-			if run.Status != jobs.StatusRunning || run.Attempt != p.Attempt {
-				// Cannot happen while attempt and run change together (I6);
-				// refuse rather than write over a run someone else moved on.
-				out[i].Err = fmt.Errorf("%s: %w: run is %s at attempt %d", itemWhat(p), storage.ErrLeaseLost, run.Status, run.Attempt)
-				continue
-			}
+			run := row.run()
 			done[p.RunID] = true
 			fin := utc(p.FinishedAt)
 			run.ExitCode, run.Error = p.ExitCode, text(p.Error)
@@ -242,13 +223,13 @@ func (s *Store) finishMany(ctx context.Context, what string, params []storage.Fi
 				f := fin
 				run.Status, run.FinishedAt = p.Status, &f
 			}
-			items = append(items, finishItem{p: p, fin: fin, run: run})
+			items = append(items, finishItem{p: p, fin: fin, run: run, att: att})
 			out[i].Run = run
 		}
 		if len(items) == 0 {
 			return nil
 		}
-		if err := s.closeAttempts(ctx, tx, items); err != nil {
+		if err := s.insertEndedAttempts(ctx, tx, items); err != nil {
 			return err
 		}
 		return s.updateFinishedRuns(ctx, tx, items)
@@ -259,31 +240,9 @@ func (s *Store) finishMany(ctx context.Context, what string, params []storage.Fi
 	return out, nil
 }
 
-// lockRunningAttempts locks the running attempts of the runs ids (sorted)
-// and returns them by run id.
-func (s *Store) lockRunningAttempts(ctx context.Context, tx *sqlx.Tx, ids []int64) (map[int64][]runningAttempt, error) {
-	byRun := make(map[int64][]runningAttempt, len(ids))
-	err := chunks(len(ids), chunkRows, func(lo, hi int) error {
-		q, args, err := in("SELECT run_id, number, node FROM attempts WHERE run_id IN (?) AND status = 'running' "+
-			"ORDER BY run_id, number"+s.d.ForUpdate, ids[lo:hi])
-		if err != nil {
-			return err
-		}
-		var atts []runningAttempt
-		if err := tx.SelectContext(ctx, &atts, q, args...); err != nil {
-			return fmt.Errorf("locking running attempts: %w", err)
-		}
-		for _, a := range atts {
-			byRun[a.RunID] = append(byRun[a.RunID], a)
-		}
-		return nil
-	})
-	return byRun, err
-}
-
-// lockRuns locks the runs ids (sorted) and returns them by id.
-func (s *Store) lockRuns(ctx context.Context, tx *sqlx.Tx, ids []int64) (map[int64]jobs.Run, error) {
-	byID := make(map[int64]jobs.Run, len(ids))
+// lockRuns locks the runs ids (sorted) and returns their rows by id.
+func (s *Store) lockRuns(ctx context.Context, tx *sqlx.Tx, ids []int64) (map[int64]runRow, error) {
+	byID := make(map[int64]runRow, len(ids))
 	err := chunks(len(ids), chunkRows, func(lo, hi int) error {
 		q, args, err := in("SELECT "+runCols+" FROM runs WHERE id IN (?) ORDER BY id"+s.d.ForUpdate, ids[lo:hi])
 		if err != nil {
@@ -294,39 +253,66 @@ func (s *Store) lockRuns(ctx context.Context, tx *sqlx.Tx, ids []int64) (map[int
 			return fmt.Errorf("locking runs: %w", err)
 		}
 		for _, r := range rows {
-			byID[r.ID] = r.run()
+			byID[r.ID] = r
 		}
 		return nil
 	})
 	return byID, err
 }
 
-// closeAttempts writes the results of items into their running attempts,
-// in statements of at most chunkRows attempts and finishStmtBytes of text.
-func (s *Store) closeAttempts(ctx context.Context, tx *sqlx.Tx, items []finishItem) error {
-	cols := []string{"status", "finished_at", "exit_code", "error", "output", "output_dropped"}
-	for lo := 0; lo < len(items); {
+// attemptInsertCols are the columns of an ended attempt's row, in the
+// order endedAttemptArgs gives them.
+const attemptInsertCols = "run_id, number, node, status, started_at, finished_at, lease_until, " +
+	"exit_code, error, output, output_dropped, epoch"
+
+func (s *Store) endedAttemptArgs(a jobs.Attempt) []any {
+	return []any{a.RunID, a.Number, a.Node, string(a.Status), s.t(a.StartedAt), s.nt(derefTime(a.FinishedAt)),
+		s.t(a.LeaseUntil), nullInt(a.ExitCode), a.Error, a.Output, a.OutputDropped, a.Epoch}
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// insertEndedAttempts writes the ended attempts of items, each complete in
+// one row, in statements of at most chunkRows attempts and
+// finishStmtBytes of text. The primary key (run_id, number) refuses a
+// second row for an attempt: the transaction is rolled back.
+func (s *Store) insertEndedAttempts(ctx context.Context, tx *sqlx.Tx, items []finishItem) error {
+	atts := make([]jobs.Attempt, len(items))
+	for i, it := range items {
+		a := it.att
+		fin := it.fin
+		a.Status, a.FinishedAt, a.ExitCode = it.p.Status, &fin, it.p.ExitCode
+		a.Error, a.Output, a.OutputDropped = text(it.p.Error), text(it.p.Output), it.p.OutputDropped
+		atts[i] = a
+	}
+	return s.insertAttempts(ctx, tx, atts)
+}
+
+// insertAttempts inserts ended attempts (see insertEndedAttempts).
+func (s *Store) insertAttempts(ctx context.Context, tx *sqlx.Tx, atts []jobs.Attempt) error {
+	for lo := 0; lo < len(atts); {
 		hi, size := lo, 0
-		for hi < len(items) && hi-lo < chunkRows {
-			n := len(items[hi].p.Output) + len(items[hi].p.Error)
+		for hi < len(atts) && hi-lo < chunkRows {
+			n := len(atts[hi].Output) + len(atts[hi].Error)
 			if hi > lo && size+n > finishStmtBytes {
 				break
 			}
 			size += n
 			hi++
 		}
-		batch := items[lo:hi]
-		keys := make([]int64, len(batch))
-		vals := make([][]any, len(batch))
-		for i, it := range batch {
-			keys[i] = it.p.RunID
-			vals[i] = []any{string(it.p.Status), s.t(it.fin), nullInt(it.p.ExitCode), text(it.p.Error), text(it.p.Output), it.p.OutputDropped}
+		args := make([]any, 0, 12*(hi-lo))
+		for _, a := range atts[lo:hi] {
+			args = append(args, s.endedAttemptArgs(a)...)
 		}
-		// The locks are held and each run has the one running attempt
-		// checked above, so run_id picks it.
-		q, args := caseUpdate("attempts", "run_id", "", cols, keys, vals, " AND status = 'running'")
-		if err := execN(ctx, tx, len(batch), q, args...); err != nil {
-			return fmt.Errorf("closing attempts: %w", err)
+		q := "INSERT INTO attempts (" + attemptInsertCols + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat(placeholders(12)+", ", hi-lo), ", ")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("recording ended attempts: %w", err)
 		}
 		lo = hi
 	}
@@ -460,15 +446,6 @@ func finalStatus(st jobs.RunStatus) bool {
 	switch st {
 	case jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusTimedOut, jobs.StatusCanceled, jobs.StatusLost:
 		return true
-	}
-	return false
-}
-
-func hasAttempt(atts []runningAttempt, number int, node string) bool {
-	for _, a := range atts {
-		if a.Number == number && a.Node == node {
-			return true
-		}
 	}
 	return false
 }

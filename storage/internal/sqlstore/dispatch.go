@@ -110,7 +110,9 @@ func (s *Store) Dispatch(ctx context.Context, p storage.DispatchParams) ([]jobs.
 			return err
 		}
 		now := utc(p.Now)
-		rows, err := s.dropDispatched(ctx, tx, newRows(p.Runs, now))
+		all := newRows(p.Runs, now)
+		cursors := unproven(p.Cursors, all)
+		rows, err := s.dropDispatched(ctx, tx, all)
 		if err != nil {
 			return err
 		}
@@ -120,7 +122,7 @@ func (s *Store) Dispatch(ctx context.Context, p storage.DispatchParams) ([]jobs.
 		if err := s.insertRows(ctx, tx, rows, now); err != nil {
 			return err
 		}
-		if err := s.advanceCursors(ctx, tx, p.Cursors); err != nil {
+		if err := s.advanceCursors(ctx, tx, cursors); err != nil {
 			return err
 		}
 		if w := p.Watermark; w != nil {
@@ -387,6 +389,33 @@ func (s *Store) insertOne(ctx context.Context, tx *sqlx.Tx, r *newRow, now time.
 		return 0, fmt.Errorf("reading id of inserted run: %w", err)
 	}
 	return id, nil
+}
+
+// unproven returns the cursors that the rows do not prove. A job's cursor
+// is the later of its job_state.tick_cursor and the newest tick_key of its
+// runs (JobStates), so a cursor equal to the tick of one of the batch's
+// schedule or catchup rows needs no write: after the commit that row is in
+// history, inserted now or already there (I1). In the steady state every
+// cursor is its job's last tick in the batch, and dispatch writes one row
+// per run instead of two. Cursors that move without a row — a paused
+// job's ticks, a job first seen — are written.
+func unproven(cursors map[string]time.Time, rows []*newRow) map[string]time.Time {
+	if len(cursors) == 0 || len(rows) == 0 {
+		return cursors
+	}
+	ticks := make(map[tickKey]bool, len(rows))
+	for _, r := range rows {
+		if r.tick {
+			ticks[r.key()] = true
+		}
+	}
+	out := make(map[string]time.Time, len(cursors))
+	for name, at := range cursors {
+		if !ticks[tickKey{text(name), at.UnixMicro()}] {
+			out[name] = at
+		}
+	}
+	return out
 }
 
 // advanceCursors moves each job's schedule cursor to the given tick unless

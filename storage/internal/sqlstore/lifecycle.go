@@ -97,8 +97,9 @@ func (s *Store) Heartbeat(ctx context.Context, p storage.HeartbeatParams) (bool,
 	err := s.write(ctx, fmt.Sprintf("renewing lease of run %d attempt %d", p.RunID, p.Attempt), func(tx *sqlx.Tx) error {
 		// The driver reports matched rows, not changed ones, so renewing
 		// to the same deadline still counts.
-		if err := execOne(ctx, tx, storage.ErrLeaseLost, "UPDATE attempts SET lease_until = ? "+
-			"WHERE run_id = ? AND number = ? AND node = ? AND status = 'running'",
+		// The running attempt lives on its run row.
+		if err := execOne(ctx, tx, storage.ErrLeaseLost, "UPDATE runs SET lease_until = ? "+
+			"WHERE id = ? AND attempt = ? AND node = ? AND status = 'running'",
 			s.t(p.LeaseUntil), p.RunID, p.Attempt, text(p.Node)); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -116,6 +117,9 @@ func (s *Store) pruneJob(ctx context.Context, job string, p storage.PruneParams,
 			if err := tx.SelectContext(ctx, &ids, q, qargs...); err != nil || len(ids) == 0 {
 				return err
 			}
+			if err := s.keepCursors(ctx, tx, ids); err != nil {
+				return err
+			}
 			dq, dargs, err := in("DELETE FROM attempts WHERE run_id IN (?)", ids)
 			if err != nil {
 				return err
@@ -139,4 +143,29 @@ func (s *Store) pruneJob(ctx context.Context, job string, p storage.PruneParams,
 			return total, err
 		}
 	}
+}
+
+// keepCursors moves the cursor of each job whose tick rows are among ids
+// to the newest of them before they are deleted: a job's cursor is also
+// derived from its newest tick row (JobStates), which pruning must not
+// move back, or a new leader would plan those ticks again (I1).
+func (s *Store) keepCursors(ctx context.Context, tx *sqlx.Tx, ids []int64) error {
+	q, args, err := in("SELECT job, MAX(tick_key) AS last_tick FROM runs WHERE id IN (?) AND tick_key IS NOT NULL GROUP BY job", ids)
+	if err != nil {
+		return err
+	}
+	var rows []struct {
+		Job  string `db:"job"`
+		Last dbTime `db:"last_tick"`
+	}
+	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+		return fmt.Errorf("reading the ticks of pruned runs: %w", err)
+	}
+	cursors := make(map[string]time.Time, len(rows))
+	for _, r := range rows {
+		if r.Last.Valid {
+			cursors[r.Job] = r.Last.T
+		}
+	}
+	return s.advanceCursors(ctx, tx, cursors)
 }

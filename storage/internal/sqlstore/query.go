@@ -65,22 +65,32 @@ func (s *Store) Watermark(ctx context.Context) (storage.Watermark, error) {
 	return storage.Watermark{At: row.At.T, Schedule: row.Schedule}, nil
 }
 
-// JobStates returns the stored state of every job that has one.
+// JobStates returns the stored state of every job that has one. A job's
+// cursor is the later of its job_state.tick_cursor and the newest tick of
+// its runs: Dispatch does not write a cursor that one of its rows proves
+// (unproven), and Prune moves tick_cursor past the ticks it deletes. The
+// newest tick is one descent of the unique (job, tick_key) index per job.
 func (s *Store) JobStates(ctx context.Context) (map[string]storage.JobState, error) {
 	var rows []struct {
 		Job    string `db:"job"`
 		Paused bool   `db:"paused"`
 		Cursor dbTime `db:"tick_cursor"`
+		Last   dbTime `db:"last_tick"`
 	}
 	err := s.query(ctx, "reading job states", func(db *sqlx.DB) error {
-		return db.SelectContext(ctx, &rows, "SELECT job, paused, tick_cursor FROM job_state")
+		return db.SelectContext(ctx, &rows, "SELECT job, paused, tick_cursor, "+
+			"(SELECT MAX(r.tick_key) FROM runs r WHERE r.job = job_state.job) AS last_tick FROM job_state")
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]storage.JobState, len(rows))
 	for _, r := range rows {
-		out[r.Job] = storage.JobState{Job: r.Job, Paused: r.Paused, Cursor: r.Cursor.T}
+		cursor := r.Cursor.T
+		if r.Last.Valid && r.Last.T.After(cursor) {
+			cursor = r.Last.T
+		}
+		out[r.Job] = storage.JobState{Job: r.Job, Paused: r.Paused, Cursor: cursor}
 	}
 	return out, nil
 }
@@ -192,21 +202,29 @@ func (s *Store) ListRuns(ctx context.Context, f storage.RunFilter) ([]jobs.Run, 
 	return runs(rows), nil
 }
 
-// GetRun returns a run and its attempts by number, read in one snapshot.
+// GetRun returns a run and its attempts by number, read in one snapshot:
+// the ended ones from attempts, the running one from the run row.
 func (s *Store) GetRun(ctx context.Context, id int64) (jobs.Run, []jobs.Attempt, error) {
 	var run jobs.Run
 	var atts []jobs.Attempt
 	err := s.read(ctx, fmt.Sprintf("reading run %d", id), func(tx *sqlx.Tx) (err error) {
-		if run, err = s.getRun(ctx, tx, id, false); err != nil {
+		var row runRow
+		if err := tx.GetContext(ctx, &row, "SELECT "+runCols+" FROM runs WHERE id = ?", id); err != nil {
 			return err
 		}
+		run = row.run()
 		var rows []attemptRow
 		if err := tx.SelectContext(ctx, &rows, "SELECT "+attemptCols+" FROM attempts WHERE run_id = ? ORDER BY number", id); err != nil {
 			return err
 		}
-		atts = make([]jobs.Attempt, len(rows))
+		atts = make([]jobs.Attempt, len(rows), len(rows)+1)
 		for i, r := range rows {
 			atts[i] = r.attempt()
+		}
+		// The attempts table holds ended attempts; the running one is on
+		// the run row.
+		if a, ok := row.heldAttempt(); ok {
+			atts = append(atts, a)
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -17,12 +18,6 @@ const (
 	reasonUnclaimed    = "no worker claimed it within the dispatch timeout (job %s, digest %s): no live replica has this job definition"
 )
 
-type runningAttempt struct {
-	RunID  int64  `db:"run_id"`
-	Number int    `db:"number"`
-	Node   string `db:"node"`
-}
-
 // ReapExpired marks running attempts whose lease ended before params.Now
 // lost and requeues or ends their runs (I5), at most batchLimit per call.
 // Fenced (I2).
@@ -34,14 +29,29 @@ func (s *Store) ReapExpired(ctx context.Context, p storage.ReapParams) ([]jobs.R
 			return err
 		}
 		now := utc(p.Now)
-		var atts []runningAttempt
-		if err := tx.SelectContext(ctx, &atts, "SELECT run_id, number, node FROM attempts "+
-			"WHERE status = 'running' AND lease_until < ? ORDER BY lease_until, run_id LIMIT ?"+s.d.ForUpdate+s.d.SkipLocked,
-			s.t(now), batchLimit); err != nil {
+		// Two steps, so that only expired runs are locked: a plain read
+		// of the running runs' index entries (runs_status_due holds
+		// lease_until), then a locking read of those runs by id that
+		// checks them again and skips the ones a finisher holds.
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, "SELECT id FROM runs WHERE status = 'running' AND lease_until < ? "+
+			"ORDER BY lease_until, id LIMIT ?", s.t(now), batchLimit); err != nil {
 			return fmt.Errorf("reading expired attempts: %w", err)
 		}
-		var err error
-		out, err = s.loseAttempts(ctx, tx, atts, now, p.Backoff, reasonLeaseExpired)
+		if len(ids) == 0 {
+			return nil
+		}
+		slices.Sort(ids)
+		q, args, err := in("SELECT "+runCols+" FROM runs WHERE id IN (?) AND status = 'running' AND lease_until < ? "+
+			"ORDER BY id"+s.d.ForUpdate+s.d.SkipLocked, ids, s.t(now))
+		if err != nil {
+			return err
+		}
+		var rows []runRow
+		if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+			return fmt.Errorf("locking expired attempts: %w", err)
+		}
+		out, err = s.loseAttempts(ctx, tx, rows, now, p.Backoff, reasonLeaseExpired)
 		return err
 	})
 	if err != nil {
@@ -59,15 +69,29 @@ func (s *Store) RecoverNode(ctx context.Context, node string, now time.Time) ([]
 		var out []jobs.Run
 		var n int
 		err := s.write(ctx, fmt.Sprintf("recovering attempts of node %s", node), func(tx *sqlx.Tx) error {
-			var atts []runningAttempt
-			if err := tx.SelectContext(ctx, &atts, "SELECT run_id, number, node FROM attempts "+
-				"WHERE node = ? AND status = 'running' ORDER BY run_id LIMIT ?"+s.d.ForUpdate,
+			// The ids first (runs_status_due; ORDER BY id would make
+			// MySQL walk the primary key), then the rows locked in id
+			// order.
+			var ids []int64
+			if err := tx.SelectContext(ctx, &ids, "SELECT id FROM runs WHERE status = 'running' AND node = ? LIMIT ?",
 				text(node), batchLimit); err != nil {
 				return fmt.Errorf("reading running attempts: %w", err)
 			}
-			n = len(atts)
-			var err error
-			out, err = s.loseAttempts(ctx, tx, atts, utc(now), nil, reasonNodeRestart)
+			n = len(ids)
+			if n == 0 {
+				return nil
+			}
+			slices.Sort(ids)
+			q, args, err := in("SELECT "+runCols+" FROM runs WHERE id IN (?) AND status = 'running' AND node = ? ORDER BY id"+s.d.ForUpdate,
+				ids, text(node))
+			if err != nil {
+				return err
+			}
+			var rows []runRow
+			if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+				return fmt.Errorf("locking running attempts: %w", err)
+			}
+			out, err = s.loseAttempts(ctx, tx, rows, utc(now), nil, reasonNodeRestart)
 			return err
 		})
 		if err != nil {
@@ -80,27 +104,27 @@ func (s *Store) RecoverNode(ctx context.Context, node string, now time.Time) ([]
 	}
 }
 
-// loseAttempts marks the attempts lost with reason (a format taking the
-// node) and sends each run back to queued, not before now plus backoff,
-// when attempts remain and no cancel was requested; otherwise it ends the
-// run lost, or canceled if a cancel was requested. It returns the runs.
-func (s *Store) loseAttempts(ctx context.Context, tx *sqlx.Tx, atts []runningAttempt, now time.Time,
+// loseAttempts ends the running attempts of the locked running runs rows
+// lost with reason (a format taking the node), writing each attempt's row,
+// and sends each run back to queued, not before now plus backoff, when
+// attempts remain and no cancel was requested; otherwise it ends the run
+// lost, or canceled if a cancel was requested. It returns the runs.
+func (s *Store) loseAttempts(ctx context.Context, tx *sqlx.Tx, rows []runRow, now time.Time,
 	backoff func(jobs.Run) time.Duration, reason string) ([]jobs.Run, error) {
 	var out []jobs.Run
-	for _, a := range atts {
-		msg := fmt.Sprintf(reason, a.Node)
-		if _, err := tx.ExecContext(ctx, "UPDATE attempts SET status = 'lost', finished_at = ?, error = ? "+
-			"WHERE run_id = ? AND number = ? AND status = 'running'", s.t(now), msg, a.RunID, a.Number); err != nil {
-			return nil, fmt.Errorf("marking run %d attempt %d lost: %w", a.RunID, a.Number, err)
-		}
-		run, err := s.getRun(ctx, tx, a.RunID, true)
-		if err != nil {
-			return nil, fmt.Errorf("reading run %d: %w", a.RunID, err)
-		}
-		if run.Status != jobs.StatusRunning || run.Attempt != a.Number {
+	var ended []jobs.Attempt
+	for _, row := range rows {
+		att, running := row.heldAttempt()
+		if !running {
 			continue
 		}
+		msg := fmt.Sprintf(reason, att.Node)
+		fin := now
+		att.Status, att.FinishedAt, att.Error = jobs.StatusLost, &fin, msg
+		ended = append(ended, att)
+		run := row.run()
 		run.Error, run.ExitCode = msg, nil
+		var err error
 		if run.Attempt < run.MaxAttempts && !run.CancelRequested {
 			var delay time.Duration
 			if backoff != nil {
@@ -114,21 +138,23 @@ func (s *Store) loseAttempts(ctx context.Context, tx *sqlx.Tx, atts []runningAtt
 				nb = run.NotBefore
 			}
 			run.Status, run.NotBefore, run.Node = jobs.StatusQueued, utc(nb), ""
-			_, err = tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', not_before = ?, enqueued_at = NULL, "+
-				"node = '', exit_code = NULL, error = ? WHERE id = ?", s.t(run.NotBefore), msg, run.ID)
+			err = execN(ctx, tx, 1, "UPDATE runs SET status = 'queued', not_before = ?, enqueued_at = NULL, "+
+				"node = '', exit_code = NULL, error = ? WHERE id = ? AND status = 'running'", s.t(run.NotBefore), msg, run.ID)
 		} else {
-			fin := now
 			run.Status, run.FinishedAt = jobs.StatusLost, &fin
 			if run.CancelRequested {
 				run.Status = jobs.StatusCanceled
 			}
-			_, err = tx.ExecContext(ctx, "UPDATE runs SET status = ?, finished_at = ?, exit_code = NULL, error = ? "+
-				"WHERE id = ?", string(run.Status), s.t(now), msg, run.ID)
+			err = execN(ctx, tx, 1, "UPDATE runs SET status = ?, finished_at = ?, exit_code = NULL, error = ? "+
+				"WHERE id = ? AND status = 'running'", string(run.Status), s.t(now), msg, run.ID)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("updating run %d: %w", run.ID, err)
 		}
 		out = append(out, run)
+	}
+	if err := s.insertAttempts(ctx, tx, ended); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

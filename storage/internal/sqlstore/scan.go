@@ -54,8 +54,12 @@ func (d dbTime) ptr() *time.Time {
 }
 
 // runCols are the runs columns runRow scans, in its order.
+// The last three hold the running attempt (status running): its start,
+// its lease and the leader epoch of its claim. The attempts table holds
+// ended attempts only; GetRun shows the running one from these columns.
 const runCols = "id, job, digest, scheduled_at, trig, status, attempt, max_attempts, node, " +
-	"not_before, created_at, started_at, finished_at, exit_code, error, cancel_requested"
+	"not_before, created_at, started_at, finished_at, exit_code, error, cancel_requested, " +
+	"attempt_started_at, lease_until, attempt_epoch"
 
 type runRow struct {
 	ID              int64         `db:"id"`
@@ -74,6 +78,19 @@ type runRow struct {
 	ExitCode        sql.NullInt64 `db:"exit_code"`
 	Error           string        `db:"error"`
 	CancelRequested bool          `db:"cancel_requested"`
+	AttemptStarted  dbTime        `db:"attempt_started_at"`
+	LeaseUntil      dbTime        `db:"lease_until"`
+	AttemptEpoch    int64         `db:"attempt_epoch"`
+}
+
+// heldAttempt is the attempt a running run holds, as the history shows
+// it; false when the run is not running.
+func (r runRow) heldAttempt() (jobs.Attempt, bool) {
+	if jobs.RunStatus(r.Status) != jobs.StatusRunning {
+		return jobs.Attempt{}, false
+	}
+	return jobs.Attempt{RunID: r.ID, Number: r.Attempt, Node: r.Node, Status: jobs.StatusRunning,
+		StartedAt: r.AttemptStarted.T, LeaseUntil: r.LeaseUntil.T, Epoch: r.AttemptEpoch}, true
 }
 
 func (r runRow) run() jobs.Run {

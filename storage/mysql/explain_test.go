@@ -1,0 +1,203 @@
+package mysql_test
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/mysql/mysqltest"
+)
+
+// plannedQueries are the store's hot and history queries with the index
+// each must use (docs/design.md, "Indexes and the queries that use
+// them"), written with literal values as the store binds them. A key of
+// "" accepts any index, for queries whose plan the optimizer may choose
+// by the data (any index, never a full scan); "-" a MIN or MAX that the
+// index answers without reading the table.
+var plannedQueries = []struct {
+	name, key, query string
+}{
+	{"dispatch: ticks already in history", "runs_job_tick",
+		"SELECT id, job, tick_key FROM runs WHERE (job = 'job-0007' AND tick_key = '2030-01-01 00:00:01') OR (job = 'job-0008' AND tick_key = '2030-01-01 00:00:01')"},
+	{"dispatch: active runs (forbid, replace)", "runs_job_status_id",
+		"SELECT id, job, status FROM runs WHERE job IN ('job-0007', 'job-0008') AND status IN ('scheduled', 'queued', 'running') ORDER BY id"},
+	{"claim: lock queued runs", "",
+		"SELECT id FROM runs WHERE id IN (5, 6, 7) AND status = 'queued' AND not_before <= '2030-01-01 00:00:05' AND cancel_requested = 0 ORDER BY id FOR UPDATE"},
+	{"heartbeat", "PRIMARY",
+		"UPDATE runs SET lease_until = '2030-01-01 00:01:00' WHERE id = 5 AND attempt = 1 AND node = 'n1' AND status = 'running'"},
+	{"reaper: expired leases", "runs_status_due",
+		"SELECT id FROM runs WHERE status = 'running' AND lease_until < '2030-01-01 00:00:30' ORDER BY lease_until, id LIMIT 1000"},
+	{"recover node", "",
+		"SELECT id FROM runs WHERE status = 'running' AND node = 'n1' LIMIT 1000"},
+	{"requeue (DueQueued)", "runs_status_due",
+		"SELECT id FROM runs WHERE status = 'queued' AND not_before <= '2030-01-01 00:00:05' AND (enqueued_at IS NULL OR enqueued_at < '2030-01-01 00:00:02') ORDER BY not_before, id LIMIT 1000"},
+	{"fail unclaimed", "runs_status_due",
+		"SELECT id FROM runs WHERE status = 'queued' AND not_before < '2030-01-01 00:00:01' ORDER BY not_before, id LIMIT 1000"},
+	{"promote manual triggers", "",
+		"SELECT id FROM runs WHERE status = 'scheduled' ORDER BY id LIMIT 1000"},
+	{"job states: newest tick of a job", "-",
+		"SELECT MAX(r.tick_key) FROM runs r WHERE r.job = 'job-0007'"},
+	{"history: all", "runs_scheduled",
+		"SELECT id FROM runs ORDER BY scheduled_at DESC, id DESC LIMIT 100"},
+	{"history: job", "runs_job_scheduled",
+		"SELECT id FROM runs WHERE job = 'job-0007' ORDER BY scheduled_at DESC, id DESC LIMIT 100"},
+	{"history: job, page 2", "runs_job_scheduled",
+		"SELECT id FROM runs WHERE job = 'job-0007' AND (scheduled_at < '2030-01-01 00:00:03' OR (scheduled_at = '2030-01-01 00:00:03' AND id < 900)) ORDER BY scheduled_at DESC, id DESC LIMIT 100"},
+	{"history: status", "runs_status_scheduled",
+		"SELECT id FROM runs WHERE status = 'failed' ORDER BY scheduled_at DESC, id DESC LIMIT 100"},
+	{"history: trigger", "runs_trig_scheduled",
+		"SELECT id FROM runs WHERE trig = 'manual' ORDER BY scheduled_at DESC, id DESC LIMIT 100"},
+	{"history: time range", "runs_scheduled",
+		"SELECT id FROM runs WHERE scheduled_at >= '2030-01-01 00:00:01' AND scheduled_at < '2030-01-01 00:00:02' ORDER BY scheduled_at DESC, id DESC LIMIT 100"},
+	{"history: job and status", "",
+		"SELECT id FROM runs WHERE job = 'job-0007' AND status = 'succeeded' ORDER BY scheduled_at DESC, id DESC LIMIT 100"},
+	{"last run of each job", "runs_job_status_id",
+		"SELECT job, MAX(id) AS last_id FROM runs GROUP BY job, status"},
+	{"prune: candidates", "",
+		"SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'missed') AND scheduled_at < '2030-01-01 00:00:02' AND COALESCE(finished_at, scheduled_at) < '2030-01-01 00:00:02' ORDER BY id LIMIT 1000"},
+	{"prune: keep per job", "",
+		"SELECT id FROM runs WHERE job = 'job-0007' ORDER BY id DESC LIMIT 1 OFFSET 9"},
+	{"run's attempts", "PRIMARY",
+		"SELECT run_id FROM attempts WHERE run_id = 5 ORDER BY number"},
+}
+
+// TestQueryPlans fills a database with a few thousand runs in every
+// status and checks that each query of plannedQueries uses its index
+// (EXPLAIN key), never a full table scan (type ALL). -v prints the plans.
+func TestQueryPlans(t *testing.T) {
+	t.Parallel()
+	url := mysqltest.NewDatabase(t)
+	s := open(t, url)
+	ctx := t.Context()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	epoch, err := s.BumpEpoch(ctx, "leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	const jobsN, ticks = 200, 15
+	for tick := range ticks {
+		at := t0.Add(time.Duration(tick) * time.Second)
+		in := make([]storage.NewRun, jobsN)
+		for i := range in {
+			in[i] = storage.NewRun{Job: fmt.Sprintf("job-%04d", i), Digest: "d", ScheduledAt: at, Trigger: jobs.TriggerSchedule,
+				Status: jobs.StatusQueued, MaxAttempts: 1, NotBefore: at, Concurrency: jobs.ConcurrencyAllow}
+		}
+		queued, err := s.Dispatch(ctx, storage.DispatchParams{Epoch: epoch, Now: at, Runs: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tick >= ticks-2 {
+			continue // the last ticks stay queued
+		}
+		var ps []storage.ClaimParams
+		for _, r := range queued {
+			ps = append(ps, storage.ClaimParams{RunID: r.ID, Job: r.Job, Digest: r.Digest, Node: "n1", Now: at, LeaseUntil: at.Add(30 * time.Second)})
+		}
+		claimed, err := s.ClaimMany(ctx, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tick >= ticks-4 {
+			continue // these stay running
+		}
+		var fs []storage.FinishParams
+		for i, r := range claimed {
+			st := jobs.StatusSucceeded
+			if i%50 == 0 {
+				st = jobs.StatusFailed
+			}
+			fs = append(fs, storage.FinishParams{RunID: r.ID, Attempt: r.Attempt, Node: "n1", Status: st, FinishedAt: at})
+		}
+		if _, err := s.FinishMany(ctx, fs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		if _, err := s.Trigger(ctx, fmt.Sprintf("job-%04d", i), t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := rawDB(t, url)
+	for _, table := range []string{"runs", "attempts", "job_state"} {
+		if _, err := db.ExecContext(ctx, "ANALYZE TABLE "+table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range plannedQueries {
+		rows, err := db.QueryContext(ctx, "EXPLAIN "+q.query)
+		if err != nil {
+			t.Fatalf("%s: EXPLAIN: %v", q.name, err)
+		}
+		plan := explainRows(t, rows)
+		t.Logf("%-42s %s", q.name, plan.String())
+		if q.key == "-" {
+			// MIN/MAX answered from the index: "Select tables optimized away".
+			if !strings.Contains(plan.extra, "optimized away") {
+				t.Errorf("%s: want the index to answer it, got %s", q.name, plan)
+			}
+			continue
+		}
+		if plan.typ == "ALL" || plan.key == "" {
+			t.Errorf("%s: full scan (type %s, key %q): %s", q.name, plan.typ, plan.key, q.query)
+		} else if q.key != "" && plan.key != q.key {
+			t.Errorf("%s: uses %s, want %s: %s", q.name, plan.key, q.key, q.query)
+		}
+	}
+}
+
+type explained struct{ typ, key, extra string }
+
+func (e explained) String() string {
+	return fmt.Sprintf("type=%s key=%s extra=%q", e.typ, e.key, e.extra)
+}
+
+// explainRows reads the first row of an EXPLAIN (the runs or attempts
+// table: every listed query reads one table).
+func explainRows(t *testing.T, rows *sql.Rows) explained {
+	t.Helper()
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out explained
+	if !rows.Next() {
+		t.Fatal("EXPLAIN returned no row")
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cols {
+		switch strings.ToLower(c) {
+		case "type":
+			out.typ = vals[i].String
+		case "key":
+			out.key = vals[i].String
+		case "extra":
+			out.extra = vals[i].String
+		}
+	}
+	return out
+}
+
+func rawDB(t *testing.T, url string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", dsn(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
