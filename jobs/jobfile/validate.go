@@ -2,8 +2,10 @@ package jobfile
 
 import (
 	"fmt"
+	"iter"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,11 +48,26 @@ var (
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
-func (d *decoder) parse(data []byte) *jobs.Config {
+// parse decodes and validates data: the jobs one batch at a time where the
+// file's layout allows (stream.go), else the whole document at once.
+func (d *decoder) parse(data []byte, stream bool) *jobs.Config {
+	if stream {
+		if cfg, ok := d.parseStream(data); ok {
+			return cfg
+		}
+		d.reset()
+	}
 	root := d.document(data)
 	if root == nil {
 		return nil
 	}
+	return d.config(root, nil)
+}
+
+// config reads the top-level mapping root. The jobs come from items when
+// it is not nil (streaming: root's jobs value is then an empty stand-in),
+// else from the jobs node of root.
+func (d *decoder) config(root *yaml.Node, items iter.Seq[*yaml.Node]) *jobs.Config {
 	cfg := &jobs.Config{Defaults: jobs.BuiltinDefaults(),
 		Notify: jobs.NotifyConfig{Timeout: jobs.DefaultNotifyTimeout, Retries: jobs.DefaultNotifyRetries}}
 	top, ok := d.mapping(root, "", topKeys)
@@ -72,7 +89,12 @@ func (d *decoder) parse(data []byte) *jobs.Config {
 		d.errorf(root, "jobs", "no jobs defined")
 		return nil
 	}
-	cfg.Jobs = d.jobs(e, cfg.Defaults, defaultLoc)
+	if items == nil {
+		items = d.jobItems(e)
+	}
+	if items != nil {
+		cfg.Jobs = d.jobs(items, cfg.Defaults, defaultLoc)
+	}
 	return cfg
 }
 
@@ -251,7 +273,9 @@ func (d *decoder) notify(n *yaml.Node, path string, nc *jobs.NotifyConfig) {
 	}
 }
 
-func (d *decoder) jobs(e entry, defs jobs.Defaults, defaultLoc *time.Location) []*jobs.Job {
+// jobItems checks the jobs entry of the document's tree and returns its
+// items, or nil after reporting why there are none.
+func (d *decoder) jobItems(e entry) iter.Seq[*yaml.Node] {
 	n := e.val
 	if isNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
 		d.errorf(e.key, "jobs", "no jobs defined")
@@ -261,9 +285,16 @@ func (d *decoder) jobs(e entry, defs jobs.Defaults, defaultLoc *time.Location) [
 		d.errorf(n, "jobs", "expected a list of jobs, got %s", describe(n))
 		return nil
 	}
+	return slices.Values(n.Content)
+}
+
+// jobs reads the items of the jobs list in order.
+func (d *decoder) jobs(items iter.Seq[*yaml.Node], defs jobs.Defaults, defaultLoc *time.Location) []*jobs.Job {
 	var out []*jobs.Job
 	firstLine := map[string]int{}
-	for i, c := range n.Content {
+	i := -1
+	for c := range items {
+		i++
 		if d.stop {
 			break
 		}

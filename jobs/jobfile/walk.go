@@ -28,6 +28,11 @@ type decoder struct {
 	zones map[string]*time.Location
 }
 
+// reset forgets what an abandoned pass found.
+func (d *decoder) reset() {
+	d.errs, d.nodes, d.stop = nil, 0, false
+}
+
 // entry is one key/value pair of a mapping.
 type entry struct {
 	key, val *yaml.Node
