@@ -133,8 +133,9 @@ type NotifyConfig struct {
 // digests.
 func (c *Config) Seal() {
 	c.byName = make(map[string]*Job, len(c.Jobs))
+	dc := newCanon()
 	for _, j := range c.Jobs {
-		j.Digest = jobDigest(j)
+		j.Digest = dc.jobDigest(j)
 		c.byName[j.Name] = j
 	}
 	c.Digest = configDigest(c)

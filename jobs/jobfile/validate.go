@@ -103,11 +103,13 @@ func (d *decoder) policy(n *yaml.Node, path string, allowed []string) (string, b
 	if !ok {
 		return "", false
 	}
-	if !contains(allowed, s) {
-		d.errorf(n, path, "unknown value %q (want one of %s)", s, strings.Join(allowed, ", "))
-		return "", false
+	for _, a := range allowed {
+		if a == s {
+			return a, true // not s: one string for every job
+		}
 	}
-	return s, true
+	d.errorf(n, path, "unknown value %q (want one of %s)", s, strings.Join(allowed, ", "))
+	return "", false
 }
 
 var (
@@ -358,7 +360,7 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 	if e, ok := m["timezone"]; ok {
 		jobLoc = nil
 		if loc, ok := d.location(e.val, join(path, "timezone")); ok {
-			j.Timezone, jobLoc = e.val.Value, loc
+			j.Timezone, jobLoc = d.intern(e.val.Value), loc
 		}
 	}
 	if e, ok := m["schedule"]; !ok {
@@ -369,7 +371,7 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 			// The zone is bad and reported; still check the spec.
 			loc = time.UTC
 		}
-		if err := j.SetSchedule(spec, loc); err != nil {
+		if err := d.scheds.SetSchedule(j, spec, loc); err != nil {
 			d.errorf(e.val, join(path, "schedule"), "%s", strings.TrimPrefix(err.Error(), "jobs: "))
 		}
 	}
@@ -474,11 +476,11 @@ func (d *decoder) http(n *yaml.Node, path string) *jobs.HTTPSpec {
 	if e, found := m["method"]; found {
 		if s, sok := d.str(e.val, join(path, "method")); !sok {
 			ok = false
-		} else if up := strings.ToUpper(s); !contains(httpMethods, up) {
+		} else if i := slices.Index(httpMethods, strings.ToUpper(s)); i < 0 {
 			d.errorf(e.val, join(path, "method"), "unknown method %q (want one of %s)", s, strings.Join(httpMethods, ", "))
 			ok = false
 		} else {
-			spec.Method = up
+			spec.Method = httpMethods[i] // one string for every job
 		}
 	}
 	if e, found := m["url"]; !found {

@@ -26,6 +26,22 @@ type decoder struct {
 	// stop is set when the error or node budget is spent.
 	stop  bool
 	zones map[string]*time.Location
+	// scheds and strs share what many jobs repeat: parsed schedules and
+	// short strings such as zone names.
+	scheds jobs.ScheduleCache
+	strs   map[string]string
+}
+
+// intern returns s, or an equal string returned before.
+func (d *decoder) intern(s string) string {
+	if v, ok := d.strs[s]; ok {
+		return v
+	}
+	if d.strs == nil {
+		d.strs = map[string]string{}
+	}
+	d.strs[s] = s
+	return s
 }
 
 // reset forgets what an abandoned pass found.
