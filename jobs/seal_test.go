@@ -82,3 +82,23 @@ func TestScheduleCache(t *testing.T) {
 		t.Errorf("bad spec: %v, %+v", err, bad)
 	}
 }
+
+func TestSealIndexFindsEveryJob(t *testing.T) {
+	t.Parallel()
+	names := []string{"m", "b", "z.1", "a", "z", "b-2", "0"}
+	cfg := &Config{}
+	for _, n := range names {
+		cfg.Jobs = append(cfg.Jobs, &Job{Name: n, Shell: n})
+	}
+	cfg.Seal()
+	for i, n := range names {
+		if cfg.Job(n) != cfg.Jobs[i] {
+			t.Errorf("Job(%q) = %v", n, cfg.Job(n))
+		}
+	}
+	for _, n := range []string{"", "c", "zz", "b-"} {
+		if cfg.Job(n) != nil {
+			t.Errorf("Job(%q) found %v", n, cfg.Job(n))
+		}
+	}
+}

@@ -8,9 +8,19 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // scaleConfig writes a config like the benchmark's scale scenario
 // (bench/tockrun.WriteConfig with the spread of scaleTock): n http jobs, job
@@ -64,9 +74,9 @@ func TestHeapPerJob(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	hwmBefore := procStatus("VmHWM")
 
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	cfg, err := Parse("scale.yaml", data)
-	took := time.Since(start)
+	took, cpu := time.Since(start), cpuTime()-cpu
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +89,8 @@ func TestHeapPerJob(t *testing.T) {
 	debug.FreeOSMemory()
 	rss := procStatus("VmRSS")
 	runtime.KeepAlive(data)
-	t.Logf("%d jobs, %.1f MB of YAML: parse+validate %v (%.2f µs/job)", n, float64(len(data))/1e6, took.Round(time.Millisecond), float64(took.Microseconds())/float64(n))
+	t.Logf("%d jobs, %.1f MB of YAML: parse+validate %v (%.2f µs/job), CPU %v (GC included, on all cores)",
+		n, float64(len(data))/1e6, took.Round(time.Millisecond), float64(took.Microseconds())/float64(n), cpu.Round(time.Millisecond))
 	t.Logf("live heap %d B/job after GC; allocated %.0f B/job in all (%d MiB); HeapSys %d MiB",
 		live/int64(n), float64(after.TotalAlloc-before.TotalAlloc)/float64(n), (after.TotalAlloc-before.TotalAlloc)>>20, heapSys>>20)
 	t.Logf("process: peak RSS (VmHWM) %d MiB (%d MiB before parsing, the YAML itself %d MiB), RSS after FreeOSMemory %d MiB",
