@@ -174,6 +174,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
+	releaseMemory(o.Logger, cfg)
 	if o.Role != RoleScheduler {
 		// Only a replica that runs jobs needs tock-exec.
 		if err := checkSupervisor(o.ConfigPath, cfg); err != nil {
