@@ -184,6 +184,29 @@ func decodeOne(data []byte) *yaml.Node {
 	return doc.Content[0]
 }
 
+// decodeBatch decodes the items of a batch; nil on any error. A batch
+// cannot hold a second document (a document marker is a line at column 0,
+// which ends the jobs block), so yaml.Unmarshal, which reads the text in
+// place, serves: a Decoder copies it through buffers of its own.
+func decodeBatch(data []byte) *yaml.Node {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// decodeChecked decodes batch b of data and moves its lines to the file's;
+// nil if it is not the block sequence of b.items items that it must be.
+func decodeChecked(data []byte, b batch) *yaml.Node {
+	seq := decodeBatch(data[b.start:b.end])
+	if seq == nil || seq.Kind != yaml.SequenceNode || seq.Style&yaml.FlowStyle != 0 || len(seq.Content) != b.items {
+		return nil
+	}
+	shiftAll(seq, b.line-1)
+	return seq
+}
+
 // shiftLines moves the lines of n's tree: by add if they are after line
 // from. It reports false if the tree holds an alias.
 func shiftLines(n *yaml.Node, from, add int) bool {
@@ -237,12 +260,11 @@ func (d *decoder) parseStream(data []byte) (cfg *jobs.Config, ok bool) {
 	failed := false
 	items := func(yield func(*yaml.Node) bool) {
 		for _, b := range l.batches {
-			seq := decodeOne(data[b.start:b.end])
-			if seq == nil || seq.Kind != yaml.SequenceNode || seq.Style&yaml.FlowStyle != 0 || len(seq.Content) != b.items {
+			seq := decodeChecked(data, b)
+			if seq == nil {
 				failed = true
 				return
 			}
-			shiftAll(seq, b.line-1)
 			for _, item := range seq.Content {
 				if !yield(item) {
 					return
