@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -207,6 +209,62 @@ func decodeChecked(data []byte, b batch) *yaml.Node {
 	return seq
 }
 
+// ahead decodes batches on up to workers goroutines while the caller
+// checks the ones before: YAML decoding is most of a load's work, and the
+// batches are independent. At most about three batches per worker are
+// decoded and not yet taken, so memory stays bounded.
+type ahead struct {
+	out  chan chan *yaml.Node
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func decodeAhead(data []byte, batches []batch, workers int) *ahead {
+	workers = max(1, workers)
+	a := &ahead{out: make(chan chan *yaml.Node, 2*workers), stop: make(chan struct{})}
+	sem := make(chan struct{}, workers)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(a.out)
+		for _, b := range batches {
+			res := make(chan *yaml.Node, 1)
+			select {
+			case sem <- struct{}{}:
+			case <-a.stop:
+				return
+			}
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				defer func() { <-sem }()
+				res <- decodeChecked(data, b)
+			}()
+			select {
+			case a.out <- res:
+			case <-a.stop:
+				return
+			}
+		}
+	}()
+	return a
+}
+
+// next returns the next batch's items in order, nil if it failed.
+func (a *ahead) next() *yaml.Node {
+	res, ok := <-a.out
+	if !ok {
+		return nil
+	}
+	return <-res
+}
+
+// close stops decoding and waits for the goroutines.
+func (a *ahead) close() {
+	close(a.stop)
+	a.wg.Wait()
+}
+
 // shiftLines moves the lines of n's tree: by add if they are after line
 // from. It reports false if the tree holds an alias.
 func shiftLines(n *yaml.Node, from, add int) bool {
@@ -259,8 +317,10 @@ func (d *decoder) parseStream(data []byte) (cfg *jobs.Config, ok bool) {
 	}
 	failed := false
 	items := func(yield func(*yaml.Node) bool) {
-		for _, b := range l.batches {
-			seq := decodeChecked(data, b)
+		ahead := decodeAhead(data, l.batches, runtime.GOMAXPROCS(0))
+		defer ahead.close()
+		for range l.batches {
+			seq := ahead.next()
 			if seq == nil {
 				failed = true
 				return

@@ -81,6 +81,9 @@ func TestStreamMatchesWhole(t *testing.T) {
 			}
 			return fmt.Sprintf("  - name: j%d\n"+job, i%1100)
 		}), true},
+		{"too many errors", many(3000, func(i int) string {
+			return fmt.Sprintf("  - {name: j%d, schedule: '@hourly', command: [x], bad: 1}\n", i)
+		}), true},
 		{"valid across batches", many(1100, func(i int) string { return fmt.Sprintf("  - {name: j%d, schedule: '@hourly', command: [x]}\n", i) }), true},
 		{"keep chomping at end", "jobs:\n  - name: a\n    schedule: '@hourly'\n    shell: |+\n      echo a\n\n\n# c\n\nhistory: {keep: 1h}\n", true},
 		{"folded and plain multi-line", "jobs:\n  - name: a\n    schedule: '@hourly'\n    shell: >\n      echo\n      a\n  - name: b\n    schedule: '@hourly'\n    shell: echo\n      b\n", true},
@@ -111,6 +114,12 @@ func TestStreamMatchesWhole(t *testing.T) {
 		{"tag directive", "%TAG !t! tag:example.com,2000:\n---\njobs:\n  - name: a\n    schedule: !t!s '@hourly'\n    shell: x\n", false},
 		{"second document", "jobs:\n  - name: a\n" + job + "---\njobs:\n  - name: b\n" + job, false},
 		{"syntax error in a batch", "jobs:\n  - name: a\n" + job + "  - name: [b\n" + job, false},
+		{"syntax error in a later batch", many(3000, func(i int) string {
+			if i == 1700 {
+				return "  - {name: [j\n"
+			}
+			return fmt.Sprintf("  - {name: j%d, schedule: '@hourly', command: [x]}\n", i)
+		}), false},
 		{"less indented key", "jobs:\n  - name: a\n" + job + " x: 1\n", false},
 		{"jobs: comment without space", "jobs:# x\n  - name: a\n" + job, false},
 		{"no items", "jobs:\nhistory: {keep: 1h}\n", false},
