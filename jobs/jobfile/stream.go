@@ -30,7 +30,8 @@ import (
 //   - the block holds only lines that start an item ("-" at the column of
 //     the first item, then a space or the end of the line), lines indented
 //     deeper, blank lines and comments; it ends at the first other line at
-//     column 0; any other line less indented than the items gives up;
+//     column 0; any other line less indented than the items, or one that
+//     starts with a tab there, gives up;
 //   - each batch decodes without a YAML error to one block sequence with
 //     exactly as many items as the batch has item lines. A cut inside a
 //     quoted scalar or a flow collection leaves one of them unterminated, a
@@ -139,6 +140,8 @@ func scanJobs(data []byte) (l jobsLayout, ok bool) {
 			continue // a comment, or part of an item's text: either way inside a batch
 		case col > indent && indent >= 0:
 			continue // inside an item
+		case body[0] == '\t':
+			return l, false // a tab where the cut is decided: leave it to yaml.v3
 		}
 		item := body[0] == '-' && (len(body) == 1 || body[1] == ' ')
 		switch {

@@ -109,6 +109,7 @@ func TestStreamMatchesWhole(t *testing.T) {
 		{"flow over lines", "jobs:\n  - name: a\n    schedule: '@hourly'\n    http: {method: GET,\n  url: 'http://h/'}\n", false},
 		{"flow jobs", "jobs: [{name: a, schedule: '@hourly', command: [x]}]\n", false},
 		{"tab after dash", "jobs:\n  -\tname: a\n" + job, false},
+		{"tab at column 0", "jobs:\n  - name: a\n    schedule: '@hourly'\n    shell: echo\n\tfoo\nhistory: {keep: 1h}\n", false},
 		{"lone cr", "jobs:\r  - name: a\r" + strings.ReplaceAll(job, "\n", "\r"), false},
 		{"nel", "jobs:\n  - name: a\n    schedule: '@hourly'\n    shell: \"a\u0085b\"\n", false},
 		{"tag directive", "%TAG !t! tag:example.com,2000:\n---\njobs:\n  - name: a\n    schedule: !t!s '@hourly'\n    shell: x\n", false},
