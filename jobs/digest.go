@@ -14,47 +14,98 @@ const digestLen = 16
 
 // canon writes a canonical, unambiguous encoding: every field is tagged and
 // every string and list is length-prefixed, so no two different definitions
-// encode alike.
-type canon struct{ h hash.Hash }
-
-func (c canon) raw(s string) { c.h.Write([]byte(s)) }
-
-func (c canon) str(tag, s string) {
-	c.raw(tag + ":" + strconv.Itoa(len(s)) + ":" + s + ";")
+// encode alike. It appends to a buffer that it hashes in pieces of about
+// canonFlush bytes, so one canon serves many digests (reset) without
+// allocating per field.
+type canon struct {
+	h hash.Hash
+	b []byte
 }
 
-func (c canon) int(tag string, v int64) { c.raw(tag + "=" + strconv.FormatInt(v, 10) + ";") }
+const canonFlush = 4096
 
-func (c canon) dur(tag string, d time.Duration) { c.int(tag, int64(d)) }
+func newCanon() *canon { return &canon{h: sha256.New(), b: make([]byte, 0, 2*canonFlush)} }
 
-func (c canon) strs(tag string, list []string) {
-	c.int(tag+"#", int64(len(list)))
+func (c *canon) reset() {
+	c.h.Reset()
+	c.b = c.b[:0]
+}
+
+func (c *canon) flush() {
+	if len(c.b) >= canonFlush {
+		c.h.Write(c.b)
+		c.b = c.b[:0]
+	}
+}
+
+func (c *canon) raw(s string) {
+	c.b = append(c.b, s...)
+	c.flush()
+}
+
+// tag writes a field's tag with an optional suffix (# for counts).
+func (c *canon) tag(tag, suffix string) {
+	c.b = append(c.b, tag...)
+	c.b = append(c.b, suffix...)
+}
+
+func (c *canon) str(tag, s string) {
+	c.tag(tag, ":")
+	c.b = strconv.AppendInt(c.b, int64(len(s)), 10)
+	c.b = append(c.b, ':')
+	c.b = append(c.b, s...)
+	c.b = append(c.b, ';')
+	c.flush()
+}
+
+func (c *canon) int(tag string, v int64) { c.count(tag, "", v) }
+
+// count writes tag+suffix=v;.
+func (c *canon) count(tag, suffix string, v int64) {
+	c.tag(tag, suffix)
+	c.b = append(c.b, '=')
+	c.b = strconv.AppendInt(c.b, v, 10)
+	c.b = append(c.b, ';')
+	c.flush()
+}
+
+func (c *canon) dur(tag string, d time.Duration) { c.int(tag, int64(d)) }
+
+func (c *canon) strs(tag string, list []string) {
+	c.count(tag, "#", int64(len(list)))
 	for _, s := range list {
 		c.str(tag, s)
 	}
 }
 
-func (c canon) strMap(tag string, m map[string]string) {
+func (c *canon) strMap(tag string, m map[string]string) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	c.int(tag+"#", int64(len(keys)))
+	c.count(tag, "#", int64(len(keys)))
 	for _, k := range keys {
 		c.str(tag+".k", k)
 		c.str(tag+".v", m[k])
 	}
 }
 
-func (c canon) sum() string { return hex.EncodeToString(c.h.Sum(nil)[:digestLen]) }
+func (c *canon) sum() string {
+	c.h.Write(c.b)
+	c.b = c.b[:0]
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(c.h.Sum(sum[:0])[:digestLen])
+}
 
 // jobDigest covers everything that affects how and when a job runs, and
 // nothing that does not (Paused, Line, AlertLate, AlertFailures), so pausing
 // a job, moving it in the file or tuning its alerts does not make workers
 // refuse its runs (I7).
-func jobDigest(j *Job) string {
-	c := canon{sha256.New()}
+func jobDigest(j *Job) string { return newCanon().jobDigest(j) }
+
+func (c *canon) jobDigest(j *Job) string {
+	c.reset()
 	c.raw("tock-job-v1;")
 	c.str("name", j.Name)
 	c.str("schedule", j.Schedule)
@@ -69,7 +120,7 @@ func jobDigest(j *Job) string {
 		c.str("http.body", h.Body)
 		codes := append([]int(nil), h.Success...)
 		sort.Ints(codes)
-		c.int("http.success#", int64(len(codes)))
+		c.count("http.success", "#", int64(len(codes)))
 		for _, code := range codes {
 			c.int("http.success", int64(code))
 		}
@@ -97,7 +148,7 @@ func configDigest(cfg *Config) string {
 		digests[i] = j.Digest
 	}
 	sort.Strings(digests)
-	c := canon{sha256.New()}
+	c := newCanon()
 	c.raw("tock-config-v1;")
 	c.strs("jobs", digests)
 	c.dur("history.keep", cfg.History.Keep)
@@ -115,7 +166,7 @@ func configDigest(cfg *Config) string {
 // alertsDigest adds the alert settings of the jobs that have any, by name,
 // and reports whether there were any. A config without alerts encodes
 // nothing, so its digest stays what it was before alerts existed.
-func alertsDigest(c canon, list []*Job) bool {
+func alertsDigest(c *canon, list []*Job) bool {
 	var alerting []*Job
 	for _, j := range list {
 		if j.AlertLate != 0 || j.AlertFailures != 0 {

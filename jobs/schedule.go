@@ -166,6 +166,42 @@ func (j *Job) SetSchedule(spec string, loc *time.Location) error {
 	return nil
 }
 
+// ScheduleCache parses each distinct schedule once: jobs given the same spec
+// and zone through it share one parsed schedule (and one Schedule string),
+// which is immutable. The zero value is ready to use; it is not safe for
+// concurrent use. Loaders keep one per config they build.
+type ScheduleCache struct {
+	m map[scheduleKey]sharedSchedule
+}
+
+type scheduleKey struct {
+	spec string
+	loc  *time.Location
+}
+
+type sharedSchedule struct {
+	spec  string
+	sched cron.Schedule
+}
+
+// SetSchedule is j.SetSchedule(spec, loc), sharing the parsed schedule with
+// the jobs given the same spec and zone before.
+func (c *ScheduleCache) SetSchedule(j *Job, spec string, loc *time.Location) error {
+	key := scheduleKey{spec, loc}
+	if s, ok := c.m[key]; ok {
+		j.Schedule, j.sched, j.loc = s.spec, s.sched, loc
+		return nil
+	}
+	if err := j.SetSchedule(spec, loc); err != nil {
+		return err
+	}
+	if c.m == nil {
+		c.m = map[scheduleKey]sharedSchedule{}
+	}
+	c.m[key] = sharedSchedule{j.Schedule, j.sched}
+	return nil
+}
+
 // normalizeSpec is the spec with runs of white space collapsed, as stored in
 // Job.Schedule and digested.
 func normalizeSpec(spec string) string {

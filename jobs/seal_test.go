@@ -51,3 +51,54 @@ func TestSetSchedule(t *testing.T) {
 		t.Error("a failed SetSchedule changed the job")
 	}
 }
+
+func TestScheduleCache(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c ScheduleCache
+	var a, b, other, bad Job
+	for _, x := range []struct {
+		j    *Job
+		spec string
+		loc  *time.Location
+	}{{&a, "30  2 * * *", berlin}, {&b, "30  2 * * *", berlin}, {&other, "30  2 * * *", time.UTC}} {
+		if err := c.SetSchedule(x.j, x.spec, x.loc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.sched != b.sched || a.Schedule != "30 2 * * *" || b.Schedule != a.Schedule || b.Location() != berlin {
+		t.Errorf("same spec and zone not shared: %+v %+v", a, b)
+	}
+	if other.sched == a.sched || other.Location() != time.UTC {
+		t.Error("another zone shares the schedule")
+	}
+	from := time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC)
+	if got, want := a.Next(from), time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("shared Next = %v, want %v (the DST gap's end)", got, want)
+	}
+	if err := c.SetSchedule(&bad, "* * * *", time.UTC); err == nil || bad.sched != nil {
+		t.Errorf("bad spec: %v, %+v", err, bad)
+	}
+}
+
+func TestSealIndexFindsEveryJob(t *testing.T) {
+	t.Parallel()
+	names := []string{"m", "b", "z.1", "a", "z", "b-2", "0"}
+	cfg := &Config{}
+	for _, n := range names {
+		cfg.Jobs = append(cfg.Jobs, &Job{Name: n, Shell: n})
+	}
+	cfg.Seal()
+	for i, n := range names {
+		if cfg.Job(n) != cfg.Jobs[i] {
+			t.Errorf("Job(%q) = %v", n, cfg.Job(n))
+		}
+	}
+	for _, n := range []string{"", "c", "zz", "b-"} {
+		if cfg.Job(n) != nil {
+			t.Errorf("Job(%q) found %v", n, cfg.Job(n))
+		}
+	}
+}

@@ -143,6 +143,8 @@ func (o *Options) Check() error {
 // the store is a storage.Node.
 type Replica struct {
 	scheduleLoads atomic.Int64
+	// releasing is set while releaseAfterBuild's goroutine runs.
+	releasing atomic.Bool
 
 	opts  Options
 	log   *slog.Logger
@@ -174,6 +176,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
+	releaseMemory(o.Logger, len(cfg.Jobs))
 	if o.Role != RoleScheduler {
 		// Only a replica that runs jobs needs tock-exec.
 		if err := checkSupervisor(o.ConfigPath, cfg); err != nil {
@@ -261,8 +264,24 @@ func (r *Replica) schedulerEvents() scheduler.Events {
 		if loaded != nil {
 			loaded(n)
 		}
+		r.releaseAfterBuild(n)
 	}
 	return ev
+}
+
+// releaseAfterBuild returns the memory a load left behind to the OS once a
+// schedule of n jobs is built (by then the replaced config and the parse's
+// garbage are unreachable), on a goroutine of its own so that the
+// scheduler goes on; one at a time. A replica without a scheduler does it
+// after applying a reload.
+func (r *Replica) releaseAfterBuild(n int) {
+	if n < releaseMinJobs || !r.releasing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer r.releasing.Store(false)
+		releaseMemory(r.log, n)
+	}()
 }
 
 // ScheduleLoads is how many times this replica's leader built its schedule
@@ -281,6 +300,9 @@ func (r *Replica) apply(cfg *jobs.Config) {
 		r.Workers.SetConfig(cfg)
 	}
 	r.publish(context.Background(), cfg)
+	if r.Scheduler == nil {
+		r.releaseAfterBuild(len(cfg.Jobs))
+	}
 }
 
 // Run runs the replica until ctx ends, then shuts down in order: stop

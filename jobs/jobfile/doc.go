@@ -11,6 +11,12 @@
 // size, so a small file cannot expand into unbounded work. A valid config is
 // finished with [jobs.Config.Seal], which sets the job and config digests.
 //
+// A large file is not decoded into one node tree: the jobs list is cut out
+// of the text and decoded in batches of items, so the nodes of only one
+// batch are alive at a time (stream.go says when the cut is safe; in any
+// other layout, and on any YAML syntax error, the whole document is decoded
+// as one tree, with the same result).
+//
 // The package must not do I/O beyond reading the file given to Load, and
 // holds no state between calls. It lives beside package jobs, not in it, so
 // that the packages that only need the job model (storage above all) do not

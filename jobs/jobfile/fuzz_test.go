@@ -11,8 +11,9 @@ import (
 )
 
 // FuzzParse checks that Parse never panics and always answers with either a
-// usable Config or a *ConfigError whose every entry is located and explained.
-// Seeds are in testdata/fuzz/FuzzParse.
+// usable Config or a *ConfigError whose every entry is located and explained,
+// and that streaming the jobs answers exactly as decoding the whole document
+// does. Seeds are in testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		wd := time.AfterFunc(2*time.Second, func() {
@@ -21,6 +22,7 @@ func FuzzParse(f *testing.F) {
 		})
 		defer wd.Stop()
 		cfg, err := Parse("f.yaml", data)
+		sameAsWhole(t, data)
 		if err != nil {
 			if cfg != nil {
 				t.Fatal("both a Config and an error")

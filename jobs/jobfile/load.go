@@ -51,8 +51,14 @@ func Read(path string) ([]byte, error) {
 // and as jobs.Config.Path. Every problem found is reported in one
 // *ConfigError.
 func Parse(path string, data []byte) (*jobs.Config, error) {
+	return parse(path, data, true)
+}
+
+// parse is Parse; stream false decodes the whole document at once, for
+// tests that compare the two ways.
+func parse(path string, data []byte, stream bool) (*jobs.Config, error) {
 	d := &decoder{file: path, zones: map[string]*time.Location{}, budget: nodeBudgetBase + len(data)}
-	cfg := d.parse(data)
+	cfg := d.parse(data, stream)
 	if len(d.errs) > 0 {
 		sort.SliceStable(d.errs, func(a, b int) bool {
 			if d.errs[a].Line != d.errs[b].Line {

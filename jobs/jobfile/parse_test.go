@@ -726,3 +726,40 @@ func TestAliasExpansionBudget(t *testing.T) {
 		t.Fatalf("3000 literal jobs (about 30k nodes, more than the base budget): %v", err)
 	}
 }
+
+// TestDigestsStable pins the digests of the shipped configs: workers of
+// different versions must agree on them (I7), so a change to how they are
+// computed must not change a single one.
+func TestDigestsStable(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		path, digest string
+		jobs         map[string]string
+	}{
+		{filepath.Join("testdata", "valid.yaml"), "83675d63fe3e102bf5c91b0e759cbeab", map[string]string{
+			"nightly-report": "662e8851ab9ee4e47604853b27f31469", "db.backup": "105069beef9f681308207a9bc2e88712",
+			"ping_upstream": "491c109fd4d42341240a1b7e7b242c14", "cache-warm": "44dcc256d3a571417a5628ec5041d331",
+			"monthly-invoices": "b085f039cbeff53e8ccc7d5acfb3e432"}},
+		{filepath.Join("..", "..", "examples", "tock.yaml"), "1c03d3a4b5e0c85f2f73df0faa6d5796", map[string]string{
+			"heartbeat": "b5ff2e191c7f953194ff54a9ca1c297b", "load-average": "2c8ffaa7a30043bfc62b4448ae158911",
+			"disk-usage": "a94d8e6c18c4f4ee1818b904c38e3e96", "flaky-check": "b96c7cc762baa4b01105657f352b38be",
+			"tmp-cleanup": "b241eb6ce840c78865458e345decd659", "nightly-report": "557a4547e0e26c8bd3e0224c66b30a2e",
+			"weekly-summary": "88dc430782ec1648b1804dbfc246f561"}},
+	} {
+		cfg, err := Load(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Digest != c.digest || len(cfg.Jobs) != len(c.jobs) {
+			t.Errorf("%s: digest %s with %d jobs, want %s with %d", c.path, cfg.Digest, len(cfg.Jobs), c.digest, len(c.jobs))
+		}
+		for _, j := range cfg.Jobs {
+			if j.Digest != c.jobs[j.Name] {
+				t.Errorf("%s: job %s digest %s, want %s", c.path, j.Name, j.Digest, c.jobs[j.Name])
+			}
+		}
+	}
+	if cfg, err := Parse("scale.yaml", scaleConfig(1000)); err != nil || cfg.Digest != "8da40fd54b97ea80be46890e56edc2fd" {
+		t.Errorf("scale config: %v, digest %v", err, cfg)
+	}
+}

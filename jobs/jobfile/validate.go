@@ -2,8 +2,10 @@ package jobfile
 
 import (
 	"fmt"
+	"iter"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,11 +48,26 @@ var (
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
-func (d *decoder) parse(data []byte) *jobs.Config {
+// parse decodes and validates data: the jobs one batch at a time where the
+// file's layout allows (stream.go), else the whole document at once.
+func (d *decoder) parse(data []byte, stream bool) *jobs.Config {
+	if stream {
+		if cfg, ok := d.parseStream(data); ok {
+			return cfg
+		}
+		d.reset()
+	}
 	root := d.document(data)
 	if root == nil {
 		return nil
 	}
+	return d.config(root, nil)
+}
+
+// config reads the top-level mapping root. The jobs come from items when
+// it is not nil (streaming: root's jobs value is then an empty stand-in),
+// else from the jobs node of root.
+func (d *decoder) config(root *yaml.Node, items iter.Seq[*yaml.Node]) *jobs.Config {
 	cfg := &jobs.Config{Defaults: jobs.BuiltinDefaults(),
 		Notify: jobs.NotifyConfig{Timeout: jobs.DefaultNotifyTimeout, Retries: jobs.DefaultNotifyRetries}}
 	top, ok := d.mapping(root, "", topKeys)
@@ -58,21 +75,26 @@ func (d *decoder) parse(data []byte) *jobs.Config {
 		return nil
 	}
 	defaultLoc := time.UTC
-	if e, ok := top["defaults"]; ok {
+	if e, ok := top.get("defaults"); ok {
 		defaultLoc = d.defaults(e.val, "defaults", &cfg.Defaults)
 	}
-	if e, ok := top["history"]; ok {
+	if e, ok := top.get("history"); ok {
 		d.history(e.val, "history", &cfg.History)
 	}
-	if e, ok := top["notify"]; ok {
+	if e, ok := top.get("notify"); ok {
 		d.notify(e.val, "notify", &cfg.Notify)
 	}
-	e, ok := top["jobs"]
+	e, ok := top.get("jobs")
 	if !ok {
 		d.errorf(root, "jobs", "no jobs defined")
 		return nil
 	}
-	cfg.Jobs = d.jobs(e, cfg.Defaults, defaultLoc)
+	if items == nil {
+		items = d.jobItems(e)
+	}
+	if items != nil {
+		cfg.Jobs = d.jobs(items, cfg.Defaults, defaultLoc)
+	}
 	return cfg
 }
 
@@ -81,11 +103,13 @@ func (d *decoder) policy(n *yaml.Node, path string, allowed []string) (string, b
 	if !ok {
 		return "", false
 	}
-	if !contains(allowed, s) {
-		d.errorf(n, path, "unknown value %q (want one of %s)", s, strings.Join(allowed, ", "))
-		return "", false
+	for _, a := range allowed {
+		if a == s {
+			return a, true // not s: one string for every job
+		}
 	}
-	return s, true
+	d.errorf(n, path, "unknown value %q (want one of %s)", s, strings.Join(allowed, ", "))
+	return "", false
 }
 
 var (
@@ -123,7 +147,7 @@ type limits struct {
 	misfire                                                                  *jobs.MisfirePolicy
 }
 
-func (d *decoder) limits(m map[string]entry, path string, l limits) {
+func (d *decoder) limits(m fields, path string, l limits) {
 	durations := []struct {
 		key      string
 		dst      *time.Duration
@@ -137,33 +161,33 @@ func (d *decoder) limits(m map[string]entry, path string, l limits) {
 		{"alert_late", l.alertLate, false},
 	}
 	for _, f := range durations {
-		if e, ok := m[f.key]; ok {
+		if e, ok := m.get(f.key); ok {
 			if v, ok := d.duration(e.val, join(path, f.key), f.positive); ok {
 				*f.dst = v
 			}
 		}
 	}
-	if e, ok := m["retries"]; ok {
+	if e, ok := m.get("retries"); ok {
 		if v, ok := d.nonNegInt(e.val, join(path, "retries"), MaxRetries); ok {
 			*l.retries = v
 		}
 	}
-	if e, ok := m["max_concurrency"]; ok {
+	if e, ok := m.get("max_concurrency"); ok {
 		if v, ok := d.nonNegInt(e.val, join(path, "max_concurrency"), 1<<31-1); ok {
 			*l.maxConcurrency = v
 		}
 	}
-	if e, ok := m["alert_failures"]; ok {
+	if e, ok := m.get("alert_failures"); ok {
 		if v, ok := d.nonNegInt(e.val, join(path, "alert_failures"), MaxAlertFailures); ok {
 			*l.alertFailures = v
 		}
 	}
-	if e, ok := m["concurrency"]; ok {
+	if e, ok := m.get("concurrency"); ok {
 		if v, ok := d.policy(e.val, join(path, "concurrency"), concurrencyValues); ok {
 			*l.concurrency = jobs.ConcurrencyPolicy(v)
 		}
 	}
-	if e, ok := m["misfire"]; ok {
+	if e, ok := m.get("misfire"); ok {
 		if v, ok := d.policy(e.val, join(path, "misfire"), misfireValues); ok {
 			*l.misfire = jobs.MisfirePolicy(v)
 		}
@@ -181,7 +205,7 @@ func (d *decoder) defaults(n *yaml.Node, path string, defs *jobs.Defaults) *time
 	if !ok {
 		return loc
 	}
-	if e, ok := m["timezone"]; ok {
+	if e, ok := m.get("timezone"); ok {
 		if loc, ok = d.location(e.val, join(path, "timezone")); ok {
 			defs.Timezone = e.val.Value
 		}
@@ -203,12 +227,12 @@ func (d *decoder) history(n *yaml.Node, path string, h *jobs.HistoryConfig) {
 	if !ok {
 		return
 	}
-	if e, ok := m["keep"]; ok {
+	if e, ok := m.get("keep"); ok {
 		if v, ok := d.duration(e.val, join(path, "keep"), false); ok {
 			h.Keep = v
 		}
 	}
-	if e, ok := m["keep_per_job"]; ok {
+	if e, ok := m.get("keep_per_job"); ok {
 		if v, ok := d.nonNegInt(e.val, join(path, "keep_per_job"), 1<<31-1); ok {
 			h.KeepPerJob = v
 		}
@@ -224,7 +248,7 @@ func (d *decoder) notify(n *yaml.Node, path string, nc *jobs.NotifyConfig) {
 	if !ok {
 		return
 	}
-	if e, ok := m["webhook"]; ok {
+	if e, ok := m.get("webhook"); ok {
 		p := join(path, "webhook")
 		if s, ok := d.str(e.val, p); ok {
 			if msg := checkURL(s); msg != "" {
@@ -234,24 +258,26 @@ func (d *decoder) notify(n *yaml.Node, path string, nc *jobs.NotifyConfig) {
 			}
 		}
 	}
-	if e, ok := m["headers"]; ok {
+	if e, ok := m.get("headers"); ok {
 		if h, ok := d.headers(e.val, join(path, "headers")); ok {
 			nc.Headers = h
 		}
 	}
-	if e, ok := m["timeout"]; ok {
+	if e, ok := m.get("timeout"); ok {
 		if v, ok := d.duration(e.val, join(path, "timeout"), true); ok {
 			nc.Timeout = v
 		}
 	}
-	if e, ok := m["retries"]; ok {
+	if e, ok := m.get("retries"); ok {
 		if v, ok := d.nonNegInt(e.val, join(path, "retries"), MaxNotifyRetries); ok {
 			nc.Retries = v
 		}
 	}
 }
 
-func (d *decoder) jobs(e entry, defs jobs.Defaults, defaultLoc *time.Location) []*jobs.Job {
+// jobItems checks the jobs entry of the document's tree and returns its
+// items, or nil after reporting why there are none.
+func (d *decoder) jobItems(e entry) iter.Seq[*yaml.Node] {
 	n := e.val
 	if isNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
 		d.errorf(e.key, "jobs", "no jobs defined")
@@ -261,9 +287,16 @@ func (d *decoder) jobs(e entry, defs jobs.Defaults, defaultLoc *time.Location) [
 		d.errorf(n, "jobs", "expected a list of jobs, got %s", describe(n))
 		return nil
 	}
+	return slices.Values(n.Content)
+}
+
+// jobs reads the items of the jobs list in order.
+func (d *decoder) jobs(items iter.Seq[*yaml.Node], defs jobs.Defaults, defaultLoc *time.Location) []*jobs.Job {
 	var out []*jobs.Job
 	firstLine := map[string]int{}
-	for i, c := range n.Content {
+	i := -1
+	for c := range items {
+		i++
 		if d.stop {
 			break
 		}
@@ -308,7 +341,7 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 	}
 
 	var nameNode *yaml.Node
-	if e, ok := m["name"]; !ok {
+	if e, ok := m.get("name"); !ok {
 		d.errorf(n, join(path, "name"), "missing required field")
 	} else if name, ok := d.str(e.val, join(path, "name")); ok {
 		switch {
@@ -324,13 +357,13 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 
 	// The time zone comes before the schedule, which is evaluated in it.
 	jobLoc := defaultLoc
-	if e, ok := m["timezone"]; ok {
+	if e, ok := m.get("timezone"); ok {
 		jobLoc = nil
 		if loc, ok := d.location(e.val, join(path, "timezone")); ok {
-			j.Timezone, jobLoc = e.val.Value, loc
+			j.Timezone, jobLoc = d.intern(e.val.Value), loc
 		}
 	}
-	if e, ok := m["schedule"]; !ok {
+	if e, ok := m.get("schedule"); !ok {
 		d.errorf(n, join(path, "schedule"), "missing required field")
 	} else if spec, ok := d.str(e.val, join(path, "schedule")); ok {
 		loc := jobLoc
@@ -338,14 +371,14 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 			// The zone is bad and reported; still check the spec.
 			loc = time.UTC
 		}
-		if err := j.SetSchedule(spec, loc); err != nil {
+		if err := d.scheds.SetSchedule(j, spec, loc); err != nil {
 			d.errorf(e.val, join(path, "schedule"), "%s", strings.TrimPrefix(err.Error(), "jobs: "))
 		}
 	}
 
 	d.executor(n, m, path, j)
 
-	if e, ok := m["env"]; ok {
+	if e, ok := m.get("env"); ok {
 		if env, ok := d.strMap(e.val, join(path, "env")); ok {
 			for k := range env {
 				if strings.ContainsRune(k, '=') || k == "" {
@@ -363,7 +396,7 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 		maxConcurrency: &j.MaxConcurrency, concurrency: &j.Concurrency, misfire: &j.Misfire,
 		alertLate: &j.AlertLate, alertFailures: &j.AlertFailures,
 	})
-	if e, ok := m["paused"]; ok {
+	if e, ok := m.get("paused"); ok {
 		if v, ok := d.boolean(e.val, join(path, "paused")); ok {
 			j.Paused = v
 		}
@@ -372,24 +405,24 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 }
 
 // executor reads the one executor a job must have.
-func (d *decoder) executor(n *yaml.Node, m map[string]entry, path string, j *jobs.Job) {
+func (d *decoder) executor(n *yaml.Node, m fields, path string, j *jobs.Job) {
 	var set []string
 	for _, k := range []string{"command", "shell", "http"} {
-		if _, ok := m[k]; ok {
+		if _, ok := m.get(k); ok {
 			set = append(set, k)
 		}
 	}
-	sort.SliceStable(set, func(a, b int) bool { return m[set[a]].key.Line < m[set[b]].key.Line })
+	sort.SliceStable(set, func(a, b int) bool { return m.at(set[a]).key.Line < m.at(set[b]).key.Line })
 	switch len(set) {
 	case 0:
 		d.errorf(n, path, "no executor: set exactly one of command, shell, http")
 		return
 	case 1:
 	default:
-		d.errorf(m[set[1]].key, path, "more than one executor (%s): set exactly one of command, shell, http", strings.Join(set, ", "))
+		d.errorf(m.at(set[1]).key, path, "more than one executor (%s): set exactly one of command, shell, http", strings.Join(set, ", "))
 		return
 	}
-	e := m[set[0]]
+	e := m.at(set[0])
 	p := join(path, set[0])
 	switch set[0] {
 	case "command":
@@ -440,17 +473,17 @@ func (d *decoder) http(n *yaml.Node, path string) *jobs.HTTPSpec {
 	}
 	spec := &jobs.HTTPSpec{Method: "GET"}
 	ok = true
-	if e, found := m["method"]; found {
+	if e, found := m.get("method"); found {
 		if s, sok := d.str(e.val, join(path, "method")); !sok {
 			ok = false
-		} else if up := strings.ToUpper(s); !contains(httpMethods, up) {
+		} else if i := slices.Index(httpMethods, strings.ToUpper(s)); i < 0 {
 			d.errorf(e.val, join(path, "method"), "unknown method %q (want one of %s)", s, strings.Join(httpMethods, ", "))
 			ok = false
 		} else {
-			spec.Method = up
+			spec.Method = httpMethods[i] // one string for every job
 		}
 	}
-	if e, found := m["url"]; !found {
+	if e, found := m.get("url"); !found {
 		d.errorf(n, join(path, "url"), "missing required field")
 		ok = false
 	} else if s, sok := d.str(e.val, join(path, "url")); !sok {
@@ -461,21 +494,21 @@ func (d *decoder) http(n *yaml.Node, path string) *jobs.HTTPSpec {
 	} else {
 		spec.URL = s
 	}
-	if e, found := m["headers"]; found {
+	if e, found := m.get("headers"); found {
 		if h, hok := d.headers(e.val, join(path, "headers")); hok {
 			spec.Headers = h
 		} else {
 			ok = false
 		}
 	}
-	if e, found := m["body"]; found {
+	if e, found := m.get("body"); found {
 		if s, sok := d.str(e.val, join(path, "body")); sok {
 			spec.Body = s
 		} else {
 			ok = false
 		}
 	}
-	if e, found := m["success"]; found {
+	if e, found := m.get("success"); found {
 		if codes, cok := d.statusCodes(e.val, join(path, "success")); cok {
 			spec.Success = codes
 		} else {

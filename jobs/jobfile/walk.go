@@ -26,11 +26,58 @@ type decoder struct {
 	// stop is set when the error or node budget is spent.
 	stop  bool
 	zones map[string]*time.Location
+	// scheds and strs share what many jobs repeat: parsed schedules and
+	// short strings such as zone names.
+	scheds jobs.ScheduleCache
+	strs   map[string]string
+}
+
+// intern returns s, or an equal string returned before.
+func (d *decoder) intern(s string) string {
+	if v, ok := d.strs[s]; ok {
+		return v
+	}
+	if d.strs == nil {
+		d.strs = map[string]string{}
+	}
+	d.strs[s] = s
+	return s
+}
+
+// reset forgets what an abandoned pass found.
+func (d *decoder) reset() {
+	d.errs, d.nodes, d.stop = nil, 0, false
 }
 
 // entry is one key/value pair of a mapping.
 type entry struct {
 	key, val *yaml.Node
+}
+
+// fields are the entries of a mapping by key, at most one per key. A
+// mapping has a few keys, so a list is searched: a map per job cost more
+// than the job itself.
+type fields []namedEntry
+
+type namedEntry struct {
+	name string
+	entry
+}
+
+// get returns the entry of key.
+func (f fields) get(key string) (entry, bool) {
+	for i := range f {
+		if f[i].name == key {
+			return f[i].entry, true
+		}
+	}
+	return entry{}, false
+}
+
+// at returns the entry of key, or a zero entry.
+func (f fields) at(key string) entry {
+	e, _ := f.get(key)
+	return e
 }
 
 func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
@@ -130,12 +177,12 @@ func describe(n *yaml.Node) string {
 
 // mapping checks that n is a mapping with string keys drawn from allowed and
 // returns its entries; unknown and repeated keys are reported.
-func (d *decoder) mapping(n *yaml.Node, path string, allowed []string) (map[string]entry, bool) {
+func (d *decoder) mapping(n *yaml.Node, path string, allowed []string) (fields, bool) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, "expected a mapping with keys %s, got %s", strings.Join(allowed, ", "), describe(n))
 		return nil, false
 	}
-	out := make(map[string]entry, len(n.Content)/2)
+	out := make(fields, 0, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content) && !d.stop; i += 2 {
 		k, v := d.resolve(n.Content[i]), d.resolve(n.Content[i+1])
 		key, ok := d.key(k, path)
@@ -146,11 +193,11 @@ func (d *decoder) mapping(n *yaml.Node, path string, allowed []string) (map[stri
 			d.errorf(k, join(path, key), "unknown field%s (want one of %s)", suggest(key, allowed), strings.Join(allowed, ", "))
 			continue
 		}
-		if prev, dup := out[key]; dup {
+		if prev, dup := out.get(key); dup {
 			d.errorf(k, join(path, key), "set twice (first at line %d)", prev.key.Line)
 			continue
 		}
-		out[key] = entry{key: k, val: v}
+		out = append(out, namedEntry{key, entry{key: k, val: v}})
 	}
 	return out, true
 }
