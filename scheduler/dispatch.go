@@ -69,7 +69,7 @@ func (t *term) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := t.load(ctx, s.cfg.Load(), states, true); err != nil {
+		if err := t.load(ctx, s.cfg.Load(), states, true, s.opts.Clock.Now()); err != nil {
 			return err
 		}
 	}
@@ -99,21 +99,23 @@ func (t *term) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wait.C():
-			if err := t.fire(ctx); err != nil {
+			if err := t.fire(ctx, s.opts.Clock.Now()); err != nil {
 				return err
 			}
 		case <-s.reload:
 			// What is due was due under the config it was due in: a
-			// changed job's next tick is taken from now on, so a due tick
-			// not dispatched first would go unrecorded (I1).
-			if err := t.fire(ctx); err != nil {
+			// changed job's next tick is taken after now, so every tick up
+			// to the same now is dispatched first, or it would go
+			// unrecorded (I1).
+			now := s.opts.Clock.Now()
+			if err := t.fire(ctx, now); err != nil {
 				return err
 			}
 			states, err := t.states(ctx)
 			if err != nil {
 				return err
 			}
-			if err := t.load(ctx, s.cfg.Load(), states, false); err != nil {
+			if err := t.load(ctx, s.cfg.Load(), states, false, now); err != nil {
 				return err
 			}
 		case <-s.wake:
@@ -140,8 +142,8 @@ func (t *term) states(ctx context.Context) (map[string]storage.JobState, error) 
 // load (re)builds the heap from cfg. At the start of a term (catchUp) every
 // job's ticks since its stored cursor are planned by its misfire policy; on a
 // reload, jobs new to the heap start from now.
-func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]storage.JobState, catchUp bool) error {
-	now := t.s.opts.Clock.Now()
+func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]storage.JobState, catchUp bool, now time.Time) error {
+	begin := t.s.opts.Clock.Now()
 	t.whole = false
 	t.cfg, t.digest = cfg, scheduleDigest(cfg)
 	t.storePaused = map[string]bool{}
@@ -187,7 +189,7 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 		return err
 	}
 	t.log.Info("schedule loaded", slog.Int("jobs", t.sched.len()), slog.Bool("term_start", catchUp), slog.Bool("warm", false),
-		slog.Duration("took", t.s.opts.Clock.Now().Sub(now)))
+		slog.Duration("took", t.s.opts.Clock.Now().Sub(begin)))
 	if t.s.opts.Events.Loaded != nil {
 		t.s.opts.Events.Loaded(t.sched.len())
 	}
@@ -247,8 +249,7 @@ func (t *term) plan(j *jobs.Job, ticks []time.Time, now time.Time) {
 // fire dispatches every tick whose dispatch time has come (a lookahead
 // before the tick for jobs that may overlap, see dispatchLead) and rings the
 // doorbells of delayed (jittered) runs due within the lookahead.
-func (t *term) fire(ctx context.Context) error {
-	now := t.s.opts.Clock.Now()
+func (t *term) fire(ctx context.Context, now time.Time) error {
 	for {
 		e := t.sched.peek()
 		if e == nil || e.dispatchAt().After(now) {
