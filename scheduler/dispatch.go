@@ -28,7 +28,7 @@ type term struct {
 	// whole says sched holds every job of cfg: set when a load or a warm
 	// start completed, cleared while one runs (an error midway leaves a
 	// schedule that must not be handed back, warm.go).
-	whole bool
+	whole  bool
 	byName map[string]*jobs.Job
 	// storePaused holds the jobs paused in the store (tock pause, the API);
 	// a job is paused if its config or the store says so.
