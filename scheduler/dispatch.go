@@ -28,8 +28,7 @@ type term struct {
 	// whole says sched holds every job of cfg: set when a load or a warm
 	// start completed, cleared while one runs (an error midway leaves a
 	// schedule that must not be handed back, warm.go).
-	whole  bool
-	byName map[string]*jobs.Job
+	whole bool
 	// storePaused holds the jobs paused in the store (tock pause, the API);
 	// a job is paused if its config or the store says so.
 	storePaused map[string]bool
@@ -152,12 +151,8 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 			t.storePaused[name] = true
 		}
 	}
-	t.byName = make(map[string]*jobs.Job, len(cfg.Jobs))
-	for _, j := range cfg.Jobs {
-		t.byName[j.Name] = j
-	}
 	for name := range t.sched.byName {
-		if t.byName[name] == nil {
+		if cfg.Job(name) == nil {
 			t.sched.remove(name)
 		}
 	}
@@ -376,7 +371,7 @@ func (t *term) poll(ctx context.Context) error {
 	}
 	t.storePaused = stored
 	promoted, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
-		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Jobs: t.byName})
+		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Job: t.cfg.Job})
 	})
 	if err != nil {
 		return fmt.Errorf("promoting manual triggers: %w", err)

@@ -41,7 +41,6 @@ type warmState struct {
 	cfg    *jobs.Config
 	digest string
 	sched  *schedule
-	byName map[string]*jobs.Job
 	// passed are the ticks let pass since knownFrom, in the order they
 	// passed (ascending within a job).
 	passed []passedTick
@@ -180,10 +179,8 @@ func (s *Scheduler) keepWarm(ctx context.Context) {
 // buildWarm builds a standby's schedule from cfg: every job's next tick
 // after now.
 func (s *Scheduler) buildWarm(cfg *jobs.Config, now time.Time) *warmState {
-	st := &warmState{cfg: cfg, digest: scheduleDigest(cfg), sched: newSchedule(s.dispatchLead),
-		byName: make(map[string]*jobs.Job, len(cfg.Jobs)), knownFrom: now}
+	st := &warmState{cfg: cfg, digest: scheduleDigest(cfg), sched: newSchedule(s.dispatchLead), knownFrom: now}
 	for _, j := range cfg.Jobs {
-		st.byName[j.Name] = j
 		st.sched.set(j, j.Next(now))
 	}
 	return st
@@ -193,12 +190,8 @@ func (s *Scheduler) buildWarm(cfg *jobs.Config, now time.Time) *warmState {
 // their place, changed and new ones start from now (so nothing before now
 // is known of them), removed ones go.
 func (s *Scheduler) reloadWarm(st *warmState, cfg *jobs.Config, now time.Time) {
-	byName := make(map[string]*jobs.Job, len(cfg.Jobs))
-	for _, j := range cfg.Jobs {
-		byName[j.Name] = j
-	}
 	for name := range st.sched.byName {
-		if byName[name] == nil {
+		if cfg.Job(name) == nil {
 			st.sched.remove(name)
 		}
 	}
@@ -211,12 +204,12 @@ func (s *Scheduler) reloadWarm(st *warmState, cfg *jobs.Config, now time.Time) {
 		changed = true
 		st.sched.set(j, j.Next(now))
 	}
-	st.cfg, st.byName, st.digest = cfg, byName, scheduleDigest(cfg)
+	st.cfg, st.digest = cfg, scheduleDigest(cfg)
 	// The passed ticks point at the old definitions; a term plans them with
 	// the new ones.
 	kept := st.passed[:0]
 	for _, p := range st.passed {
-		if j := byName[p.job.Name]; j != nil && j.Digest == p.job.Digest {
+		if j := cfg.Job(p.job.Name); j != nil && j.Digest == p.job.Digest {
 			kept = append(kept, passedTick{job: j, at: p.at})
 		}
 	}
@@ -320,7 +313,7 @@ func (t *term) startWarm(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("reading paused jobs: %w", err)
 	}
 	t.storePaused = paused
-	t.cfg, t.digest, t.sched, t.byName, t.whole = st.cfg, st.digest, st.sched, st.byName, true
+	t.cfg, t.digest, t.sched, t.whole = st.cfg, st.digest, st.sched, true
 	// The ticks let pass after the watermark, per job in order: the last
 	// leader may or may not have written them; the store keeps the first
 	// row of a tick (I1).
@@ -368,6 +361,6 @@ func (t *term) handBack() *warmState {
 	if !t.whole {
 		return nil
 	}
-	return &warmState{cfg: t.cfg, digest: t.digest, sched: t.sched, byName: t.byName,
+	return &warmState{cfg: t.cfg, digest: t.digest, sched: t.sched,
 		knownFrom: t.s.opts.Clock.Now().Add(t.s.opts.Lookahead)}
 }

@@ -185,8 +185,9 @@ type Watermark struct {
 type PromoteParams struct {
 	Epoch int64
 	Now   time.Time
-	// Jobs maps job name to its definition in the leader's config.
-	Jobs map[string]*jobs.Job
+	// Job returns a job's definition in the leader's config, nil if it has
+	// none (jobs.Config.Job).
+	Job func(name string) *jobs.Job
 }
 
 // ClaimParams are the arguments of each item of Store.ClaimMany.

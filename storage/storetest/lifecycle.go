@@ -46,11 +46,11 @@ func testTriggerPromote(t *testing.T, s storage.Store) {
 
 	now := t0.Add(time.Second)
 	byName := map[string]*jobs.Job{"a": {Name: "a", Digest: "dA", Retries: 2}}
-	_, err = s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e - 1, Now: now, Jobs: byName})
+	_, err = s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e - 1, Now: now, Job: func(n string) *jobs.Job { return byName[n] }})
 	wantErr(t, "PromoteScheduled with a stale epoch", err, storage.ErrFenced)
 	checkStored(t, s, want)
 
-	got, err := s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e, Now: now, Jobs: byName})
+	got, err := s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e, Now: now, Job: func(n string) *jobs.Job { return byName[n] }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func testTriggerPromote(t *testing.T, s storage.Store) {
 	if g.Status != jobs.StatusFailed || g.Error != `job "ghost" is not defined in the leader's config` || !eqTime(g.FinishedAt, &now) {
 		t.Fatalf("run of an undefined job = %+v, want failed with a reason at %s", g, now)
 	}
-	if again, err := s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e, Now: now, Jobs: byName}); err != nil || len(again) != 0 {
+	if again, err := s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e, Now: now, Job: func(n string) *jobs.Job { return byName[n] }}); err != nil || len(again) != 0 {
 		t.Fatalf("second PromoteScheduled = (%d runs, %v), want none", len(again), err)
 	}
 	// Promoted manual runs are picked up by DueQueued only after their stamp ages.

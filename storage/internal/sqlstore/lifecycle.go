@@ -65,7 +65,10 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 		now := utc(p.Now)
 		for _, row := range rows {
 			run := row.run()
-			j := p.Jobs[run.Job]
+			var j *jobs.Job
+			if p.Job != nil {
+				j = p.Job(run.Job)
+			}
 			if j == nil {
 				run.Status, run.Error, run.FinishedAt = jobs.StatusFailed, fmt.Sprintf(reasonUndefined, run.Job), &now
 				if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
