@@ -151,19 +151,28 @@ func (c *Config) Seal() {
 // Job returns the job named name, or nil; if several have that name, the
 // first in file order (jobfile allows none).
 func (c *Config) Job(name string) *Job {
+	if i := c.Index(name); i >= 0 {
+		return c.Jobs[i]
+	}
+	return nil
+}
+
+// Index returns the position in Jobs of the job named name, or -1; if
+// several have that name, one of them (jobfile allows none).
+func (c *Config) Index(name string) int {
 	if c.byName != nil {
 		i, found := slices.BinarySearchFunc(c.byName, name, func(at int32, name string) int {
 			return strings.Compare(c.Jobs[at].Name, name)
 		})
 		if !found {
-			return nil
+			return -1
 		}
-		return c.Jobs[c.byName[i]]
+		return int(c.byName[i])
 	}
-	for _, j := range c.Jobs {
+	for i, j := range c.Jobs {
 		if j.Name == name {
-			return j
+			return i
 		}
 	}
-	return nil
+	return -1
 }

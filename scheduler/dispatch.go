@@ -151,14 +151,11 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 			t.storePaused[name] = true
 		}
 	}
-	for name := range t.sched.byName {
-		if cfg.Job(name) == nil {
-			t.sched.remove(name)
-		}
-	}
-	for _, j := range cfg.Jobs {
+	t.sched.rekey(cfg)
+	for i, j := range cfg.Jobs {
 		st := states[j.Name]
-		old, inHeap := t.sched.byName[j.Name]
+		old := t.sched.entryOf(i)
+		inHeap := old != nil
 		switch {
 		case inHeap && old.job.Digest == j.Digest:
 			old.job = j

@@ -180,6 +180,7 @@ func (s *Scheduler) keepWarm(ctx context.Context) {
 // after now.
 func (s *Scheduler) buildWarm(cfg *jobs.Config, now time.Time) *warmState {
 	st := &warmState{cfg: cfg, digest: scheduleDigest(cfg), sched: newSchedule(s.dispatchLead), knownFrom: now}
+	st.sched.rekey(cfg)
 	for _, j := range cfg.Jobs {
 		st.sched.set(j, j.Next(now))
 	}
@@ -190,14 +191,10 @@ func (s *Scheduler) buildWarm(cfg *jobs.Config, now time.Time) *warmState {
 // their place, changed and new ones start from now (so nothing before now
 // is known of them), removed ones go.
 func (s *Scheduler) reloadWarm(st *warmState, cfg *jobs.Config, now time.Time) {
-	for name := range st.sched.byName {
-		if cfg.Job(name) == nil {
-			st.sched.remove(name)
-		}
-	}
+	st.sched.rekey(cfg)
 	changed := false
-	for _, j := range cfg.Jobs {
-		if e, ok := st.sched.byName[j.Name]; ok && e.job.Digest == j.Digest {
+	for i, j := range cfg.Jobs {
+		if e := st.sched.entryOf(i); e != nil && e.job.Digest == j.Digest {
 			e.job = j
 			continue
 		}
