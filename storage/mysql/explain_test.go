@@ -9,6 +9,7 @@ import (
 
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/mysql"
 	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 )
 
@@ -70,16 +71,8 @@ var plannedQueries = []struct {
 // (EXPLAIN key), never a full table scan (type ALL). -v prints the plans.
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
-	url := mysqltest.NewDatabase(t)
-	s := open(t, url)
+	s, url, epoch := leaderStore(t)
 	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	epoch, err := s.BumpEpoch(ctx, "leader")
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	const jobsN, ticks = 200, 15
 	for tick := range ticks {
@@ -192,6 +185,24 @@ func explainRows(t *testing.T, rows *sql.Rows) explained {
 	return out
 }
 
+// leaderStore opens a store on a database of its own, migrates it and
+// bumps the epoch, as a leader does; it returns the store, the database's
+// URL and the epoch.
+func leaderStore(t *testing.T) (*mysql.Store, string, int64) {
+	t.Helper()
+	url := mysqltest.NewDatabase(t)
+	s := open(t, url)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	epoch, err := s.BumpEpoch(t.Context(), "leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, url, epoch
+}
+
+// rawDB is a plain connection pool to the database at url.
 func rawDB(t *testing.T, url string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", dsn(t, url))

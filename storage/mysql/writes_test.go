@@ -11,7 +11,6 @@ import (
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 	"github.com/tock-sched/tock/storage/mysql"
-	"github.com/tock-sched/tock/storage/mysql/mysqltest"
 )
 
 // EnvMeasureWrites, set to 1, runs TestWritesPerRun.
@@ -50,21 +49,9 @@ func TestWritesPerRun(t *testing.T) {
 	if os.Getenv(EnvMeasureWrites) != "1" {
 		t.Skipf("set %s=1 to measure (global counters: run it alone)", EnvMeasureWrites)
 	}
-	url := mysqltest.NewDatabase(t)
-	s := open(t, url)
+	s, url, epoch := leaderStore(t)
 	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	epoch, err := s.BumpEpoch(ctx, "leader")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("mysql", dsn(t, url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := rawDB(t, url)
 	db.SetMaxOpenConns(1)
 
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
