@@ -213,3 +213,42 @@ func auditTicks(t *testing.T, r *rig, from, to time.Time, periods map[string]tim
 		}
 	}
 }
+
+// failingDispatch is a store whose Dispatch fails.
+type failingDispatch struct{ storage.Store }
+
+func (failingDispatch) Dispatch(context.Context, storage.DispatchParams) ([]jobs.Run, error) {
+	return nil, errors.New("store down")
+}
+
+// TestLoadFailedMidwayHandsBackNothing: a term whose load stopped at a
+// failed write holds a schedule without some jobs; handing it to the
+// standby would leave those jobs unscheduled after a warm takeover, so the
+// term hands back nothing (the standby rebuilds), and a whole schedule is
+// known only from a lookahead after the term's end.
+func TestLoadFailedMidwayHandsBackNothing(t *testing.T) {
+	cfg := mustConfig(t, `
+jobs:
+  - {name: a, schedule: "* * * * *", command: ["true"]}
+  - {name: b, schedule: "* * * * *", command: ["true"]}
+  - {name: c, schedule: "* * * * *", command: ["true"]}
+  - {name: d, schedule: "* * * * *", command: ["true"]}
+`)
+	clk := clock.NewFake(t0)
+	s := New(cfg, Options{Store: failingDispatch{}, Clock: clk, MaxBatch: 2, Lookahead: time.Second})
+	term := &term{s: s, epoch: 1, log: s.log, sched: newSchedule(s.dispatchLead), storePaused: map[string]bool{}, cursors: map[string]time.Time{}}
+	if err := term.load(context.Background(), cfg, nil, true, clk.Now()); err == nil {
+		t.Fatal("load with a failing store succeeded")
+	}
+	if n := term.sched.len(); n == 0 || n == len(cfg.Jobs) {
+		t.Fatalf("the failed load scheduled %d of %d jobs, want it stopped midway", n, len(cfg.Jobs))
+	}
+	if st := term.handBack(); st != nil {
+		t.Fatalf("a term whose load failed midway handed back a schedule of %d jobs", st.sched.len())
+	}
+	term.whole = true
+	st := term.handBack()
+	if st == nil || !st.knownFrom.Equal(clk.Now().Add(time.Second)) {
+		t.Fatalf("a whole schedule handed back as %+v, want known from now+lookahead", st)
+	}
+}
