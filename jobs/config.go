@@ -141,6 +141,9 @@ func (c *Config) Seal() {
 	dc := newCanon()
 	c.byName = make([]int32, len(c.Jobs))
 	for i, j := range c.Jobs {
+		if j.Settings == nil {
+			j.Settings = zeroSettings
+		}
 		j.Digest = dc.jobDigest(j)
 		c.byName[i] = int32(i)
 	}

@@ -38,18 +38,13 @@ type HTTPSpec struct {
 	Success []int `json:"success,omitempty"`
 }
 
-// Job is one validated job definition with defaults merged.
-type Job struct {
-	Name     string `json:"name"`
-	Schedule string `json:"schedule"`
-	Timezone string `json:"timezone"`
-
-	// Exactly one executor is set.
-	Command []string  `json:"command,omitempty"`
-	Shell   string    `json:"shell,omitempty"`
-	HTTP    *HTTPSpec `json:"http,omitempty"`
-
-	Env             map[string]string `json:"env,omitempty"`
+// Settings are a job's limits and policies, defaults merged (the fields of
+// Defaults, in the same order, so that one converts to the other). Jobs whose
+// settings are equal share one Settings value (a file of a million jobs
+// holds a handful), so a Settings is read-only once a job points at it:
+// give a job other settings by pointing it at another value.
+type Settings struct {
+	Timezone        string            `json:"timezone"`
 	Timeout         time.Duration     `json:"timeout"`
 	Retries         int               `json:"retries"`
 	RetryBackoff    time.Duration     `json:"retry_backoff"`
@@ -57,11 +52,10 @@ type Job struct {
 	Concurrency     ConcurrencyPolicy `json:"concurrency"`
 	Misfire         MisfirePolicy     `json:"misfire"`
 	CatchupWindow   time.Duration     `json:"catchup_window"`
+	Jitter          time.Duration     `json:"jitter"`
 	// MaxConcurrency bounds this job's attempts running at once on one
 	// replica; 0 means only the global pool bounds it.
-	MaxConcurrency int           `json:"max_concurrency"`
-	Jitter         time.Duration `json:"jitter"`
-	Paused         bool          `json:"paused"`
+	MaxConcurrency int `json:"max_concurrency"`
 
 	// AlertLate makes the leader raise the job's late alert when a run
 	// starts, or has waited to start, more than AlertLate after it was due;
@@ -70,14 +64,38 @@ type Job struct {
 	// AlertFailures makes the leader raise the job's failures alert when
 	// its last AlertFailures finished runs all failed; 0 turns it off.
 	AlertFailures int `json:"alert_failures"`
+}
+
+// zeroSettings is what a job built without settings points at once sealed.
+var zeroSettings = &Settings{}
+
+// Job is one validated job definition with defaults merged.
+//
+// Its limits and policies are in the embedded *Settings, shared between
+// jobs (their fields read as the job's own: j.Timeout); Config.Seal points
+// a job without settings at zero settings.
+type Job struct {
+	Name     string `json:"name"`
+	Schedule string `json:"schedule"`
+
+	// Exactly one executor is set.
+	Command []string  `json:"command,omitempty"`
+	Shell   string    `json:"shell,omitempty"`
+	HTTP    *HTTPSpec `json:"http,omitempty"`
+
+	Env map[string]string `json:"env,omitempty"`
+
+	*Settings
+
+	Paused bool `json:"paused"`
+	// Line is the line of the job in its config file.
+	Line int32 `json:"line"`
 
 	// Digest identifies the definition (schedule, executor, env, limits):
 	// a worker runs a dispatched run only if its own copy has the same digest
 	// (I7). Paused and the alert settings are left out: they do not change
 	// how a run executes.
 	Digest string `json:"digest"`
-	// Line is the line of the job in its config file.
-	Line int `json:"line"`
 
 	loc   *time.Location
 	sched cron.Schedule

@@ -249,8 +249,8 @@ func (t *term) fire(ctx context.Context, now time.Time) error {
 		}
 		j := e.job
 		horizon := now.Add(t.s.dispatchLead(j))
-		ticks := []time.Time{e.next}
-		for n := j.Next(e.next); !n.IsZero() && !n.After(horizon) && len(ticks) < t.s.opts.MaxBatch; n = j.Next(n) {
+		ticks := []time.Time{e.tick()}
+		for n := j.Next(e.tick()); !n.IsZero() && !n.After(horizon) && len(ticks) < t.s.opts.MaxBatch; n = j.Next(n) {
 			ticks = append(ticks, n)
 		}
 		t.plan(j, ticks, now)

@@ -9,14 +9,19 @@ import (
 
 // entry is one job's place in the fire-time heap.
 type entry struct {
-	job  *jobs.Job
-	next time.Time
+	job *jobs.Job
+	// next is the tick (Unix ns, UTC): an int64 rather than a time.Time
+	// keeps an entry in 32 bytes, a million of them in 32 MB.
+	next int64
 	// at is when the tick at next is dispatched (Unix ns): next less the
 	// job's lead (the lookahead, for jobs that may overlap).
 	at int64
 	// index is the entry's place in the heap.
 	index int32
 }
+
+// tick is the time of the entry's next tick.
+func (e *entry) tick() time.Time { return time.Unix(0, e.next).UTC() }
 
 // fireHeap orders entries by dispatch time; ties by job name so that the
 // order of a batch is deterministic.
@@ -120,11 +125,11 @@ func (s *schedule) set(j *jobs.Job, next time.Time) {
 	}
 	at := next.Add(-s.lead(j)).UnixNano()
 	if e != nil {
-		e.job, e.next, e.at = j, next, at
+		e.job, e.next, e.at = j, next.UnixNano(), at
 		heap.Fix(&s.h, int(e.index))
 		return
 	}
-	e = &entry{job: j, next: next, at: at}
+	e = &entry{job: j, next: next.UnixNano(), at: at}
 	heap.Push(&s.h, e)
 	s.pos[i] = e
 }

@@ -36,8 +36,8 @@ jobs:
 	if s.len() != 2 || s.entryOf(0) != nil || s.entryOf(1) == nil || s.entryOf(2) == nil {
 		t.Fatalf("after rekey: %d entries, d %v, b %v, a %v; want 2, nil, b, a", s.len(), s.entryOf(0), s.entryOf(1), s.entryOf(2))
 	}
-	if e := s.peek(); e.job.Name != "b" || !e.next.Equal(t0.Add(2*time.Minute)) {
-		t.Fatalf("peek %s at %s, want b at +2m", e.job.Name, e.next)
+	if e := s.peek(); e.job.Name != "b" || !e.tick().Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("peek %s at %s, want b at +2m", e.job.Name, e.tick())
 	}
 	s.set(cfg.Jobs[0], t0)
 	s.set(cfg.Jobs[1], time.Time{})

@@ -228,8 +228,8 @@ func (s *Scheduler) advanceWarm(st *warmState, now time.Time) {
 		if e == nil || e.at > upTo {
 			break
 		}
-		st.passed = append(st.passed, passedTick{job: e.job, at: e.next})
-		st.sched.set(e.job, e.job.Next(e.next))
+		st.passed = append(st.passed, passedTick{job: e.job, at: e.tick()})
+		st.sched.set(e.job, e.job.Next(e.tick()))
 	}
 	cut := now.Add(-s.warmKeep())
 	n := 0

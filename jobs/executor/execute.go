@@ -181,6 +181,12 @@ func Execute(ctx context.Context, j *jobs.Job, opts Options) Result {
 	if j == nil {
 		return Result{Status: jobs.StatusFailed, Error: "jobs: Execute: nil job"}
 	}
+	if j.Settings == nil {
+		// A job built by hand rather than loaded has no settings: zero ones.
+		c := *j
+		c.Settings = &jobs.Settings{}
+		j = &c
+	}
 	if ctx.Err() != nil {
 		return Result{Status: jobs.StatusCanceled, Error: canceledText(ctx)}
 	}

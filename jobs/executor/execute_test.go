@@ -163,10 +163,10 @@ func TestExecuteTimeoutKillsGroup(t *testing.T) {
 	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	j := &jobs.Job{
-		Name:    "slow",
-		Shell:   `sleep 60 & echo $! > "$PID_FILE"; echo started; wait`,
-		Env:     map[string]string{"PID_FILE": pidFile},
-		Timeout: time.Second,
+		Name:     "slow",
+		Shell:    `sleep 60 & echo $! > "$PID_FILE"; echo started; wait`,
+		Env:      map[string]string{"PID_FILE": pidFile},
+		Settings: &jobs.Settings{Timeout: time.Second},
 	}
 	res := executor.Execute(context.Background(), j, executor.Options{KillGrace: 500 * time.Millisecond})
 	if res.Status != jobs.StatusTimedOut || res.Error != "timed out after 1s" {
@@ -486,7 +486,7 @@ func TestExecuteHTTPStopped(t *testing.T) {
 	defer close(release)
 
 	t.Run("timeout before the response", func(t *testing.T) {
-		j := &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL}, Timeout: 100 * time.Millisecond}
+		j := &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL}, Settings: &jobs.Settings{Timeout: 100 * time.Millisecond}}
 		res := executor.Execute(context.Background(), j, executor.Options{})
 		if res.Status != jobs.StatusTimedOut || res.Error != "timed out after 100ms" || res.ExitCode != nil {
 			t.Fatalf("got %+v", res)
@@ -494,7 +494,7 @@ func TestExecuteHTTPStopped(t *testing.T) {
 	})
 	t.Run("timeout while reading the body", func(t *testing.T) {
 		// The timeout must outlast a local round trip so the headers arrive.
-		j := &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL + "/?headers=1"}, Timeout: 500 * time.Millisecond}
+		j := &jobs.Job{Name: "hook", HTTP: &jobs.HTTPSpec{URL: srv.URL + "/?headers=1"}, Settings: &jobs.Settings{Timeout: 500 * time.Millisecond}}
 		res := executor.Execute(context.Background(), j, executor.Options{})
 		if res.Status != jobs.StatusTimedOut || res.Output != "partial" {
 			t.Fatalf("got %+v", res)

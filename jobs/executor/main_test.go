@@ -30,10 +30,11 @@ func TestMain(m *testing.M) {
 // The test SIGKILLs this process while the job runs.
 func runFakeTock(pidFile string) int {
 	j := &jobs.Job{
-		Name:    "orphan-check",
-		Shell:   `sleep 300 & echo $$ $! > "$PID_FILE.tmp" && mv "$PID_FILE.tmp" "$PID_FILE"; wait`,
-		Env:     map[string]string{"PID_FILE": pidFile},
-		Timeout: time.Minute, // a safety net should the test fail to kill us
+		Name:  "orphan-check",
+		Shell: `sleep 300 & echo $$ $! > "$PID_FILE.tmp" && mv "$PID_FILE.tmp" "$PID_FILE"; wait`,
+		Env:   map[string]string{"PID_FILE": pidFile},
+		// A safety net should the test fail to kill us.
+		Settings: &jobs.Settings{Timeout: time.Minute},
 	}
 	res := executor.Execute(context.Background(), j, executor.Options{})
 	fmt.Fprintf(os.Stderr, "fake tock: job ended: %+v\n", res)

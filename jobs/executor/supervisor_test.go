@@ -35,8 +35,12 @@ func TestSupervisorKilled(t *testing.T) {
 	t.Parallel()
 	sup := ownSupervisor(t)
 	pidFile := filepath.Join(t.TempDir(), "pids")
-	j := &jobs.Job{Name: "t", Shell: `echo $$ > "$PID_FILE.tmp" && mv "$PID_FILE.tmp" "$PID_FILE"; sleep 300`,
-		Env: map[string]string{"PID_FILE": pidFile}, Timeout: time.Minute}
+	j := &jobs.Job{
+		Name:     "t",
+		Shell:    `echo $$ > "$PID_FILE.tmp" && mv "$PID_FILE.tmp" "$PID_FILE"; sleep 300`,
+		Env:      map[string]string{"PID_FILE": pidFile},
+		Settings: &jobs.Settings{Timeout: time.Minute},
+	}
 	done := make(chan executor.Result, 1)
 	go func() { done <- executor.Execute(context.Background(), j, executor.Options{Supervisor: sup}) }()
 	pids := waitPIDs(t, pidFile, 1, nil)
@@ -73,8 +77,12 @@ func TestSupervisorCloseKillsGroups(t *testing.T) {
 	t.Parallel()
 	sup := ownSupervisor(t)
 	pidFile := filepath.Join(t.TempDir(), "pids")
-	j := &jobs.Job{Name: "t", Shell: `sleep 300 & echo $$ $! > "$PID_FILE.tmp" && mv "$PID_FILE.tmp" "$PID_FILE"; wait`,
-		Env: map[string]string{"PID_FILE": pidFile}, Timeout: time.Minute}
+	j := &jobs.Job{
+		Name:     "t",
+		Shell:    `sleep 300 & echo $$ $! > "$PID_FILE.tmp" && mv "$PID_FILE.tmp" "$PID_FILE"; wait`,
+		Env:      map[string]string{"PID_FILE": pidFile},
+		Settings: &jobs.Settings{Timeout: time.Minute},
+	}
 	done := make(chan executor.Result, 1)
 	go func() { done <- executor.Execute(context.Background(), j, executor.Options{Supervisor: sup}) }()
 	pids := waitPIDs(t, pidFile, 2, nil)

@@ -79,45 +79,46 @@ func TestLoadValid(t *testing.T) {
 
 	want := []*jobs.Job{
 		{
-			Name: "nightly-report", Schedule: "30 2 * * *", Timezone: "Europe/Berlin",
-			Command: []string{"/usr/bin/make", "-C", "/srv/reports", "report"},
-			Env:     map[string]string{"REPORT_DIR": "/var/reports", "LEVEL": "3"},
-			Timeout: 15 * time.Minute, Retries: 3, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour,
-			MaxConcurrency: 1, Jitter: 30 * time.Second, Line: 19,
+			Name:     "nightly-report",
+			Schedule: "30 2 * * *",
+			Command:  []string{"/usr/bin/make", "-C", "/srv/reports", "report"},
+			Env:      map[string]string{"REPORT_DIR": "/var/reports", "LEVEL": "3"},
+			Line:     19,
+			Settings: &jobs.Settings{Timezone: "Europe/Berlin", Timeout: 15 * time.Minute, Retries: 3, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute, Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour, MaxConcurrency: 1, Jitter: 30 * time.Second},
 		},
 		{
-			Name: "db.backup", Schedule: "@daily", Timezone: "America/New_York",
-			Shell:   "pg_dump app | gzip > /backups/app.sql.gz",
-			Timeout: 36 * time.Hour, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: jobs.ConcurrencyReplace, Misfire: jobs.MisfireRunAll, CatchupWindow: 24 * time.Hour,
-			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 29,
+			Name:     "db.backup",
+			Schedule: "@daily",
+			Shell:    "pg_dump app | gzip > /backups/app.sql.gz",
+			Line:     29,
+			Settings: &jobs.Settings{Timezone: "America/New_York", Timeout: 36 * time.Hour, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute, Concurrency: jobs.ConcurrencyReplace, Misfire: jobs.MisfireRunAll, CatchupWindow: 24 * time.Hour, MaxConcurrency: 2, Jitter: 5 * time.Second},
 		},
 		{
-			Name: "ping_upstream", Schedule: "*/20 * * * * *", Timezone: "UTC",
+			Name:     "ping_upstream",
+			Schedule: "*/20 * * * * *",
 			HTTP: &jobs.HTTPSpec{
 				Method: "POST", URL: "https://hooks.example.com/tock?source=cron",
 				Headers: map[string]string{"Content-Type": "application/json", "X-Token": "abc123"},
 				Body:    `{"ping": true}`, Success: []int{200, 204},
 			},
-			Timeout: 20 * time.Minute, Retries: 0, RetryBackoff: 0, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: jobs.ConcurrencyAllow, Misfire: jobs.MisfireSkip, CatchupWindow: 2 * time.Hour,
-			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 38,
+			Line:     38,
+			Settings: &jobs.Settings{Timezone: "UTC", Timeout: 20 * time.Minute, Retries: 0, RetryBackoff: 0, RetryBackoffMax: 5 * time.Minute, Concurrency: jobs.ConcurrencyAllow, Misfire: jobs.MisfireSkip, CatchupWindow: 2 * time.Hour, MaxConcurrency: 2, Jitter: 5 * time.Second},
 		},
 		{
-			Name: "cache-warm", Schedule: "@every 1h30m", Timezone: "Europe/Berlin",
-			HTTP:    &jobs.HTTPSpec{Method: "GET", URL: "http://127.0.0.1:8080/warm"},
-			Timeout: 20 * time.Minute, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour,
-			MaxConcurrency: 2, Jitter: 5 * time.Second, Paused: true, Line: 52,
+			Name:     "cache-warm",
+			Schedule: "@every 1h30m",
+			HTTP:     &jobs.HTTPSpec{Method: "GET", URL: "http://127.0.0.1:8080/warm"},
+			Paused:   true,
+			Line:     52,
+			Settings: &jobs.Settings{Timezone: "Europe/Berlin", Timeout: 20 * time.Minute, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute, Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour, MaxConcurrency: 2, Jitter: 5 * time.Second},
 		},
 		{
-			Name: "monthly-invoices", Schedule: "0 6 1 * *", Timezone: "Asia/Kolkata",
-			Command: []string{"/opt/billing/bin/invoice", "--month=previous"},
-			Env:     map[string]string{"BILLING_DB": "postgres://billing@db/billing"},
-			Timeout: 20 * time.Minute, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute,
-			Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour,
-			MaxConcurrency: 2, Jitter: 5 * time.Second, Line: 57,
+			Name:     "monthly-invoices",
+			Schedule: "0 6 1 * *",
+			Command:  []string{"/opt/billing/bin/invoice", "--month=previous"},
+			Env:      map[string]string{"BILLING_DB": "postgres://billing@db/billing"},
+			Line:     57,
+			Settings: &jobs.Settings{Timezone: "Asia/Kolkata", Timeout: 20 * time.Minute, Retries: 1, RetryBackoff: 30 * time.Second, RetryBackoffMax: 5 * time.Minute, Concurrency: jobs.ConcurrencyForbid, Misfire: jobs.MisfireRunOnce, CatchupWindow: 2 * time.Hour, MaxConcurrency: 2, Jitter: 5 * time.Second},
 		},
 	}
 	if len(cfg.Jobs) != len(want) {
@@ -197,11 +198,11 @@ func TestParseBuiltinDefaults(t *testing.T) {
 	}
 	j := cfg.Jobs[0]
 	want := jobs.Job{
-		Name: "a", Schedule: "@hourly", Timezone: jobs.DefaultTimezone, Command: []string{"true"},
-		Timeout: jobs.DefaultTimeout, Retries: jobs.DefaultRetries, RetryBackoff: jobs.DefaultRetryBackoff,
-		RetryBackoffMax: jobs.DefaultRetryBackoffMax, Concurrency: jobs.DefaultConcurrency, Misfire: jobs.DefaultMisfire,
-		CatchupWindow: jobs.DefaultCatchupWindow, Jitter: jobs.DefaultJitter, MaxConcurrency: jobs.DefaultMaxConcurrency,
-		Line: 2,
+		Name:     "a",
+		Schedule: "@hourly",
+		Command:  []string{"true"},
+		Line:     2,
+		Settings: &jobs.Settings{Timezone: jobs.DefaultTimezone, Timeout: jobs.DefaultTimeout, Retries: jobs.DefaultRetries, RetryBackoff: jobs.DefaultRetryBackoff, RetryBackoffMax: jobs.DefaultRetryBackoffMax, Concurrency: jobs.DefaultConcurrency, Misfire: jobs.DefaultMisfire, CatchupWindow: jobs.DefaultCatchupWindow, Jitter: jobs.DefaultJitter, MaxConcurrency: jobs.DefaultMaxConcurrency},
 	}
 	if !reflect.DeepEqual(fileFields(j), fileFields(&want)) {
 		t.Errorf("job\n got %+v\nwant %+v", *j, want)

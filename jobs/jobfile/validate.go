@@ -293,7 +293,7 @@ func (d *decoder) jobItems(e entry) iter.Seq[*yaml.Node] {
 // jobs reads the items of the jobs list in order.
 func (d *decoder) jobs(items iter.Seq[*yaml.Node], defs jobs.Defaults, defaultLoc *time.Location) []*jobs.Job {
 	var out []*jobs.Job
-	firstLine := map[string]int{}
+	firstLine := map[string]int32{}
 	i := -1
 	for c := range items {
 		i++
@@ -324,21 +324,8 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 	if !ok {
 		return nil, nil
 	}
-	j := &jobs.Job{
-		Line:            n.Line,
-		Timezone:        defs.Timezone,
-		Timeout:         defs.Timeout,
-		Retries:         defs.Retries,
-		RetryBackoff:    defs.RetryBackoff,
-		RetryBackoffMax: defs.RetryBackoffMax,
-		Concurrency:     defs.Concurrency,
-		Misfire:         defs.Misfire,
-		CatchupWindow:   defs.CatchupWindow,
-		MaxConcurrency:  defs.MaxConcurrency,
-		Jitter:          defs.Jitter,
-		AlertLate:       defs.AlertLate,
-		AlertFailures:   defs.AlertFailures,
-	}
+	j := &jobs.Job{Line: int32(n.Line)}
+	st := jobs.Settings(defs)
 
 	var nameNode *yaml.Node
 	if e, ok := m.get("name"); !ok {
@@ -360,7 +347,7 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 	if e, ok := m.get("timezone"); ok {
 		jobLoc = nil
 		if loc, ok := d.location(e.val, join(path, "timezone")); ok {
-			j.Timezone, jobLoc = d.intern(e.val.Value), loc
+			st.Timezone, jobLoc = d.intern(e.val.Value), loc
 		}
 	}
 	if e, ok := m.get("schedule"); !ok {
@@ -391,11 +378,12 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 		}
 	}
 	d.limits(m, path, limits{
-		timeout: &j.Timeout, retryBackoff: &j.RetryBackoff, retryBackoffMax: &j.RetryBackoffMax,
-		catchupWindow: &j.CatchupWindow, jitter: &j.Jitter, retries: &j.Retries,
-		maxConcurrency: &j.MaxConcurrency, concurrency: &j.Concurrency, misfire: &j.Misfire,
-		alertLate: &j.AlertLate, alertFailures: &j.AlertFailures,
+		timeout: &st.Timeout, retryBackoff: &st.RetryBackoff, retryBackoffMax: &st.RetryBackoffMax,
+		catchupWindow: &st.CatchupWindow, jitter: &st.Jitter, retries: &st.Retries,
+		maxConcurrency: &st.MaxConcurrency, concurrency: &st.Concurrency, misfire: &st.Misfire,
+		alertLate: &st.AlertLate, alertFailures: &st.AlertFailures,
 	})
+	j.Settings = d.settings(st)
 	if e, ok := m.get("paused"); ok {
 		if v, ok := d.boolean(e.val, join(path, "paused")); ok {
 			j.Paused = v

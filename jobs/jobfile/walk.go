@@ -30,6 +30,22 @@ type decoder struct {
 	// short strings such as zone names.
 	scheds jobs.ScheduleCache
 	strs   map[string]string
+	// shared holds one value per distinct job settings seen (jobs share
+	// them: a Settings is read-only once a job points at it).
+	shared map[jobs.Settings]*jobs.Settings
+}
+
+// settings returns a shared value equal to st.
+func (d *decoder) settings(st jobs.Settings) *jobs.Settings {
+	if p, ok := d.shared[st]; ok {
+		return p
+	}
+	if d.shared == nil {
+		d.shared = map[jobs.Settings]*jobs.Settings{}
+	}
+	p := &st
+	d.shared[st] = p
+	return p
 }
 
 // intern returns s, or an equal string returned before.

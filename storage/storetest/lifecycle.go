@@ -45,7 +45,7 @@ func testTriggerPromote(t *testing.T, s storage.Store) {
 	wantErr(t, "Claim of a scheduled run", err, storage.ErrNotClaimed)
 
 	now := t0.Add(time.Second)
-	byName := map[string]*jobs.Job{"a": {Name: "a", Digest: "dA", Retries: 2}}
+	byName := map[string]*jobs.Job{"a": {Name: "a", Digest: "dA", Settings: &jobs.Settings{Retries: 2}}}
 	_, err = s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e - 1, Now: now, Job: func(n string) *jobs.Job { return byName[n] }})
 	wantErr(t, "PromoteScheduled with a stale epoch", err, storage.ErrFenced)
 	checkStored(t, s, want)
