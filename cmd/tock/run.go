@@ -44,7 +44,7 @@ share the work: one leads and dispatches, all execute.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.RedisURL, "redis", os.Getenv("TOCK_REDIS"), "Redis URL for the leader lease and queue, distributed mode (env TOCK_REDIS)")
+	f.StringVar(&o.RedisURL, "redis", os.Getenv("TOCK_REDIS"), "Redis URL for the leader lease and queue, distributed mode: redis://, rediss://, redis+sentinel://host:port,…/MASTER (env TOCK_REDIS)")
 	f.StringVar(&o.Cluster, "cluster", envOr("TOCK_CLUSTER", replica.DefaultCluster), "cluster name: the Redis key prefix (env TOCK_CLUSTER)")
 	f.StringVar(&o.NodeID, "node", os.Getenv("TOCK_NODE"), "this replica's name (default the hostname; env TOCK_NODE)")
 	f.StringVar(&o.Role, "role", envOr("TOCK_ROLE", replica.RoleAll), "all, scheduler or worker")

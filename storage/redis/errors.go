@@ -4,7 +4,8 @@ import "errors"
 
 // Errors returned when options or URLs are invalid.
 var (
-	// ErrBadURL: the Redis URL is not redis://[:password@]host:port/db.
+	// ErrBadURL: the Redis URL is not one NewPool reads (redis://, rediss://,
+	// redis+sentinel://, rediss+sentinel://).
 	ErrBadURL = errors.New("redis: NewPool: bad Redis URL")
 	// ErrBadCluster: the cluster name is empty or has characters outside
 	// [A-Za-z0-9_.-].

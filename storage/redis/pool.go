@@ -55,18 +55,41 @@ type Pool struct {
 	url  string // redacted, for messages
 	raw  string
 	pool *redigo.Pool
+	// sentinel, if set, finds the master for every new connection.
+	sentinel *sentinel
 }
 
-// NewPool returns a pool for a redis://[:password@]host:port/db URL
-// (rediss:// for TLS). It does not connect; use Ping to check the server.
+// NewPool returns a pool for a URL of one of these forms; it does not
+// connect (use Ping to check the server):
+//
+//	redis://[[user]:password@]host:port[/db]      (rediss:// for TLS)
+//	redis+sentinel://[[user]:password@]host:port[,host:port…]/master[/db][?sentinel_user=…&sentinel_password=…]
+//
+// (rediss+sentinel:// for TLS to the master, with tls_server_name and
+// tls_skip_verify parameters). A user and password are the server's ACL
+// user (AUTH user password); a password alone authenticates as default.
+// With Sentinel the master is asked of the sentinels, in turn, for every
+// new connection, and only a server that answers ROLE master is used.
+// Either way a connection whose server answers READONLY (it became a
+// replica in a failover) is dropped rather than reused.
 func NewPool(rawURL string) (*Pool, error) {
+	p := &Pool{raw: rawURL}
+	if scheme, _, _ := strings.Cut(rawURL, "://"); scheme == schemeSentinel || scheme == schemeSentinelTLS {
+		s, redacted, err := parseSentinelURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		p.url, p.sentinel = redacted, s
+		p.init()
+		return p, nil
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
 	}
 	redacted := u.Redacted()
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("%w: %s: scheme must be redis or rediss", ErrBadURL, redacted)
+		return nil, fmt.Errorf("%w: %s: scheme must be redis, rediss, redis+sentinel or rediss+sentinel", ErrBadURL, redacted)
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("%w: %s: no host", ErrBadURL, redacted)
@@ -81,7 +104,13 @@ func NewPool(rawURL string) (*Pool, error) {
 			return nil, fmt.Errorf("%w: %s: database must be a number", ErrBadURL, redacted)
 		}
 	}
-	p := &Pool{url: redacted, raw: rawURL}
+	p.url = redacted
+	p.init()
+	return p, nil
+}
+
+// init makes the connection pool.
+func (p *Pool) init() {
 	p.pool = &redigo.Pool{
 		DialContext: func(ctx context.Context) (redigo.Conn, error) {
 			return p.dial(ctx, ioTimeout)
@@ -96,7 +125,6 @@ func NewPool(rawURL string) (*Pool, error) {
 		MaxIdle:     maxIdle,
 		IdleTimeout: idleTimeout,
 	}
-	return p, nil
 }
 
 // dial opens a connection outside the pool; readTimeout 0 means reads have
@@ -107,11 +135,17 @@ func (p *Pool) dial(ctx context.Context, readTimeout time.Duration, opts ...redi
 		redigo.DialReadTimeout(readTimeout),
 		redigo.DialWriteTimeout(ioTimeout),
 	}, opts...)
-	c, err := redigo.DialURLContext(ctx, p.raw, opts...)
+	var c redigo.Conn
+	var err error
+	if p.sentinel != nil {
+		c, err = p.sentinel.dial(ctx, opts)
+	} else {
+		c, err = redigo.DialURLContext(ctx, p.raw, opts...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", p.url, err)
 	}
-	return c, nil
+	return &roleConn{Conn: c}, nil
 }
 
 // get borrows a pooled connection; the caller closes it.
