@@ -98,12 +98,21 @@ func newScenario(t *testing.T, extra string, args ...string) *scenario {
 	if testing.Short() {
 		t.Skip("e2e: multi-process tests do not run with -short")
 	}
-	bin := tockBinary(t)
-	s := &scenario{t: t, dir: t.TempDir()}
-	s.storeURL = mysqltest.NewDatabase(t)
 	// Each test has its own cluster prefix; its keys (and only those) are
 	// deleted at cleanup, so tests of other packages share the Redis.
-	s.redisURL, s.prefix = redistest.New(t)
+	redisURL, prefix := redistest.New(t)
+	return newScenarioOn(t, redisURL, prefix, extra, args...)
+}
+
+// newScenarioOn is newScenario on the given Redis and cluster prefix.
+func newScenarioOn(t *testing.T, redisURL, prefix, extra string, args ...string) *scenario {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e: multi-process tests do not run with -short")
+	}
+	bin := tockBinary(t)
+	s := &scenario{t: t, dir: t.TempDir(), redisURL: redisURL, prefix: prefix}
+	s.storeURL = mysqltest.NewDatabase(t)
 	s.config = filepath.Join(s.dir, "tock.yaml")
 	if err := os.WriteFile(s.config, []byte(TickConfig(tickJobs, extra)), 0o644); err != nil {
 		t.Fatal(err)
