@@ -32,6 +32,20 @@ type Store interface {
 	// (DispatchParams.Watermark); the zero value before any.
 	Watermark(ctx context.Context) (Watermark, error)
 
+	// ClaimLease takes the lease row for claim.Token when the row is free,
+	// expired by the store's clock, or already claim.Token's (only the
+	// last with claim.Renew), holding it
+	// until the store's now plus claim.TTL, and returns the row as it is
+	// afterwards: the claim won if and only if row.Token == claim.Token.
+	// The lease row is the authority behind the Redis lease (a leader
+	// holds both) and the lease itself while Redis is unreachable
+	// (package storage/fallback).
+	ClaimLease(ctx context.Context, claim LeaseClaim) (LeaseRow, error)
+	// ReleaseLease frees the lease row if token holds it.
+	ReleaseLease(ctx context.Context, token string) error
+	// LeaseRow reads the lease row and the store's clock.
+	LeaseRow(ctx context.Context) (LeaseRow, error)
+
 	// JobStates returns the stored per-job state (cursor, paused) of every
 	// job that has one.
 	JobStates(ctx context.Context) (map[string]JobState, error)
@@ -133,6 +147,33 @@ type Store interface {
 	// nothing changes any more, so an ex-leader still pruning does no harm.
 	Prune(ctx context.Context, params PruneParams) (int64, error)
 }
+
+// LeaseClaim asks for the lease row.
+type LeaseClaim struct {
+	// Node and Backend are recorded with the claim: who leads, and by
+	// which lease ("redis", or "mysql" while Redis is unreachable).
+	Node, Backend string
+	// Token identifies the claimant's term; it must not be empty.
+	Token string
+	// TTL is how long the row stays claimed, in the store's clock.
+	TTL time.Duration
+	// Renew extends only a claim Token already holds (expired or not): a
+	// row that is free or another's is left as it is.
+	Renew bool
+}
+
+// LeaseRow is the lease row; a zero Token means nobody ever claimed it or
+// its holder released it.
+type LeaseRow struct {
+	Node, Backend, Token string
+	// Until is when the claim expires, in the store's clock.
+	Until time.Time
+	// Now is the store's clock when the row was read.
+	Now time.Time
+}
+
+// Held reports whether someone holds the row at its Now.
+func (r LeaseRow) Held() bool { return r.Token != "" && r.Until.After(r.Now) }
 
 // JobState is the state of a job kept in the store so that every replica
 // sees it.

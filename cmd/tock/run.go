@@ -12,6 +12,7 @@ import (
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/scheduler"
+	"github.com/tock-sched/tock/storage/fallback"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -51,6 +52,7 @@ share the work: one leads and dispatches, all execute.`,
 	f.IntVar(&o.Workers, "workers", 16, "attempts this replica runs at once")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", replica.DefaultShutdownGrace, "time running attempts get to finish after SIGTERM before they are canceled")
 	f.DurationVar(&o.LeaseTTL, "lease-ttl", replica.DefaultLeaseTTL, "leader lease TTL (distributed mode)")
+	f.DurationVar(&o.RedisFallbackAfter, "redis-fallback-after", fallback.DefaultAfter, "when Redis has been unreachable this long, replicas compete for the store's lease row instead (distributed mode)")
 	f.DurationVar(&o.AttemptLease, "attempt-lease", 30*time.Second, "an attempt without a heartbeat for this long is lost and retried")
 	f.DurationVar(&o.ReapInterval, "reap-interval", time.Second, "how often the leader reaps expired attempts and re-enqueues queued runs")
 	f.DurationVar(&o.RequeueAfter, "requeue-after", scheduler.DefaultRequeueAfter, "a queued run unclaimed this long has its doorbell rung again (a doorbell lost in transit, e.g. popped by a replica that was cut off, is rung again after it)")

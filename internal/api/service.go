@@ -46,6 +46,9 @@ type ServiceOptions struct {
 	Waker Waker
 	// NodeID is this node's id, marked in the cluster view.
 	NodeID string
+	// LeaseBackend returns the lease backend in force (Check.Backend);
+	// optional.
+	LeaseBackend func() string
 	// LeaseState returns LeaseLeader, LeaseStandby or LeaseWorkerOnly.
 	// Default: LeaseWorkerOnly.
 	LeaseState func() string
@@ -458,7 +461,11 @@ type Check struct {
 	OK bool `json:"ok"`
 	// State is the lease state: leader, standby or worker-only.
 	State string `json:"state,omitempty"`
-	Error string `json:"error,omitempty"`
+	// Backend is the leader lease's backend this replica holds or competes
+	// on: redis, mysql (the store's lease row, while Redis is unreachable)
+	// or memory (embedded).
+	Backend string `json:"backend,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Ready checks the store answers a ping within the ping timeout and the
@@ -489,6 +496,9 @@ func (s *Service) Ready(ctx context.Context) Readiness {
 		r.Checks.Config.OK = true
 	}
 	r.Checks.Lease = Check{OK: true, State: s.opts.LeaseState()}
+	if s.opts.LeaseBackend != nil {
+		r.Checks.Lease.Backend = s.opts.LeaseBackend()
+	}
 	r.Ready = r.Checks.Store.OK && r.Checks.Config.OK && r.Checks.Lease.OK
 	if s.opts.QueuePing != nil {
 		qctx, cancel := context.WithTimeout(ctx, s.opts.PingTimeout)

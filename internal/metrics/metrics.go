@@ -221,6 +221,9 @@ type Sources struct {
 	// Busy and Capacity are the worker pool's slots.
 	Busy     func() int
 	Capacity func() int
+	// LeaseBackend is the lease backend in force: the one of the term held,
+	// else the one standbys compete on (memory, redis, mysql).
+	LeaseBackend func() string
 	// IsLeader and Epoch are the scheduler's leadership.
 	IsLeader func() bool
 	Epoch    func() int64
@@ -233,6 +236,20 @@ type Sources struct {
 	// replica's (store minus local; I9) and its sample's round trip; ok is
 	// false when there is none (embedded).
 	ClockOffset func() (offset, rtt time.Duration, ok bool)
+}
+
+// backendGauge is 1 while the lease backend in force is backend.
+func backendGauge(f func() string, backend string) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "tock_lease_backend",
+		Help:        "1 for the leader lease backend in force on this replica (held, or competed on): redis; mysql, the store's lease row, while Redis is unreachable; memory (embedded).",
+		ConstLabels: prometheus.Labels{"backend": backend},
+	}, func() float64 {
+		if f != nil && f() == backend {
+			return 1
+		}
+		return 0
+	})
 }
 
 // Observe registers the gauges read from src. Only the first call has an
@@ -288,6 +305,9 @@ func (m *Metrics) observe(src Sources) {
 			}
 			return 0
 		}),
+		backendGauge(src.LeaseBackend, "memory"),
+		backendGauge(src.LeaseBackend, "redis"),
+		backendGauge(src.LeaseBackend, "mysql"),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tock_leader_epoch",
 			Help: "Epoch of this replica's current or last leadership term (0 if it never led).",

@@ -71,13 +71,14 @@ func fed(t *testing.T) *Metrics {
 	we.BreakerChanged("http://dead.example:8080", worker.BreakerOpen)
 	we.BreakerChanged("https://api.example.com:443", worker.BreakerHalfOpen)
 	m.Observe(Sources{
-		QueueLen:    func(context.Context) (int64, error) { return 7, nil },
-		Busy:        func() int { return 3 },
-		Capacity:    func() int { return 16 },
-		IsLeader:    func() bool { return true },
-		Epoch:       func() int64 { return 42 },
-		ConfigState: func() (error, int64) { return errors.New("tock.yaml:3: bad"), 2 },
-		Jobs:        func() int { return 5 },
+		QueueLen:     func(context.Context) (int64, error) { return 7, nil },
+		Busy:         func() int { return 3 },
+		Capacity:     func() int { return 16 },
+		IsLeader:     func() bool { return true },
+		Epoch:        func() int64 { return 42 },
+		LeaseBackend: func() string { return "mysql" },
+		ConfigState:  func() (error, int64) { return errors.New("tock.yaml:3: bad"), 2 },
+		Jobs:         func() int { return 5 },
 	})
 	return m
 }
@@ -109,6 +110,8 @@ func TestMetricValues(t *testing.T) {
 		`tock_worker_slots{state="capacity"} 16`,
 		`tock_leader 1`,
 		`tock_leader_epoch 42`,
+		`tock_lease_backend{backend="mysql"} 1`,
+		`tock_lease_backend{backend="redis"} 0`,
 		`tock_config_reload_failures_total 2`,
 		`tock_config_valid 0`,
 		`tock_jobs 5`,

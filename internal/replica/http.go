@@ -49,15 +49,28 @@ func (r *Replica) leaseState() string {
 	return api.LeaseStandby
 }
 
+// leaseBackend is the lease backend this replica holds or competes on:
+// memory (embedded), redis, or mysql while Redis is unreachable.
+func (r *Replica) leaseBackend() string {
+	if r.fallback == nil {
+		return "memory"
+	}
+	if b := r.fallback.Backend(); b != "" {
+		return b
+	}
+	return r.fallback.Competing()
+}
+
 // startHTTP binds Options.Listen and serves the API, dashboard, /metrics,
 // /healthz and /readyz until stopHTTP; an empty Listen serves nothing.
 func (r *Replica) startHTTP(ctx context.Context) error {
 	m := r.ops.metrics
 	src := metrics.Sources{
-		QueueLen:    r.queue.Len,
-		ConfigState: r.reloader.LastError,
-		Jobs:        func() int { return len(r.Config().Jobs) },
-		ClockOffset: r.ClockOffset,
+		QueueLen:     r.queue.Len,
+		ConfigState:  r.reloader.LastError,
+		Jobs:         func() int { return len(r.Config().Jobs) },
+		ClockOffset:  r.ClockOffset,
+		LeaseBackend: r.leaseBackend,
 	}
 	if r.Workers != nil {
 		src.Busy, src.Capacity = r.Workers.Busy, r.Workers.Capacity
@@ -71,13 +84,14 @@ func (r *Replica) startHTTP(ctx context.Context) error {
 	}
 	log := r.log.With(slog.String("node", r.opts.NodeID))
 	so := api.ServiceOptions{
-		Store:       r.store,
-		Config:      r.Config,
-		NodeID:      r.opts.NodeID,
-		LeaseState:  r.leaseState,
-		ConfigError: func() error { err, _ := r.reloader.LastError(); return err },
-		StoreError:  func(op string) { m.StoreError("api_" + op) },
-		ClockError:  r.clockHealthy,
+		Store:        r.store,
+		Config:       r.Config,
+		NodeID:       r.opts.NodeID,
+		LeaseState:   r.leaseState,
+		LeaseBackend: r.leaseBackend,
+		ConfigError:  func() error { err, _ := r.reloader.LastError(); return err },
+		StoreError:   func(op string) { m.StoreError("api_" + op) },
+		ClockError:   r.clockHealthy,
 		QueuePing: func(ctx context.Context) error {
 			_, err := r.queue.Len(ctx)
 			return err

@@ -18,6 +18,7 @@ import (
 	"github.com/tock-sched/tock/jobs/jobfile"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/fallback"
 	"github.com/tock-sched/tock/storage/memory"
 	"github.com/tock-sched/tock/storage/redis"
 	"github.com/tock-sched/tock/worker"
@@ -55,6 +56,10 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// LeaseTTL is the leader lease TTL (distributed mode). Default 6s.
 	LeaseTTL time.Duration
+	// RedisFallbackAfter is how long Redis must have been unreachable before
+	// standbys compete for the store's lease row alone (distributed mode).
+	// Default fallback.DefaultAfter.
+	RedisFallbackAfter time.Duration
 	// AttemptLease is how long an attempt stays owned without a heartbeat.
 	// Default worker.DefaultAttemptLease.
 	AttemptLease time.Duration
@@ -158,6 +163,9 @@ type Replica struct {
 	synced *clock.Synced // nil when embedded
 	// redisLease is the lease when it is Redis's, closed after the scheduler.
 	redisLease *redis.Lease
+	// fallback wraps redisLease with the store's lease row (distributed
+	// mode).
+	fallback *fallback.Lease
 
 	Scheduler *scheduler.Scheduler // nil for role worker
 	Workers   *worker.Pool         // nil for role scheduler
@@ -217,7 +225,14 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 			r.Close()
 			return nil, fmt.Errorf("leader lease: %w", err)
 		}
-		r.lease, r.redisLease = lease, lease
+		r.redisLease = lease
+		r.fallback, err = fallback.New(fallback.Options{Redis: lease, Store: r.store, Node: o.NodeID, After: o.RedisFallbackAfter,
+			Clock: r.clock, Logger: o.Logger.With(slog.String("component", "lease"), slog.String("node", o.NodeID))})
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("leader lease: %w", err)
+		}
+		r.lease = r.fallback
 		if r.queue, err = redis.NewQueue(r.pool, redis.QueueOptions{Cluster: o.Cluster, Logger: o.Logger}); err != nil {
 			r.Close()
 			return nil, fmt.Errorf("queue: %w", err)

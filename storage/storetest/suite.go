@@ -52,6 +52,7 @@ var basicCases = []testCase{
 	{"MigrateTwiceAndPing", testMigrateTwice},
 	{"EpochAndLeader", testEpochAndLeader},
 	{"Watermark", testWatermark},
+	{"LeaseRow", testLeaseRow},
 	{"Now", testNow},
 }
 
