@@ -48,6 +48,7 @@ share the work: one leads and dispatches, all execute.`,
 	f.StringVar(&o.Cluster, "cluster", envOr("TOCK_CLUSTER", replica.DefaultCluster), "cluster name: the Redis key prefix (env TOCK_CLUSTER)")
 	f.StringVar(&o.NodeID, "node", os.Getenv("TOCK_NODE"), "this replica's name (default the hostname; env TOCK_NODE)")
 	f.StringVar(&o.Role, "role", envOr("TOCK_ROLE", replica.RoleAll), "all, scheduler or worker")
+	f.StringVar(&o.Labels, "labels", os.Getenv("TOCK_LABELS"), "this replica's labels, key=value[,key=value…]: it runs jobs whose run_on labels it carries; a restart changes them (env TOCK_LABELS)")
 	f.IntVar(&o.Workers, "workers", 16, "attempts this replica runs at once")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", replica.DefaultShutdownGrace, "time running attempts get to finish after SIGTERM before they are canceled")
 	f.DurationVar(&o.LeaseTTL, "lease-ttl", replica.DefaultLeaseTTL, "leader lease TTL (distributed mode)")

@@ -49,7 +49,13 @@ type Options struct {
 	Cluster    string
 	NodeID     string
 	Role       string
-	Workers    int
+	// Labels are the replica's labels in text form, "zone=a,gpu=true"
+	// (--labels): its workers claim runs of jobs whose run_on labels it
+	// carries. Check parses them into ParsedLabels. Changing them takes a
+	// restart.
+	Labels       string
+	ParsedLabels jobs.Labels
+	Workers      int
 	// ShutdownGrace is how long running attempts may finish after a
 	// SIGTERM before they are canceled. Default 30s.
 	ShutdownGrace time.Duration
@@ -102,6 +108,11 @@ func (o *Options) Check() error {
 	if o.Cluster == "" {
 		o.Cluster = DefaultCluster
 	}
+	labels, err := jobs.ParseLabels(o.Labels)
+	if err != nil {
+		return fmt.Errorf("--labels %q: %w", o.Labels, err)
+	}
+	o.ParsedLabels = labels
 	if o.ShutdownGrace < 0 {
 		return errors.New("--shutdown-grace must not be negative")
 	}
@@ -245,7 +256,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	}
 	if o.Role != RoleScheduler {
 		r.Workers = worker.New(cfg, worker.Options{
-			Node: o.NodeID, Store: r.store, Queue: r.queue, Clock: r.clock, Logger: o.Logger,
+			Node: o.NodeID, Labels: o.ParsedLabels, Store: r.store, Queue: r.queue, Clock: r.clock, Logger: o.Logger,
 			Workers: o.Workers, AttemptLease: o.AttemptLease, Healthy: r.clockHealthy,
 			Events: r.ops.metrics.WorkerEvents(),
 		})
@@ -386,7 +397,7 @@ func (r *Replica) publish(ctx context.Context, cfg *jobs.Config) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	rec := storage.Node{ID: r.opts.NodeID, Host: host, Role: r.opts.Role, Version: Version,
-		Digest: cfg.Digest, StartedAt: r.startedAt, Heartbeat: r.clock.Now().UTC()}
+		Digest: cfg.Digest, StartedAt: r.startedAt, Heartbeat: r.clock.Now().UTC(), Labels: r.opts.ParsedLabels}
 	if r.synced != nil {
 		rec.ClockOffset, rec.ClockRTT, _ = r.synced.Offset()
 	}
