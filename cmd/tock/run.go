@@ -56,6 +56,7 @@ share the work: one leads and dispatches, all execute.`,
 	f.DurationVar(&o.ReapInterval, "reap-interval", time.Second, "how often the leader reaps expired attempts and re-enqueues queued runs")
 	f.DurationVar(&o.RequeueAfter, "requeue-after", scheduler.DefaultRequeueAfter, "a queued run unclaimed this long has its doorbell rung again (a doorbell lost in transit, e.g. popped by a replica that was cut off, is rung again after it)")
 	f.DurationVar(&o.DispatchTimeout, "dispatch-timeout", 10*time.Minute, "a queued run no replica claims within this time fails")
+	f.DurationVar(&o.NodeAlive, "node-alive", scheduler.DefaultNodeAlive, "a replica whose last heartbeat is older than this is not live: it gets no shard of a broadcast tick, and queued shards pinned to it go to another matching replica")
 	f.StringVar(&o.Listen, "listen", envOrUnset("TOCK_LISTEN", replica.DefaultListen), "address of the REST API, web dashboard, /metrics, /healthz and /readyz; empty disables them (env TOCK_LISTEN)")
 	f.StringVar(&o.APIToken, "api-token", "", "bearer token every mutating API call and dashboard action needs (env TOCK_API_TOKEN)")
 	f.DurationVar(&o.Lookahead, "lookahead", time.Second, "the leader writes runs of concurrency-allow jobs up to this long before their tick, workers claim them ahead and start them at the tick; 0 dispatches at the tick")

@@ -36,6 +36,10 @@ const (
 	DefaultLeaseTTL      = 6 * time.Second
 	DefaultCluster       = "default"
 	nodeHeartbeat        = 5 * time.Second
+	// MinNodeAlive is the least --node-alive: above the node heartbeat
+	// interval with a margin, or live nodes would look dead between
+	// heartbeats.
+	MinNodeAlive = 6 * time.Second
 )
 
 // Version is tock's version, set at build time with -ldflags.
@@ -69,7 +73,12 @@ type Options struct {
 	RequeueAfter time.Duration
 	// DispatchTimeout fails runs no worker claimed for this long.
 	DispatchTimeout time.Duration
-	Logger          *slog.Logger
+	// NodeAlive is how recent a node's heartbeat must be for the leader
+	// to count it live for broadcast shards and their pins
+	// (scheduler.Options.NodeAlive). At least MinNodeAlive; 0 means
+	// scheduler.DefaultNodeAlive.
+	NodeAlive time.Duration
+	Logger    *slog.Logger
 	// Listen is the address of the API, dashboard and /metrics (see
 	// http.go); empty serves no HTTP.
 	Listen string
@@ -107,6 +116,9 @@ func (o *Options) Check() error {
 	}
 	if o.Cluster == "" {
 		o.Cluster = DefaultCluster
+	}
+	if o.NodeAlive != 0 && o.NodeAlive < MinNodeAlive {
+		return fmt.Errorf("--node-alive %s: want at least %s (nodes publish a heartbeat every %s)", o.NodeAlive, MinNodeAlive, nodeHeartbeat)
 	}
 	labels, err := jobs.ParseLabels(o.Labels)
 	if err != nil {
@@ -245,6 +257,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 		so := scheduler.Options{
 			Node: o.NodeID, Store: r.store, Queue: r.queue, Lease: r.lease, Clock: r.clock, Logger: o.Logger,
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
+			NodeAlive: o.NodeAlive,
 			Lookahead: o.Lookahead, Healthy: r.clockHealthy, Term: alerts.Run,
 			Events: r.schedulerEvents(),
 		}
