@@ -21,6 +21,7 @@ var placementCases = []testCase{
 	{"ReleasePins", testReleasePins},
 	{"LabelsClaim", testLabelsClaim},
 	{"FailUnclaimedNamesLabels", testFailUnclaimedLabels},
+	{"PromoteStampsPlacement", testPromotePlacement},
 }
 
 // cluster records nodes for the placement tests, all with a heartbeat at
@@ -313,5 +314,46 @@ func testFailUnclaimedLabels(t *testing.T, s storage.Store) {
 	}
 	if stored, _ := get(t, s, got[0].ID); stored.Error != got[0].Error || stored.Status != jobs.StatusFailed {
 		t.Fatalf("stored %+v", stored)
+	}
+}
+
+// testPromotePlacement: a manual run of a job with run_on labels is
+// queued requiring them; of a broadcast job, as shard 0 of 1.
+func testPromotePlacement(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	e := bump(t, s)
+	defs := map[string]*jobs.Job{
+		"gpu": {Name: "gpu", Digest: "d-gpu", RunOn: &jobs.Placement{Labels: jobs.Labels{"gpu": "true", "zone": "a"}}},
+		"all": {Name: "all", Digest: "d-all", RunOn: &jobs.Placement{Broadcast: true}},
+	}
+	for _, name := range []string{"gpu", "all"} {
+		if _, err := s.Trigger(ctx, name, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e, Now: t0, Job: func(n string) *jobs.Job { return defs[n] }})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("PromoteScheduled = (%v, %v)", got, err)
+	}
+	var gpu jobs.Run
+	for _, r := range got {
+		stored, _ := get(t, s, r.ID)
+		switch r.Job {
+		case "gpu":
+			gpu = r
+			if r.RunOnLabels != "gpu=true,zone=a" || stored.RunOnLabels != r.RunOnLabels || r.Route() != "labels:gpu=true,zone=a" {
+				t.Errorf("manual gpu run: returned %q, stored %q", r.RunOnLabels, stored.RunOnLabels)
+			}
+		case "all":
+			if r.ShardTotal != 1 || stored.ShardTotal != 1 || stored.Shard != 0 || stored.PinnedNode != "" {
+				t.Errorf("manual broadcast run: returned %+v, stored %+v; want shard 0 of 1, unpinned", r, stored)
+			}
+		}
+	}
+	if _, ok := claimAs(t, s, gpu, "n1", jobs.Labels{"zone": "a"}, t0); ok {
+		t.Error("a zone=a node claimed a manual run requiring gpu=true,zone=a")
+	}
+	if _, ok := claimAs(t, s, gpu, "n3", jobs.Labels{"zone": "a", "gpu": "true"}, t0); !ok {
+		t.Error("a matching node could not claim the manual run")
 	}
 }
