@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,7 +48,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 				tw.Flush()
 			}
 			fmt.Fprintf(out, "%s: OK, %d job(s), config digest %s\n", g.config, len(cfg.Jobs), cfg.Digest)
-			if placementNamed(cmd) {
+			if placementNamed(cmd) && slices.ContainsFunc(cfg.Jobs, func(j *jobs.Job) bool { return j.RunOn != nil }) {
 				return g.withBackend(cmd, "", func(ctx context.Context, b client.Backend) error {
 					c, err := b.Cluster(ctx)
 					if err != nil {
@@ -93,11 +93,12 @@ func describePlacement(j *jobs.Job) string {
 	return "  run_on: " + strings.Join(parts, ", ")
 }
 
-// placementNamed reports whether validate was given a store or server
-// (flag or environment) to check run_on against the registered replicas.
+// placementNamed reports whether validate was given --store or --server
+// on its command line to check run_on against the registered replicas
+// (not from the environment: validate of a file alone needs no store).
 func placementNamed(cmd *cobra.Command) bool {
 	f := cmd.Flags()
-	return f.Changed("store") || f.Changed("server") || os.Getenv("TOCK_STORE") != "" || os.Getenv("TOCK_SERVER") != ""
+	return f.Changed("store") || f.Changed("server")
 }
 
 // warnUnplaced prints, for each job with run_on, how many live replicas
