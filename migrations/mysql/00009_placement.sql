@@ -7,29 +7,30 @@
 -- replica must carry to claim the run (text form, "k=v,k2=v2").
 -- runs_status_pin finds the queued pinned shards whose node died
 -- (ReleasePins) without reading the other queued runs. nodes.labels are
--- each replica's --labels.
+-- each replica's --labels. Plain MySQL 8 / MariaDB syntax; each ALTER
+-- changes its table in one statement.
 
 -- +goose Up
 ALTER TABLE runs
-    ADD COLUMN IF NOT EXISTS shard INT NOT NULL DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS shard_total INT NOT NULL DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS pinned_node VARCHAR(191) NOT NULL DEFAULT '',
-    ADD COLUMN IF NOT EXISTS run_on_labels VARCHAR(2200) NOT NULL DEFAULT '',
-    DROP INDEX IF EXISTS runs_job_tick,
-    ADD UNIQUE KEY IF NOT EXISTS runs_job_tick_shard (job, tick_key, shard),
-    ADD KEY IF NOT EXISTS runs_status_pin (status, pinned_node);
-ALTER TABLE nodes ADD COLUMN IF NOT EXISTS labels VARCHAR(2200) NOT NULL DEFAULT '';
+    ADD COLUMN shard INT NOT NULL DEFAULT 0,
+    ADD COLUMN shard_total INT NOT NULL DEFAULT 0,
+    ADD COLUMN pinned_node VARCHAR(191) NOT NULL DEFAULT '',
+    ADD COLUMN run_on_labels VARCHAR(2200) NOT NULL DEFAULT '',
+    DROP INDEX runs_job_tick,
+    ADD UNIQUE KEY runs_job_tick_shard (job, tick_key, shard),
+    ADD KEY runs_status_pin (status, pinned_node);
+ALTER TABLE nodes ADD COLUMN labels VARCHAR(2200) NOT NULL DEFAULT '';
 
 -- +goose Down
 -- Shards beyond the first give up their tick key (their rows stay in
 -- history) so that the old one-row-per-tick key can come back.
 UPDATE runs SET tick_key = NULL WHERE shard > 0;
-ALTER TABLE nodes DROP COLUMN IF EXISTS labels;
+ALTER TABLE nodes DROP COLUMN labels;
 ALTER TABLE runs
-    DROP INDEX IF EXISTS runs_status_pin,
-    DROP INDEX IF EXISTS runs_job_tick_shard,
-    ADD UNIQUE KEY IF NOT EXISTS runs_job_tick (job, tick_key),
-    DROP COLUMN IF EXISTS run_on_labels,
-    DROP COLUMN IF EXISTS pinned_node,
-    DROP COLUMN IF EXISTS shard_total,
-    DROP COLUMN IF EXISTS shard;
+    DROP INDEX runs_status_pin,
+    DROP INDEX runs_job_tick_shard,
+    ADD UNIQUE KEY runs_job_tick (job, tick_key),
+    DROP COLUMN run_on_labels,
+    DROP COLUMN pinned_node,
+    DROP COLUMN shard_total,
+    DROP COLUMN shard;
