@@ -135,6 +135,16 @@ func (c *canon) jobDigest(j *Job) string {
 	c.str("misfire", string(j.Misfire))
 	c.dur("catchup_window", j.CatchupWindow)
 	c.dur("jitter", j.Jitter)
+	// Where a job runs is part of what a worker must agree on before it
+	// claims (I7): a worker whose copy says the job is pinned elsewhere, or
+	// is not broadcast, must not claim its runs. A job without run_on
+	// encodes nothing, so its digest stays what it was before run_on.
+	if p := j.RunOn; p != nil {
+		c.strMap("run_on.labels", p.Labels)
+		if p.Broadcast {
+			c.int("run_on.broadcast", 1)
+		}
+	}
 	return c.sum()
 }
 

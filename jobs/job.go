@@ -91,6 +91,10 @@ type Job struct {
 	// Line is the line of the job in its config file.
 	Line int32 `json:"line"`
 
+	// RunOn is the job's run_on block (placement: required labels,
+	// broadcast); nil for a job that runs anywhere, once per tick.
+	RunOn *Placement `json:"run_on,omitempty"`
+
 	// Digest identifies the definition (schedule, executor, env, limits):
 	// a worker runs a dispatched run only if its own copy has the same digest
 	// (I7). Paused and the alert settings are left out: they do not change

@@ -102,6 +102,18 @@ type Run struct {
 	// CancelRequested is set by a cancel (API, CLI, replace policy); the worker
 	// holding the run stops it on its next heartbeat.
 	CancelRequested bool `json:"cancel_requested"`
+	// Shard and ShardTotal are the shard index (0-based) and the number of
+	// shards of a broadcast job's tick; 0 and 0 for any other run.
+	Shard      int `json:"shard"`
+	ShardTotal int `json:"shard_total"`
+	// PinnedNode is the node a broadcast shard is pinned to: only that
+	// node claims it while the pin holds; "" once released (its node died
+	// or stopped heartbeating) and for any other run.
+	PinnedNode string `json:"pinned_node,omitempty"`
+	// RunOnLabels are the labels (text form, "k=v,k2=v2") a replica must
+	// carry to claim the run, as the leader's config said when it queued
+	// it; "" for none.
+	RunOnLabels string `json:"run_on_labels,omitempty"`
 	// Epoch is the leader epoch in force when the current attempt was
 	// claimed, as stored on that attempt (Attempt.Epoch). Store.Claim and
 	// Store.ClaimMany set it on the runs they return, for the worker's

@@ -304,7 +304,8 @@ func (t *term) flush(ctx context.Context, mark *storage.Watermark) error {
 	s := t.s
 	now := s.opts.Clock.Now()
 	queued, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
-		return s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors, Watermark: mark})
+		return s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors, Watermark: mark,
+			LiveSince: now.Add(-s.opts.NodeAlive)})
 	})
 	if err != nil {
 		return fmt.Errorf("dispatching %d runs: %w", len(t.batch), err)
@@ -313,7 +314,20 @@ func (t *term) flush(ctx context.Context, mark *storage.Watermark) error {
 		t.marked = now
 	}
 	if s.opts.Events.Dispatched != nil && (len(t.batch) > 0 || len(t.cursors) > 0) {
-		s.opts.Events.Dispatched(t.batch, len(queued))
+		// Ticks, not rows: a broadcast tick queued as N shards is one.
+		ticks, shards := 0, 0
+		for _, r := range queued {
+			if r.ShardTotal > 0 {
+				shards++
+			}
+			if r.Shard == 0 {
+				ticks++
+			}
+		}
+		s.opts.Events.Dispatched(t.batch, ticks)
+		if shards > 0 && s.opts.Events.Shards != nil {
+			s.opts.Events.Shards(shards)
+		}
 	}
 	t.batch = t.batch[:0]
 	t.cursors = map[string]time.Time{}

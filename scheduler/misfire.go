@@ -31,6 +31,9 @@ func planTicks(j *jobs.Job, ticks []time.Time, now time.Time, onTime time.Durati
 		r := storage.NewRun{
 			Job: j.Name, Digest: j.Digest, ScheduledAt: t, Trigger: trig, Status: st,
 			MaxAttempts: j.MaxAttempts(), Error: reason, Concurrency: j.Concurrency,
+			// A broadcast tick, catch-up included, is split over the
+			// replicas live when it is dispatched (storage.Store.Dispatch).
+			RunOnLabels: j.RequiredLabels(), Broadcast: j.Broadcast(),
 		}
 		if st == jobs.StatusQueued {
 			r.NotBefore = t

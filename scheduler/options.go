@@ -18,6 +18,7 @@ const (
 	DefaultReapInterval    = time.Second
 	DefaultRequeueAfter    = 3 * time.Second
 	DefaultDispatchTimeout = 10 * time.Minute
+	DefaultNodeAlive       = 20 * time.Second
 	DefaultStoreTimeout    = 10 * time.Second
 	DefaultRetryInterval   = time.Second
 	DefaultMaxBatch        = 5000
@@ -64,6 +65,11 @@ type Options struct {
 	// DispatchTimeout fails queued runs no worker claimed for this long.
 	// Default 10m.
 	DispatchTimeout time.Duration
+	// NodeAlive is how recent a node's heartbeat (published every 5s) must
+	// be for the node to count as live: a broadcast tick gets one shard per
+	// live matching node, and a queued shard pinned to a node no longer
+	// live is released to any matching replica. Default 20s.
+	NodeAlive time.Duration
 	// StoreTimeout bounds each store call. Default 10s.
 	StoreTimeout time.Duration
 	// RetryInterval is the pause before a standby tries the lease again, or a
@@ -115,6 +121,9 @@ type Events struct {
 	SteppedDown func(epoch int64, reason error)
 	Dispatched  func(runs []storage.NewRun, queued int)
 	Reaped      func(kind string, n int)
+	// Shards is called with the number of broadcast shards a dispatch
+	// queued (Dispatched counts their ticks).
+	Shards      func(n int)
 	StoreError  func(op string, err error)
 	RenewFailed func(err error)
 	// Loaded is called after the leader (re)built its schedule from a config.
@@ -149,6 +158,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DispatchTimeout <= 0 {
 		o.DispatchTimeout = DefaultDispatchTimeout
+	}
+	if o.NodeAlive <= 0 {
+		o.NodeAlive = DefaultNodeAlive
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = DefaultStoreTimeout

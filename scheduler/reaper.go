@@ -61,6 +61,21 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	// The retry of a lost attempt is rung now, not after RequeueAfter.
 	s.push(ctx, ring)
 
+	// Shards pinned to a node that stopped heartbeating go to any
+	// matching replica.
+	released, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
+		return s.opts.Store.ReleasePins(ctx, storage.ReleaseParams{Epoch: epoch, Now: now, LiveSince: now.Add(-s.opts.NodeAlive)})
+	})
+	if err != nil {
+		return fmt.Errorf("releasing shards pinned to dead nodes: %w", err)
+	}
+	for _, r := range released {
+		s.log.Warn("shard released: its pinned node is no longer live", slog.String("job", r.Job), slog.Int64("run_id", r.ID),
+			slog.Int("shard", r.Shard), slog.Int("shard_total", r.ShardTotal))
+	}
+	s.push(ctx, released)
+	s.reaped("released", len(released))
+
 	due, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
 		return s.opts.Store.DueQueued(ctx, now, now.Add(-s.opts.RequeueAfter), requeueLimit)
 	})
@@ -76,11 +91,18 @@ func (s *Scheduler) reap(ctx context.Context, epoch int64) error {
 	if err != nil {
 		return fmt.Errorf("failing unclaimed runs: %w", err)
 	}
+	unplaced := 0
 	for _, r := range failed {
 		s.log.Error("run failed: no worker claimed it", slog.String("job", r.Job), slog.Int64("run_id", r.ID),
-			slog.String("digest", r.Digest), slog.Duration("dispatch_timeout", s.opts.DispatchTimeout))
+			slog.String("digest", r.Digest), slog.String("run_on_labels", r.RunOnLabels),
+			slog.Duration("dispatch_timeout", s.opts.DispatchTimeout))
+		if r.RunOnLabels != "" {
+			unplaced++
+		}
 	}
 	s.reaped("unclaimed", len(failed))
+	// Of those, the runs that required labels: no live replica matched.
+	s.reaped("unplaced", unplaced)
 	return nil
 }
 

@@ -384,7 +384,8 @@ func (s *Scheduler) push(ctx context.Context, runs []jobs.Run) {
 	}
 	items := make([]storage.QueueItem, len(runs))
 	for i, r := range runs {
-		items[i] = storage.QueueItem{RunID: r.ID, Job: r.Job, Digest: r.Digest, NotBefore: r.NotBefore}
+		// Route: only replicas that may run it pop its doorbell.
+		items[i] = storage.QueueItem{RunID: r.ID, Job: r.Job, Digest: r.Digest, NotBefore: r.NotBefore, Route: r.Route()}
 	}
 	s.pushItems(ctx, items)
 }

@@ -17,17 +17,25 @@ type QueueItem struct {
 	// the worker claims it ahead and starts it at that instant. A hint only:
 	// the claim checks the row.
 	NotBefore time.Time `json:"not_before,omitzero"`
+	// Route names the queue the item goes to: "" the general queue, which
+	// every worker pops; otherwise a queue only the workers that may run
+	// the run pop (jobs.Run.Route: its required labels, or the node a
+	// broadcast shard is pinned to), so that a replica that may not run a
+	// run never takes its doorbell from one that may.
+	Route string `json:"route,omitempty"`
 }
 
 // Queue hands queued runs to workers. Losing its contents loses no run: the
 // reaper re-enqueues queued runs from the store.
 type Queue interface {
-	// Push appends items.
+	// Push appends each item to the queue of its Route.
 	Push(ctx context.Context, items ...QueueItem) error
-	// PopMany blocks until at least one item is available or ctx is
-	// done, then returns it with up to max-1 more that are already
-	// waiting, oldest first, without blocking again. max < 1 counts as 1.
-	PopMany(ctx context.Context, max int) ([]QueueItem, error)
+	// PopMany blocks until at least one item is available in the general
+	// queue or in the queue of one of routes, or ctx is done, then returns
+	// it with up to max-1 more that are already waiting in those queues,
+	// oldest first within each queue, without blocking again. Items of
+	// other routes stay where they are. max < 1 counts as 1.
+	PopMany(ctx context.Context, max int, routes ...string) ([]QueueItem, error)
 	// Len returns the number of items waiting.
 	Len(ctx context.Context) (int64, error)
 	// Close releases the queue; blocked PopManys return ErrClosed.

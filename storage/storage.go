@@ -64,6 +64,17 @@ type Store interface {
 	// skipped; under replace the active runs get a cancel request. Cursors
 	// advance each job's schedule cursor (never backwards). It returns the
 	// runs that were inserted as queued, with their IDs, for enqueueing.
+	//
+	// A queued NewRun with Broadcast set becomes one row per shard, in the
+	// same transaction: the live nodes (heartbeat at or after
+	// params.LiveSince, role not scheduler) whose labels include
+	// RunOnLabels, sorted by id, get shard 0..N-1 of N, each row pinned to
+	// its node. The tick's key is (job, tick, shard), so I1 holds per
+	// shard and a tick with any shard in history is left out whole. With
+	// no matching live node the tick is one unpinned shard (0 of 1), which
+	// any matching replica may claim and which fails after the dispatch
+	// timeout if none does (FailUnclaimed). Concurrency policies act on
+	// the tick, before it is split.
 	Dispatch(ctx context.Context, params DispatchParams) ([]jobs.Run, error)
 	// Trigger inserts a manual run in status scheduled; the leader promotes
 	// it with PromoteScheduled.
@@ -79,8 +90,10 @@ type Store interface {
 	// queued, due, and its job and digest match (I4, I7), and returns the
 	// claimed runs in the order of params. Runs it cannot claim (someone
 	// else has them, or they are not what the caller may run) are left
-	// out, without an error. All params of one call must share Node, Now
-	// and LeaseUntil (an error otherwise). A run named twice is claimed at
+	// out, without an error. A run that requires labels is claimed only if
+	// the param's Labels include them, and a shard pinned to a node only by
+	// that node. All params of one call must share Node, Now and
+	// LeaseUntil (an error otherwise). A run named twice is claimed at
 	// most once. No params: nil, nil. Each attempt is stamped with the
 	// leader epoch read in the claim's transaction (Attempt.Epoch), and the
 	// returned run carries it in Run.Epoch, so that Run.Fence is the
@@ -105,7 +118,8 @@ type Store interface {
 
 	// ReapExpired marks running attempts whose lease ended before now as
 	// lost, requeueing their runs when attempts remain (with backoff) and
-	// failing them otherwise. Fenced like Dispatch.
+	// failing them otherwise. A requeued shard loses its pin: its retry
+	// goes to any live matching replica. Fenced like Dispatch.
 	ReapExpired(ctx context.Context, params ReapParams) ([]jobs.Run, error)
 	// RecoverNode marks every running attempt of node lost (used at start
 	// when the node's previous process died) and requeues or fails their
@@ -117,8 +131,16 @@ type Store interface {
 	// doorbell).
 	DueQueued(ctx context.Context, now, enqueuedBefore time.Time, limit int) ([]jobs.Run, error)
 	// FailUnclaimed fails queued runs created before createdBefore that no
-	// worker claimed, with a reason naming job and digest.
+	// worker claimed, with a reason naming job and digest, and for a run
+	// that requires labels, the labels ("no live replica matches run_on
+	// labels zone=a").
 	FailUnclaimed(ctx context.Context, createdBefore, now time.Time) ([]jobs.Run, error)
+	// ReleasePins releases the pin of queued shards whose pinned node is
+	// not live (no heartbeat since params.LiveSince), so that any matching
+	// replica may claim them, stamps them enqueued now and returns them
+	// for their doorbells. Fenced like Dispatch. (A lost attempt releases
+	// its shard's pin in ReapExpired and RecoverNode already.)
+	ReleasePins(ctx context.Context, params ReleaseParams) ([]jobs.Run, error)
 	// RequestCancel cancels a queued or scheduled run at once, or asks the
 	// worker of a running one to stop it. ErrNotFound for an unknown id;
 	// ErrConflict if the run already finished.
@@ -198,6 +220,13 @@ type NewRun struct {
 	// Error is the reason of a missed or skipped row.
 	Error       string
 	Concurrency jobs.ConcurrencyPolicy
+	// RunOnLabels are the labels (text form) a replica must carry to claim
+	// the run: the job's run_on.labels.
+	RunOnLabels string
+	// Broadcast makes Dispatch store a queued row as one row per shard:
+	// one per live node (DispatchParams.LiveSince) that matches
+	// RunOnLabels, each pinned to its node (see Store.Dispatch).
+	Broadcast bool
 }
 
 // DispatchParams are the arguments of Store.Dispatch.
@@ -210,6 +239,9 @@ type DispatchParams struct {
 	// runs and cursors of this call, every tick up to Watermark.At of the
 	// schedule Watermark.Schedule is accounted for.
 	Watermark *Watermark
+	// LiveSince: nodes whose last heartbeat is at or after it are live,
+	// for the shards of broadcast runs.
+	LiveSince time.Time
 }
 
 // Watermark is a leader's dispatch progress: every tick at or before At of
@@ -243,6 +275,17 @@ type ClaimParams struct {
 	Node       string
 	Now        time.Time
 	LeaseUntil time.Time
+	// Labels are the claiming node's labels: a run that requires labels
+	// (Run.RunOnLabels) is claimed only by a node carrying them all.
+	Labels jobs.Labels
+}
+
+// ReleaseParams are the arguments of Store.ReleasePins.
+type ReleaseParams struct {
+	Epoch int64
+	Now   time.Time
+	// LiveSince: a node whose last heartbeat is before it is not live.
+	LiveSince time.Time
 }
 
 // HeartbeatParams are the arguments of Store.Heartbeat.
@@ -335,4 +378,6 @@ type Node struct {
 	// sample it was measured with.
 	ClockOffset time.Duration `json:"clock_offset_ns"`
 	ClockRTT    time.Duration `json:"clock_rtt_ns"`
+	// Labels are the node's --labels; a restart changes them.
+	Labels jobs.Labels `json:"labels,omitempty"`
 }

@@ -27,7 +27,10 @@ const (
 
 // Options configure a Pool.
 type Options struct {
-	Node   string
+	Node string
+	// Labels are this replica's labels (tock run --labels): it claims
+	// only runs whose run_on labels it carries all of.
+	Labels jobs.Labels
 	Store  storage.Store
 	Queue  storage.Queue
 	Clock  clock.Clock  // default clock.Real

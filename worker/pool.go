@@ -55,6 +55,12 @@ type Pool struct {
 	storeDown atomic.Bool
 	refusing  atomic.Bool
 
+	// routes are the doorbell routes of the config in cfg (Routes);
+	// popCancel ends the pop in progress when they change (routes.go).
+	routes    atomic.Pointer[[]string]
+	popMu     sync.Mutex
+	popCancel context.CancelFunc
+
 	mu       sync.Mutex
 	started  bool
 	stopped  bool
@@ -86,6 +92,7 @@ func New(cfg *jobs.Config, opts Options) *Pool {
 		finisherDone: make(chan struct{}),
 	}
 	p.cfg.Store(cfg)
+	p.setRoutes(cfg)
 	bo := opts.Breaker
 	var known sync.Map // targets whose breaker exists: their first call is the creation
 	bo.Changed = func(target string, state BreakerState) {
@@ -114,7 +121,10 @@ func (p *Pool) Breakers() map[string]string { return p.breakers.States() }
 
 // SetConfig swaps in a new config: later claims use it; running attempts
 // finish with the definition they started with.
-func (p *Pool) SetConfig(cfg *jobs.Config) { p.cfg.Store(cfg) }
+func (p *Pool) SetConfig(cfg *jobs.Config) {
+	p.cfg.Store(cfg)
+	p.setRoutes(cfg)
+}
 
 // Capacity is the number of slots.
 func (p *Pool) Capacity() int { return p.opts.Workers }
@@ -234,9 +244,12 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 	if !p.mayClaim(ctx) {
 		return 0
 	}
-	items, err := p.opts.Queue.PopMany(ctx, n)
+	pctx, popped := p.popContext(ctx)
+	items, err := p.opts.Queue.PopMany(pctx, n, p.Routes()...)
+	popped()
 	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, storage.ErrClosed) {
+		// pctx alone ended: a reload changed the routes; pop again.
+		if pctx.Err() != nil || errors.Is(err, storage.ErrClosed) {
 			return 0
 		}
 		p.log.Warn("taking from the queue", slog.Any("error", err))
@@ -268,6 +281,14 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 				slog.String("job", item.Job), slog.String("digest", item.Digest))
 			continue
 		}
+		if !job.RunsOn(p.opts.Labels) {
+			// Its run_on labels are not all ours (a doorbell on the
+			// general queue from a leader with another config): the
+			// store would refuse it too.
+			p.log.Debug("skipping run of a job whose run_on labels this replica does not carry", slog.Int64("run_id", item.RunID),
+				slog.String("job", item.Job), slog.String("run_on_labels", job.RequiredLabels()))
+			continue
+		}
 		jsem := p.jobSem(job)
 		if jsem != nil {
 			select {
@@ -282,7 +303,7 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 		// The store checks job and digest against the run's row (I7): the
 		// doorbell may be forged.
 		params = append(params, storage.ClaimParams{RunID: item.RunID, Job: job.Name, Digest: job.Digest,
-			Node: p.opts.Node, Now: now, Horizon: horizon, LeaseUntil: lease})
+			Node: p.opts.Node, Labels: p.opts.Labels, Now: now, Horizon: horizon, LeaseUntil: lease})
 	}
 	if len(params) == 0 {
 		return 0
@@ -388,7 +409,10 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 		// The job learns its run, attempt and fencing token (I10).
 		Fence:       run.Fence(),
 		ScheduledAt: run.ScheduledAt,
-		StartGate:   gate,
+		// A broadcast shard learns its place (TOCK_SHARD_INDEX/TOTAL).
+		Shard:      run.Shard,
+		ShardTotal: run.ShardTotal,
+		StartGate:  gate,
 	})
 	if res.NotStarted {
 		p.refused(ctx, cancel, hbDone, log, job, run, ErrStartFenced)

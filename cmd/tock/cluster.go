@@ -41,7 +41,7 @@ func newClusterCmd(g *globals) *cobra.Command {
 func printCluster(w io.Writer, c api.Cluster) error {
 	fmt.Fprintf(w, "leader %s, epoch %d\n\n", dash(c.Leader), c.Epoch)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tHOST\tROLE\tVERSION\tCONFIG DIGEST\tHEARTBEAT (UTC)\tCLOCK OFFSET\tSTATE")
+	fmt.Fprintln(tw, "NODE\tHOST\tROLE\tVERSION\tCONFIG DIGEST\tHEARTBEAT (UTC)\tCLOCK OFFSET\tLABELS\tSTATE")
 	for _, n := range c.Nodes {
 		state := "alive"
 		if !n.Alive {
@@ -54,8 +54,8 @@ func printCluster(w io.Writer, c api.Cluster) error {
 			state += ", CONFIG DIFFERS FROM LEADER"
 		}
 		hb := n.Heartbeat
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Host, n.Role, n.Version, n.Digest, fmtTime(&hb),
-			n.ClockOffsetText(), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Host, n.Role, n.Version, n.Digest, fmtTime(&hb),
+			n.ClockOffsetText(), dash(n.Labels.String()), state)
 	}
 	return tw.Flush()
 }

@@ -148,11 +148,11 @@ func fmtCode(c *int) string {
 
 func printRuns(w io.Writer, runs []runView) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tJOB\tSCHEDULED (UTC)\tTRIGGER\tSTATUS\tATTEMPT\tNODE\tSTARTED\tFINISHED\tEXIT\tERROR")
+	fmt.Fprintln(tw, "ID\tJOB\tSCHEDULED (UTC)\tTRIGGER\tSTATUS\tATTEMPT\tSHARD\tNODE\tSTARTED\tFINISHED\tEXIT\tERROR")
 	for _, r := range runs {
 		sched := r.ScheduledAt
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Job, fmtTime(&sched), r.Trigger, r.Status,
-			r.Attempt, r.MaxAttempts, dash(r.Node), fmtTime(r.StartedAt), fmtTime(r.FinishedAt), fmtCode(r.ExitCode), oneLine(r.Error, 60))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Job, fmtTime(&sched), r.Trigger, r.Status,
+			r.Attempt, r.MaxAttempts, fmtShard(r.Run), dash(r.Node), fmtTime(r.StartedAt), fmtTime(r.FinishedAt), fmtCode(r.ExitCode), oneLine(r.Error, 60))
 	}
 	tw.Flush()
 }
@@ -235,6 +235,16 @@ func printRun(w io.Writer, r jobs.Run, atts []jobs.Attempt) {
 	fmt.Fprintf(tw, "status\t%s\n", r.Status)
 	fmt.Fprintf(tw, "attempts\t%d of %d\n", r.Attempt, r.MaxAttempts)
 	fmt.Fprintf(tw, "node\t%s\n", dash(r.Node))
+	if r.ShardTotal > 0 {
+		pin := "not pinned"
+		if r.PinnedNode != "" {
+			pin = "pinned to " + r.PinnedNode
+		}
+		fmt.Fprintf(tw, "shard\t%d of %d (index from 0; %s)\n", r.Shard, r.ShardTotal, pin)
+	}
+	if r.RunOnLabels != "" {
+		fmt.Fprintf(tw, "run_on\t%s\n", r.RunOnLabels)
+	}
 	fmt.Fprintf(tw, "started\t%s\n", fmtTime(r.StartedAt))
 	fmt.Fprintf(tw, "finished\t%s\n", fmtTime(r.FinishedAt))
 	fmt.Fprintf(tw, "exit code\t%s\n", fmtCode(r.ExitCode))
@@ -262,4 +272,13 @@ func printRun(w io.Writer, r jobs.Run, atts []jobs.Attempt) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// fmtShard is a run's shard as index/total (index from 0), "-" for a run
+// that is not a broadcast shard.
+func fmtShard(r jobs.Run) string {
+	if r.ShardTotal == 0 {
+		return "-"
+	}
+	return strconv.Itoa(r.Shard) + "/" + strconv.Itoa(r.ShardTotal)
 }

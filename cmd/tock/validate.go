@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tock-sched/tock/internal/api"
+	"github.com/tock-sched/tock/internal/client"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/jobfile"
 )
@@ -35,7 +40,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 				if j.Paused {
 					state = " (paused)"
 				}
-				fmt.Fprintf(out, "%s%s  %q %s  %s\n", j.Name, state, j.Schedule, j.Location(), describeExecutor(j))
+				fmt.Fprintf(out, "%s%s  %q %s  %s%s\n", j.Name, state, j.Schedule, j.Location(), describeExecutor(j), describePlacement(j))
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				for _, t := range cfg.NextTimes(j, now, n) {
 					fmt.Fprintf(tw, "  next\t%s\t%s\n", t.In(j.Location()).Format("2006-01-02 15:04:05 MST"), t.UTC().Format(time.RFC3339))
@@ -43,6 +48,16 @@ func newValidateCmd(g *globals) *cobra.Command {
 				tw.Flush()
 			}
 			fmt.Fprintf(out, "%s: OK, %d job(s), config digest %s\n", g.config, len(cfg.Jobs), cfg.Digest)
+			if placementNamed(cmd) && slices.ContainsFunc(cfg.Jobs, func(j *jobs.Job) bool { return j.RunOn != nil }) {
+				return g.withBackend(cmd, "", func(ctx context.Context, b client.Backend) error {
+					c, err := b.Cluster(ctx)
+					if err != nil {
+						return fmt.Errorf("reading the cluster's replicas to check run_on: %w", err)
+					}
+					warnUnplaced(out, cfg, c)
+					return nil
+				})
+			}
 			return nil
 		},
 	}
@@ -60,4 +75,61 @@ func describeExecutor(j *jobs.Job) string {
 		return "http: " + j.HTTP.Method + " " + j.HTTP.URL
 	}
 	return ""
+}
+
+// describePlacement is a job's run_on as validate prints it after the
+// executor; "" for a job without one.
+func describePlacement(j *jobs.Job) string {
+	if j.RunOn == nil {
+		return ""
+	}
+	var parts []string
+	if l := j.RequiredLabels(); l != "" {
+		parts = append(parts, "labels "+l)
+	}
+	if j.Broadcast() {
+		parts = append(parts, "broadcast")
+	}
+	return "  run_on: " + strings.Join(parts, ", ")
+}
+
+// placementNamed reports whether validate was given --store or --server
+// on its command line to check run_on against the registered replicas
+// (not from the environment: validate of a file alone needs no store).
+func placementNamed(cmd *cobra.Command) bool {
+	f := cmd.Flags()
+	return f.Changed("store") || f.Changed("server")
+}
+
+// warnUnplaced prints, for each job with run_on, how many live replicas
+// of c match it, and a warning for those no live replica matches: their
+// runs would fail after the dispatch timeout.
+func warnUnplaced(w io.Writer, cfg *jobs.Config, c api.Cluster) {
+	var live []api.ClusterNode
+	for _, n := range c.Nodes {
+		if n.Alive && n.Role != "scheduler" {
+			live = append(live, n)
+		}
+	}
+	for _, j := range cfg.Jobs {
+		if j.RunOn == nil {
+			continue
+		}
+		var match []string
+		for _, n := range live {
+			if j.RunsOn(n.Labels) {
+				match = append(match, n.ID)
+			}
+		}
+		if len(match) == 0 {
+			var seen []string
+			for _, n := range live {
+				seen = append(seen, n.ID+" ["+dash(n.Labels.String())+"]")
+			}
+			fmt.Fprintf(w, "warning: job %q: no live replica matches run_on labels %s (live replicas: %s); its runs would fail after the dispatch timeout\n",
+				j.Name, dash(j.RequiredLabels()), dash(strings.Join(seen, ", ")))
+			continue
+		}
+		fmt.Fprintf(w, "%s: run_on matches %d live replica(s): %s\n", j.Name, len(match), strings.Join(match, ", "))
+	}
 }

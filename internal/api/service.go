@@ -155,6 +155,9 @@ type Job struct {
 	MaxConcurrency int        `json:"max_concurrency"`
 	Misfire        string     `json:"misfire"`
 	Digest         string     `json:"digest"`
+	// RunOn is the job's placement (run_on); absent for a job that runs
+	// anywhere, once per tick.
+	RunOn *jobs.Placement `json:"run_on,omitempty"`
 }
 
 // LastRun is the newest run of a job.
@@ -171,7 +174,7 @@ func (s *Service) jobView(j *jobs.Job, st storage.JobState, last *jobs.Run, now 
 		Name: j.Name, Schedule: j.Schedule, Timezone: j.Location().String(), Executor: j.ExecutorKind(),
 		Paused: j.Paused || st.Paused, PausedInConfig: j.Paused,
 		Timeout: j.Timeout.String(), Retries: j.Retries, Concurrency: string(j.Concurrency),
-		MaxConcurrency: j.MaxConcurrency, Misfire: string(j.Misfire), Digest: j.Digest,
+		MaxConcurrency: j.MaxConcurrency, Misfire: string(j.Misfire), Digest: j.Digest, RunOn: j.RunOn,
 	}
 	if n := j.Next(now); !n.IsZero() {
 		v.NextFire = &n

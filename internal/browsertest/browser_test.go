@@ -339,6 +339,13 @@ type tockReplica struct {
 // HTTP on a free loopback port, until the test ends.
 func startReplica(t *testing.T, config string) *tockReplica {
 	t.Helper()
+	return startReplicaWith(t, config, nil)
+}
+
+// startReplicaWith is startReplica with the replica's options changed by
+// change, if not nil.
+func startReplicaWith(t *testing.T, config string, change func(*replica.Options)) *tockReplica {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tock.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
@@ -350,10 +357,14 @@ func startReplica(t *testing.T, config string) *tockReplica {
 	}
 	logs := newLogCapture()
 	ctx, stop := context.WithCancel(context.Background())
-	n, err := replica.Open(ctx, replica.Options{
+	o := replica.Options{
 		ConfigPath: path, StoreURL: "sqlite:" + filepath.Join(dir, "tock.db"), NodeID: nodeID,
 		Workers: 4, ShutdownGrace: 5 * time.Second, Listen: "127.0.0.1:0", Logger: slog.New(logs),
-	})
+	}
+	if change != nil {
+		change(&o)
+	}
+	n, err := replica.Open(ctx, o)
 	if err != nil {
 		stop()
 		t.Fatalf("opening the replica: %v", err)

@@ -36,7 +36,7 @@ var (
 )
 
 // Reaper action kinds, as the scheduler reports them.
-var reaperKinds = []string{"lost", "requeued", "unclaimed"}
+var reaperKinds = []string{"lost", "requeued", "unclaimed", "released", "unplaced"}
 
 // Dispatch outcomes counted by tock_dispatched_total.
 var dispatchStatuses = []string{"queued", "missed", "skipped"}
@@ -58,6 +58,7 @@ type Metrics struct {
 	notStarted    prometheus.Counter
 	jobAlert      *prometheus.GaugeVec
 	termStarts    *prometheus.CounterVec
+	shards        prometheus.Counter
 
 	observeOnce sync.Once
 }
@@ -91,7 +92,7 @@ func New() *Metrics {
 		}),
 		reaper: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tock_reaper_actions_total",
-			Help: "Runs handled by the leader's reaper: lost (attempt lease expired), requeued (doorbell rung again), unclaimed (failed: no worker took it).",
+			Help: "Runs handled by the leader's reaper: lost (attempt lease expired), requeued (doorbell rung again), unclaimed (failed: no worker took it), unplaced (of the unclaimed, those whose run_on labels no live replica matched), released (broadcast shards whose pinned node stopped heartbeating, handed to any matching replica).",
 		}, []string{"kind"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tock_store_errors_total",
@@ -124,7 +125,11 @@ func New() *Metrics {
 	}, []string{"start"})
 	m.termStarts.WithLabelValues("warm")
 	m.termStarts.WithLabelValues("cold")
-	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts)
+	m.shards = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tock_broadcast_shards_total",
+		Help: "Shards of broadcast ticks (run_on.broadcast) queued by this replica while leader, one per live matching replica per tick; tock_dispatched_total counts their ticks.",
+	})
+	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts, m.shards)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -379,6 +384,7 @@ func (m *Metrics) SchedulerEvents() scheduler.Events {
 		StoreError:  func(op string, _ error) { m.StoreError(op) },
 		RenewFailed: func(error) { m.renewFailures.Inc() },
 		Pruned:      func(n int64) { m.pruned.Add(float64(n)) },
+		Shards:      func(n int) { m.shards.Add(float64(n)) },
 		TermStart: func(warm bool, _ int) {
 			m.termStarts.WithLabelValues(map[bool]string{true: "warm", false: "cold"}[warm]).Inc()
 		},

@@ -37,6 +37,10 @@ const (
 	DefaultLeaseTTL      = 6 * time.Second
 	DefaultCluster       = "default"
 	nodeHeartbeat        = 5 * time.Second
+	// MinNodeAlive is the least --node-alive: above the node heartbeat
+	// interval with a margin, or live nodes would look dead between
+	// heartbeats.
+	MinNodeAlive = 6 * time.Second
 )
 
 // Version is tock's version, set at build time with -ldflags.
@@ -50,7 +54,13 @@ type Options struct {
 	Cluster    string
 	NodeID     string
 	Role       string
-	Workers    int
+	// Labels are the replica's labels in text form, "zone=a,gpu=true"
+	// (--labels): its workers claim runs of jobs whose run_on labels it
+	// carries. Check parses them into ParsedLabels. Changing them takes a
+	// restart.
+	Labels       string
+	ParsedLabels jobs.Labels
+	Workers      int
 	// ShutdownGrace is how long running attempts may finish after a
 	// SIGTERM before they are canceled. Default 30s.
 	ShutdownGrace time.Duration
@@ -68,7 +78,12 @@ type Options struct {
 	RequeueAfter time.Duration
 	// DispatchTimeout fails runs no worker claimed for this long.
 	DispatchTimeout time.Duration
-	Logger          *slog.Logger
+	// NodeAlive is how recent a node's heartbeat must be for the leader
+	// to count it live for broadcast shards and their pins
+	// (scheduler.Options.NodeAlive). At least MinNodeAlive; 0 means
+	// scheduler.DefaultNodeAlive.
+	NodeAlive time.Duration
+	Logger    *slog.Logger
 	// Listen is the address of the API, dashboard and /metrics (see
 	// http.go); empty serves no HTTP.
 	Listen string
@@ -107,6 +122,14 @@ func (o *Options) Check() error {
 	if o.Cluster == "" {
 		o.Cluster = DefaultCluster
 	}
+	if o.NodeAlive != 0 && o.NodeAlive < MinNodeAlive {
+		return fmt.Errorf("--node-alive %s: want at least %s (nodes publish a heartbeat every %s)", o.NodeAlive, MinNodeAlive, nodeHeartbeat)
+	}
+	labels, err := jobs.ParseLabels(o.Labels)
+	if err != nil {
+		return fmt.Errorf("--labels %q: %w", o.Labels, err)
+	}
+	o.ParsedLabels = labels
 	if o.ShutdownGrace < 0 {
 		return errors.New("--shutdown-grace must not be negative")
 	}
@@ -249,6 +272,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 		so := scheduler.Options{
 			Node: o.NodeID, Store: r.store, Queue: r.queue, Lease: r.lease, Clock: r.clock, Logger: o.Logger,
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
+			NodeAlive: o.NodeAlive,
 			Lookahead: o.Lookahead, Healthy: r.clockHealthy, Term: alerts.Run,
 			Events: r.schedulerEvents(),
 		}
@@ -260,7 +284,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	}
 	if o.Role != RoleScheduler {
 		r.Workers = worker.New(cfg, worker.Options{
-			Node: o.NodeID, Store: r.store, Queue: r.queue, Clock: r.clock, Logger: o.Logger,
+			Node: o.NodeID, Labels: o.ParsedLabels, Store: r.store, Queue: r.queue, Clock: r.clock, Logger: o.Logger,
 			Workers: o.Workers, AttemptLease: o.AttemptLease, Healthy: r.clockHealthy,
 			Events: r.ops.metrics.WorkerEvents(),
 		})
@@ -401,7 +425,7 @@ func (r *Replica) publish(ctx context.Context, cfg *jobs.Config) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	rec := storage.Node{ID: r.opts.NodeID, Host: host, Role: r.opts.Role, Version: Version,
-		Digest: cfg.Digest, StartedAt: r.startedAt, Heartbeat: r.clock.Now().UTC()}
+		Digest: cfg.Digest, StartedAt: r.startedAt, Heartbeat: r.clock.Now().UTC(), Labels: r.opts.ParsedLabels}
 	if r.synced != nil {
 		rec.ClockOffset, rec.ClockRTT, _ = r.synced.Offset()
 	}

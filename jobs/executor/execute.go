@@ -75,6 +75,11 @@ type Options struct {
 	// ScheduledAt is the run's scheduled time, sent as TOCK_SCHEDULED_AT and
 	// X-Tock-Scheduled-At (RFC 3339, UTC, whole seconds) when not zero.
 	ScheduledAt time.Time
+	// Shard and ShardTotal place a broadcast shard (jobs.Run.Shard,
+	// jobs.Run.ShardTotal): when ShardTotal > 0 the job gets
+	// TOCK_SHARD_INDEX (0-based) and TOCK_SHARD_TOTAL, an http job the
+	// headers X-Tock-Shard-Index and X-Tock-Shard-Total.
+	Shard, ShardTotal int
 	// StartGate, when set, is called once, as late as possible before the
 	// attempt would start: after the command, its environment and pipes or
 	// the request are built, right before the job's process is spawned or
@@ -109,6 +114,12 @@ func attemptVars(j *jobs.Job, opts Options) []attemptVar {
 	}
 	if !opts.ScheduledAt.IsZero() {
 		vs = append(vs, attemptVar{"TOCK_SCHEDULED_AT", "X-Tock-Scheduled-At", opts.ScheduledAt.UTC().Format(time.RFC3339)})
+	}
+	if opts.ShardTotal > 0 {
+		vs = append(vs,
+			attemptVar{"TOCK_SHARD_INDEX", "X-Tock-Shard-Index", strconv.Itoa(opts.Shard)},
+			attemptVar{"TOCK_SHARD_TOTAL", "X-Tock-Shard-Total", strconv.Itoa(opts.ShardTotal)},
+		)
 	}
 	return vs
 }

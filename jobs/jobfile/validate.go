@@ -42,8 +42,9 @@ var (
 	notifyKeys  = []string{"webhook", "headers", "timeout", "retries"}
 	jobKeys     = []string{"name", "schedule", "timezone", "command", "shell", "http", "env",
 		"timeout", "retries", "retry_backoff", "retry_backoff_max", "concurrency", "misfire",
-		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused"}
-	httpKeys = []string{"method", "url", "headers", "body", "success"}
+		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused", "run_on"}
+	httpKeys  = []string{"method", "url", "headers", "body", "success"}
+	runOnKeys = []string{"labels", "broadcast"}
 )
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -388,6 +389,9 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 		if v, ok := d.boolean(e.val, join(path, "paused")); ok {
 			j.Paused = v
 		}
+	}
+	if e, ok := m.get("run_on"); ok {
+		j.RunOn = d.runOn(e.val, join(path, "run_on"))
 	}
 	return j, nameNode
 }

@@ -105,8 +105,8 @@ func TestNewQueueOptions(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || cap(q.items) != tt.wantCap {
-			t.Errorf("NewQueue(%d) = cap %d, %v; want cap %d", tt.capacity, cap(q.items), err, tt.wantCap)
+		if err != nil || q.capacity != tt.wantCap {
+			t.Errorf("NewQueue(%d) = cap %d, %v; want cap %d", tt.capacity, q.capacity, err, tt.wantCap)
 		}
 	}
 }
@@ -363,4 +363,42 @@ func TestQueuePopManyConsumers(t *testing.T) {
 	t.Parallel()
 	const consumers, total = 4, 5000
 	storetest.PopManyExactlyOnce(t, newQueue(t, total), consumers, total)
+}
+
+func TestQueueRoutes(t *testing.T) {
+	t.Parallel()
+	storetest.QueueRoutes(t, newQueue(t, 100))
+}
+
+// TestQueueRoutesOldestFirst: across the general queue and a route,
+// items come out in push order.
+func TestQueueRoutesOldestFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	q := newQueue(t, 100)
+	for i := int64(1); i <= 6; i++ {
+		it := item(i)
+		if i%2 == 0 {
+			it.Route = "labels:zone=a"
+		}
+		if err := q.Push(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := q.PopMany(ctx, 10, "labels:zone=a")
+	if err != nil || len(got) != 6 {
+		t.Fatalf("PopMany = %v, %v", got, err)
+	}
+	for i, it := range got {
+		if it.RunID != int64(i+1) {
+			t.Fatalf("PopMany = %v, want push order", got)
+		}
+	}
+	// Capacity counts every route.
+	small := newQueue(t, 2)
+	_ = small.Push(ctx, storage.QueueItem{RunID: 1, Job: "j", Route: "a"}, storage.QueueItem{RunID: 2, Job: "j"},
+		storage.QueueItem{RunID: 3, Job: "j", Route: "b"})
+	if n, _ := small.Len(ctx); n != 2 || small.Dropped() != 1 {
+		t.Fatalf("Len %d, Dropped %d; want 2 and 1", n, small.Dropped())
+	}
 }

@@ -22,8 +22,10 @@ import (
 var plannedQueries = []struct {
 	name, key, query string
 }{
-	{"dispatch: ticks already in history", "runs_job_tick",
-		"SELECT id, job, tick_key FROM runs WHERE (job = 'job-0007' AND tick_key = '2030-01-01 00:00:01') OR (job = 'job-0008' AND tick_key = '2030-01-01 00:00:01')"},
+	{"dispatch: ticks already in history", "runs_job_tick_shard",
+		"SELECT id, job, tick_key, shard FROM runs WHERE (job = 'job-0007' AND tick_key = '2030-01-01 00:00:01' AND shard = 0) OR (job = 'job-0008' AND tick_key = '2030-01-01 00:00:01' AND shard = 0)"},
+	{"reaper: shards pinned to dead nodes", "runs_status_pin",
+		"SELECT id FROM runs WHERE status = 'queued' AND pinned_node > '' AND pinned_node NOT IN (SELECT id FROM nodes WHERE heartbeat >= '2030-01-01 00:00:30') ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED"},
 	{"dispatch: active runs (forbid, replace)", "runs_job_status_id",
 		"SELECT id, job, status FROM runs WHERE job IN ('job-0007', 'job-0008') AND status IN ('scheduled', 'queued', 'running') ORDER BY id"},
 	{"claim: lock queued runs", "",

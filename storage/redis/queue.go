@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +53,11 @@ type QueueOptions struct {
 	Logger *slog.Logger
 }
 
-// Queue is the doorbell queue on a Redis list: Push is LPUSH, PopMany is
-// BRPOP then RPOP key count, so items come out in the order they went in.
+// Queue is the doorbell queue on Redis lists, one per route
+// (storage.QueueItem.Route): the general queue's key is KeyPrefix(Cluster)
+// + "queue", a route's that plus ":" and the route. Push is LPUSH,
+// PopMany is BRPOP over the general list and those of its routes then
+// RPOP key count, so items of one list come out in the order they went in.
 // It implements storage.Queue
 // and is safe for concurrent use. An item is gone from Redis once a
 // PopMany took it, even if that PopMany's context ended in the same
@@ -66,8 +71,14 @@ type Queue struct {
 
 	closeCtx context.Context
 	closeFn  context.CancelFunc
-	closed   atomic.Bool
-	down     atomic.Bool
+	// turn rotates the order of the lists BRPOP names, so that no list
+	// starves the others.
+	turn atomic.Uint64
+	// routes remembers the routes this queue pushed to or popped from,
+	// for Len.
+	routes sync.Map
+	closed atomic.Bool
+	down   atomic.Bool
 	// rpopFailing is set while RPOP key count fails, so it is logged once.
 	rpopFailing atomic.Bool
 
@@ -123,18 +134,31 @@ func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
 		return fmt.Errorf("pushing %d items onto %s: %w", len(items), q.key, err)
 	}
 	defer c.Close()
-	args := make([]any, 0, 1+min(len(items), pushChunk))
-	for start := 0; start < len(items); start += pushChunk {
-		args = append(args[:0], q.key)
-		for _, it := range items[start:min(start+pushChunk, len(items))] {
-			b, err := json.Marshal(it)
-			if err != nil {
-				return fmt.Errorf("encoding queue item of run %d: %w", it.RunID, err)
-			}
-			args = append(args, b)
+	// One list per route, in the order the routes first appear.
+	var order []string
+	byRoute := map[string][]storage.QueueItem{}
+	for _, it := range items {
+		if _, seen := byRoute[it.Route]; !seen {
+			order = append(order, it.Route)
 		}
-		if err := c.Send("LPUSH", args...); err != nil {
-			return fmt.Errorf("pushing %d items onto %s: %w", len(items), q.key, err)
+		byRoute[it.Route] = append(byRoute[it.Route], it)
+	}
+	args := make([]any, 0, 1+min(len(items), pushChunk))
+	for _, route := range order {
+		key := q.routeKey(route)
+		list := byRoute[route]
+		for start := 0; start < len(list); start += pushChunk {
+			args = append(args[:0], key)
+			for _, it := range list[start:min(start+pushChunk, len(list))] {
+				b, err := json.Marshal(it)
+				if err != nil {
+					return fmt.Errorf("encoding queue item of run %d: %w", it.RunID, err)
+				}
+				args = append(args, b)
+			}
+			if err := c.Send("LPUSH", args...); err != nil {
+				return fmt.Errorf("pushing %d items onto %s: %w", len(items), q.key, err)
+			}
 		}
 	}
 	replies, err := redigo.Values(redigo.DoContext(c, ctx, ""))
@@ -162,11 +186,12 @@ func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
 // on the RPOP is logged and the items already taken are returned: entries
 // it may have removed are doorbells of queued runs, which the reaper rings
 // again.
-func (q *Queue) PopMany(ctx context.Context, limit int) ([]storage.QueueItem, error) {
+func (q *Queue) PopMany(ctx context.Context, limit int, routes ...string) ([]storage.QueueItem, error) {
 	if q.closed.Load() {
 		return nil, storage.ErrClosed
 	}
 	limit = max(limit, 1)
+	keys := q.popKeys(routes)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(q.closeCtx, cancel)
@@ -180,7 +205,12 @@ func (q *Queue) PopMany(ctx context.Context, limit int) ([]storage.QueueItem, er
 		if q.beforePop != nil {
 			q.beforePop()
 		}
-		vals, err := redigo.ByteSlices(q.pool.do(ctx, "BRPOP", q.key, q.blockArg))
+		args := make([]any, 0, len(keys)+1)
+		turn := int(q.turn.Add(1) % uint64(len(keys)))
+		for i := range keys {
+			args = append(args, keys[(i+turn)%len(keys)])
+		}
+		vals, err := redigo.ByteSlices(q.pool.do(ctx, "BRPOP", append(args, q.blockArg)...))
 		switch {
 		case errors.Is(err, redigo.ErrNil):
 			q.available()
@@ -204,13 +234,26 @@ func (q *Queue) PopMany(ctx context.Context, limit int) ([]storage.QueueItem, er
 		q.available()
 		b.reset()
 		out := make([]storage.QueueItem, 0, min(limit, popManyPrealloc))
+		from := q.key
 		if len(vals) != 2 {
 			q.log.Warn("skipping malformed BRPOP reply", slog.Int("values", len(vals)))
-		} else if it, ok := q.decode(vals[1]); ok {
-			out = append(out, it)
+		} else {
+			from = string(vals[0])
+			if it, ok := q.decode(vals[1]); ok {
+				out = append(out, it)
+			}
 		}
-		if limit > 1 {
-			out = q.popMore(ctx, out, limit-1)
+		// More from the list that answered, then from the others.
+		if len(out) < limit {
+			out = q.popMore(ctx, from, out, limit-len(out))
+		}
+		for _, k := range keys {
+			if len(out) >= limit {
+				break
+			}
+			if k != from {
+				out = q.popMore(ctx, k, out, limit-len(out))
+			}
 		}
 		if len(out) > 0 {
 			return out, nil
@@ -220,11 +263,11 @@ func (q *Queue) PopMany(ctx context.Context, limit int) ([]storage.QueueItem, er
 
 // popMore appends up to n more decoded items taken with one RPOP, unless
 // ctx is done: the caller already has its first item.
-func (q *Queue) popMore(ctx context.Context, out []storage.QueueItem, n int) []storage.QueueItem {
+func (q *Queue) popMore(ctx context.Context, key string, out []storage.QueueItem, n int) []storage.QueueItem {
 	if ctx.Err() != nil {
 		return out
 	}
-	vals, err := redigo.ByteSlices(q.pool.do(ctx, "RPOP", q.key, n))
+	vals, err := redigo.ByteSlices(q.pool.do(ctx, "RPOP", key, n))
 	switch {
 	case errors.Is(err, redigo.ErrNil):
 		q.rpopFailing.Store(false)
@@ -284,13 +327,44 @@ func decodeItem(b []byte) (storage.QueueItem, error) {
 	return it, nil
 }
 
-// Len returns the number of items waiting.
-func (q *Queue) Len(ctx context.Context) (int64, error) {
-	n, err := redigo.Int64(q.pool.do(ctx, "LLEN", q.key))
-	if err != nil {
-		return 0, fmt.Errorf("measuring %s: %w", q.key, err)
+// routeKey is the list of route ("" the general queue).
+func (q *Queue) routeKey(route string) string {
+	if route == "" {
+		return q.key
 	}
-	return n, nil
+	q.routes.Store(route, true)
+	return q.key + ":" + route
+}
+
+// popKeys are the lists PopMany takes from: the general queue's and those
+// of routes, each once.
+func (q *Queue) popKeys(routes []string) []string {
+	keys := []string{q.key}
+	for _, r := range routes {
+		if k := q.routeKey(r); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// Len returns the number of items waiting in the general queue and in
+// the queues of the routes this Queue pushed to or popped from.
+func (q *Queue) Len(ctx context.Context) (int64, error) {
+	keys := []string{q.key}
+	q.routes.Range(func(r, _ any) bool {
+		keys = append(keys, q.key+":"+r.(string))
+		return true
+	})
+	var total int64
+	for _, k := range keys {
+		n, err := redigo.Int64(q.pool.do(ctx, "LLEN", k))
+		if err != nil {
+			return 0, fmt.Errorf("measuring %s: %w", k, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // Close makes blocked and later PopManys and Pushes return

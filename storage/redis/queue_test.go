@@ -545,3 +545,9 @@ func TestQueuePopManyConsumers(t *testing.T) {
 	q := newTestQueue(t, p, QueueOptions{Cluster: cluster, Block: 100 * time.Millisecond})
 	storetest.PopManyExactlyOnce(t, q, 4, 2000)
 }
+
+func TestQueueRoutes(t *testing.T) {
+	t.Parallel()
+	p, cluster := newTestPool(t)
+	storetest.QueueRoutes(t, newTestQueue(t, p, QueueOptions{Cluster: cluster}))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tock-sched/tock/storage"
 )
@@ -65,5 +66,85 @@ func PopManyExactlyOnce(t *testing.T, q storage.Queue, consumers, total int) {
 		if n != 1 {
 			t.Errorf("run %d popped %d times", id, n)
 		}
+	}
+}
+
+// QueueRoutes checks routing (storage.QueueItem.Route): PopMany takes from
+// the general queue and the routes it names, never from other routes, and
+// a push to another route does not end its wait. q must be empty; it is
+// left empty.
+func QueueRoutes(t *testing.T, q storage.Queue) {
+	t.Helper()
+	ctx := t.Context()
+	item := func(id int64, route string) storage.QueueItem {
+		return storage.QueueItem{RunID: id, Job: "job", Digest: "d", Route: route}
+	}
+	if err := q.Push(ctx, item(1, ""), item(2, "labels:zone=a"), item(3, "node:n2"), item(4, "labels:zone=a"), item(5, "")); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(items []storage.QueueItem) map[int64]string {
+		out := map[int64]string{}
+		for _, it := range items {
+			out[it.RunID] = it.Route
+		}
+		return out
+	}
+	got, err := q.PopMany(ctx, 10, "labels:zone=a", "node:n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]string{1: "", 2: "labels:zone=a", 4: "labels:zone=a", 5: ""}
+	if g := ids(got); len(g) != len(want) || len(got) != len(want) {
+		t.Fatalf("PopMany(zone=a, n1) = %v, want %v", g, want)
+	}
+	for id, r := range want {
+		if g, ok := ids(got)[id]; !ok || g != r {
+			t.Fatalf("PopMany(zone=a, n1) = %v, want %v", ids(got), want)
+		}
+	}
+	// Only n2's item is left, and a worker that does not serve n2 waits.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if got, err := q.PopMany(short, 10, "labels:zone=a"); err == nil {
+		t.Fatalf("PopMany(zone=a) took %v from another route", ids(got))
+	}
+	// A push to another route does not end a wait; one to its route does.
+	res := make(chan []storage.QueueItem, 1)
+	go func() {
+		got, err := q.PopMany(ctx, 10, "labels:gpu=true")
+		if err != nil {
+			t.Errorf("PopMany(gpu=true): %v", err)
+		}
+		res <- got
+	}()
+	if err := q.Push(ctx, item(6, "labels:zone=b")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-res:
+		t.Fatalf("PopMany(gpu=true) took %v pushed to another route", ids(got))
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := q.Push(ctx, item(7, "labels:gpu=true")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-res:
+		if g := ids(got); len(got) != 1 || g[7] != "labels:gpu=true" {
+			t.Fatalf("PopMany(gpu=true) = %v, want run 7", g)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("PopMany(gpu=true) did not return after a push to its route")
+	}
+	// The rest, by their routes.
+	got, err = q.PopMany(ctx, 10, "node:n2", "labels:zone=b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := ids(got); len(got) != 2 || g[3] != "node:n2" || g[6] != "labels:zone=b" {
+		t.Fatalf("PopMany(n2, zone=b) = %v, want runs 3 and 6", g)
+	}
+	if n, err := q.Len(ctx); err != nil || n != 0 {
+		t.Fatalf("Len = (%d, %v) after taking everything, want 0", n, err)
 	}
 }

@@ -25,7 +25,7 @@ type testCase struct {
 // suite calls Migrate); it should close it in t.Cleanup.
 func RunSuite(t *testing.T, open func(t *testing.T) storage.Store) {
 	var cases []testCase
-	for _, group := range [][]testCase{basicCases, dispatchCases, lifecycleCases, batchCases, reapCases, queryCases, pruneCases} {
+	for _, group := range [][]testCase{basicCases, dispatchCases, lifecycleCases, batchCases, reapCases, queryCases, pruneCases, placementCases} {
 		cases = append(cases, group...)
 	}
 	run := func(t *testing.T, tc testCase) {
@@ -256,6 +256,10 @@ func diffRun(got, want jobs.Run) []string {
 	cmp("ExitCode", eqInt(got.ExitCode, want.ExitCode), fmtInt(got.ExitCode), fmtInt(want.ExitCode))
 	cmp("Error", got.Error == want.Error, got.Error, want.Error)
 	cmp("CancelRequested", got.CancelRequested == want.CancelRequested, got.CancelRequested, want.CancelRequested)
+	cmp("Shard", got.Shard == want.Shard, got.Shard, want.Shard)
+	cmp("ShardTotal", got.ShardTotal == want.ShardTotal, got.ShardTotal, want.ShardTotal)
+	cmp("PinnedNode", got.PinnedNode == want.PinnedNode, got.PinnedNode, want.PinnedNode)
+	cmp("RunOnLabels", got.RunOnLabels == want.RunOnLabels, got.RunOnLabels, want.RunOnLabels)
 	return d
 }
 

@@ -73,7 +73,7 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 				return fmt.Errorf("locking queued runs: %w", err)
 			}
 			for _, row := range rows {
-				if claimable(row, wants[row.ID]) {
+				if claimable(row, wants[row.ID]) && placedFor(row, node, first.Labels) {
 					runs = append(runs, row.run())
 				}
 			}

@@ -21,7 +21,10 @@ const (
 
 // insertRunCols are the columns newRow.args fills, in its order.
 const insertRunCols = "job, digest, scheduled_at, tick_key, trig, status, max_attempts, " +
-	"not_before, created_at, enqueued_at, finished_at, error"
+	"not_before, created_at, enqueued_at, finished_at, error, shard, shard_total, pinned_node, run_on_labels"
+
+// insertRunN is the number of insertRunCols.
+const insertRunN = 16
 
 // newRow is a run about to be inserted.
 type newRow struct {
@@ -34,14 +37,20 @@ type newRow struct {
 	// skip names in its reason; -1 when the reason is already written.
 	waitsFor int
 	id       int64
+	// shard, shardTotal and pinned place a broadcast shard (placement.go).
+	shard, shardTotal int
+	pinned            string
 }
 
+// tickKey is a row's unique key (I1): a tick of a job, and the shard of a
+// broadcast tick (0 otherwise).
 type tickKey struct {
-	job string
-	at  int64 // Unix microseconds
+	job   string
+	at    int64 // Unix microseconds
+	shard int
 }
 
-func (r *newRow) key() tickKey { return tickKey{r.Job, r.ScheduledAt.UnixMicro()} }
+func (r *newRow) key() tickKey { return tickKey{r.Job, r.ScheduledAt.UnixMicro(), r.shard} }
 
 func (s *Store) args(r *newRow, now time.Time) []any {
 	var tick, enqueued any
@@ -52,12 +61,13 @@ func (s *Store) args(r *newRow, now time.Time) []any {
 		enqueued = s.t(now)
 	}
 	return []any{r.Job, r.Digest, s.t(r.ScheduledAt), tick, string(r.Trigger), string(r.Status), r.MaxAttempts,
-		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error}
+		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, r.shard, r.shardTotal, r.pinned, r.RunOnLabels}
 }
 
 func (r *newRow) run(now time.Time) jobs.Run {
 	run := jobs.Run{ID: r.id, Job: r.Job, Digest: r.Digest, ScheduledAt: r.ScheduledAt, Trigger: r.Trigger,
-		Status: r.Status, MaxAttempts: r.MaxAttempts, NotBefore: r.NotBefore, CreatedAt: now, Error: r.Error}
+		Status: r.Status, MaxAttempts: r.MaxAttempts, NotBefore: r.NotBefore, CreatedAt: now, Error: r.Error,
+		Shard: r.shard, ShardTotal: r.shardTotal, PinnedNode: r.pinned, RunOnLabels: r.RunOnLabels}
 	if !r.finishedAt.IsZero() {
 		f := r.finishedAt
 		run.FinishedAt = &f
@@ -73,7 +83,7 @@ func newRows(in []storage.NewRun, now time.Time) []*newRow {
 	out := make([]*newRow, len(in))
 	for i, n := range in {
 		r := &newRow{NewRun: n, waitsFor: -1}
-		r.Job, r.Digest, r.Error = text(n.Job), text(n.Digest), text(n.Error)
+		r.Job, r.Digest, r.Error, r.RunOnLabels = text(n.Job), text(n.Digest), text(n.Error), text(n.RunOnLabels)
 		r.ScheduledAt = utc(n.ScheduledAt)
 		r.NotBefore = utc(n.NotBefore)
 		if n.NotBefore.IsZero() {
@@ -117,6 +127,9 @@ func (s *Store) Dispatch(ctx context.Context, p storage.DispatchParams) ([]jobs.
 			return err
 		}
 		if err := s.applyPolicies(ctx, tx, rows, now); err != nil {
+			return err
+		}
+		if rows, err = s.splitBroadcasts(ctx, tx, rows, p.LiveSince); err != nil {
 			return err
 		}
 		if err := s.insertRows(ctx, tx, rows, now); err != nil {
@@ -180,24 +193,25 @@ func (s *Store) tickIDs(ctx context.Context, tx *sqlx.Tx, rows []*newRow) (map[t
 	err := chunks(len(rows), chunkRows, func(lo, hi int) error {
 		var b strings.Builder
 		args := make([]any, 0, 2*(hi-lo))
-		b.WriteString("SELECT id, job, tick_key FROM runs WHERE ")
+		b.WriteString("SELECT id, job, tick_key, shard FROM runs WHERE ")
 		for i, r := range rows[lo:hi] {
 			if i > 0 {
 				b.WriteString(" OR ")
 			}
-			b.WriteString("(job = ? AND tick_key = ?)")
-			args = append(args, r.Job, s.t(r.ScheduledAt))
+			b.WriteString("(job = ? AND tick_key = ? AND shard = ?)")
+			args = append(args, r.Job, s.t(r.ScheduledAt), r.shard)
 		}
 		var found []struct {
-			ID   int64  `db:"id"`
-			Job  string `db:"job"`
-			Tick dbTime `db:"tick_key"`
+			ID    int64  `db:"id"`
+			Job   string `db:"job"`
+			Tick  dbTime `db:"tick_key"`
+			Shard int    `db:"shard"`
 		}
 		if err := tx.SelectContext(ctx, &found, b.String(), args...); err != nil {
 			return err
 		}
 		for _, f := range found {
-			ids[tickKey{f.Job, f.Tick.T.UnixMicro()}] = f.ID
+			ids[tickKey{f.Job, f.Tick.T.UnixMicro(), f.Shard}] = f.ID
 		}
 		return nil
 	})
@@ -351,12 +365,12 @@ func (s *Store) insertPass(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now
 		}
 	}
 	err := chunks(len(ticks), chunkRows, func(lo, hi int) error {
-		args := make([]any, 0, 12*(hi-lo))
+		args := make([]any, 0, insertRunN*(hi-lo))
 		for _, r := range ticks[lo:hi] {
 			args = append(args, s.args(r, now)...)
 		}
 		q := "INSERT INTO runs (" + insertRunCols + ") VALUES " +
-			strings.TrimSuffix(strings.Repeat(placeholders(12)+", ", hi-lo), ", ") + s.d.SkipDuplicates
+			strings.TrimSuffix(strings.Repeat(placeholders(insertRunN)+", ", hi-lo), ", ") + s.d.SkipDuplicates
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("inserting runs: %w", err)
 		}
@@ -380,7 +394,7 @@ func (s *Store) insertPass(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now
 }
 
 func (s *Store) insertOne(ctx context.Context, tx *sqlx.Tx, r *newRow, now time.Time) (int64, error) {
-	res, err := tx.ExecContext(ctx, "INSERT INTO runs ("+insertRunCols+") VALUES "+placeholders(12), s.args(r, now)...)
+	res, err := tx.ExecContext(ctx, "INSERT INTO runs ("+insertRunCols+") VALUES "+placeholders(insertRunN), s.args(r, now)...)
 	if err != nil {
 		return 0, fmt.Errorf("inserting run: %w", err)
 	}
@@ -411,7 +425,7 @@ func unproven(cursors map[string]time.Time, rows []*newRow) map[string]time.Time
 	}
 	out := make(map[string]time.Time, len(cursors))
 	for name, at := range cursors {
-		if !ticks[tickKey{text(name), at.UnixMicro()}] {
+		if !ticks[tickKey{text(name), at.UnixMicro(), 0}] {
 			out[name] = at
 		}
 	}

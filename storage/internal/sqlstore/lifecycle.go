@@ -78,9 +78,15 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 				continue
 			}
 			run.Status, run.Digest, run.MaxAttempts, run.NotBefore = jobs.StatusQueued, text(j.Digest), j.MaxAttempts(), now
+			// A manual run of a job with run_on needs its labels; of a
+			// broadcast job it is one shard (0 of 1), run once.
+			run.RunOnLabels = text(j.RequiredLabels())
+			if j.Broadcast() {
+				run.ShardTotal = 1
+			}
 			if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', digest = ?, max_attempts = ?, "+
-				"not_before = ?, enqueued_at = ? WHERE id = ?",
-				run.Digest, run.MaxAttempts, s.t(now), s.t(now), run.ID); err != nil {
+				"not_before = ?, enqueued_at = ?, run_on_labels = ?, shard_total = ? WHERE id = ?",
+				run.Digest, run.MaxAttempts, s.t(now), s.t(now), run.RunOnLabels, run.ShardTotal, run.ID); err != nil {
 				return fmt.Errorf("queueing run %d: %w", run.ID, err)
 			}
 			out = append(out, run)

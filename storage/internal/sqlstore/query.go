@@ -122,15 +122,15 @@ func (s *Store) SetPaused(ctx context.Context, job string, paused bool) error {
 
 // UpsertNode records a node's facts and heartbeat.
 func (s *Store) UpsertNode(ctx context.Context, n storage.Node) error {
-	set := make([]string, 0, 8)
-	for _, col := range []string{"host", "role", "version", "digest", "started_at", "heartbeat", "clock_offset_us", "clock_rtt_us"} {
+	set := make([]string, 0, 9)
+	for _, col := range []string{"host", "role", "version", "digest", "started_at", "heartbeat", "clock_offset_us", "clock_rtt_us", "labels"} {
 		set = append(set, col+" = "+s.d.Inserted(col))
 	}
 	return s.write(ctx, fmt.Sprintf("recording node %s", n.ID), func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO nodes ("+nodeCols+") VALUES "+placeholders(9)+" "+
+		_, err := tx.ExecContext(ctx, "INSERT INTO nodes ("+nodeCols+") VALUES "+placeholders(10)+" "+
 			s.d.Upsert("id")+" "+strings.Join(set, ", "),
 			text(n.ID), text(n.Host), text(n.Role), text(n.Version), text(n.Digest), s.t(n.StartedAt), s.t(n.Heartbeat),
-			n.ClockOffset.Microseconds(), n.ClockRTT.Microseconds())
+			n.ClockOffset.Microseconds(), n.ClockRTT.Microseconds(), n.Labels.String())
 		return err
 	})
 }

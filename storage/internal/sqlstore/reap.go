@@ -15,7 +15,9 @@ import (
 const (
 	reasonLeaseExpired = "lease expired: node %s stopped heartbeating"
 	reasonNodeRestart  = "node %s restarted before the attempt finished"
-	reasonUnclaimed    = "no worker claimed it within the dispatch timeout (job %s, digest %s): no live replica has this job definition"
+	reasonUnclaimed    = reasonUnclaimedPrefix + "no live replica has this job definition"
+	// reasonUnclaimedPrefix starts the reason of every unclaimed run.
+	reasonUnclaimedPrefix = "no worker claimed it within the dispatch timeout (job %s, digest %s): "
 )
 
 // ReapExpired marks running attempts whose lease ended before params.Now
@@ -137,9 +139,11 @@ func (s *Store) loseAttempts(ctx context.Context, tx *sqlx.Tx, rows []runRow, no
 			if run.NotBefore.After(nb) {
 				nb = run.NotBefore
 			}
-			run.Status, run.NotBefore, run.Node = jobs.StatusQueued, utc(nb), ""
+			// A shard's retry goes to any live matching replica: its
+			// pinned node just lost the attempt.
+			run.Status, run.NotBefore, run.Node, run.PinnedNode = jobs.StatusQueued, utc(nb), "", ""
 			err = execN(ctx, tx, 1, "UPDATE runs SET status = 'queued', not_before = ?, enqueued_at = NULL, "+
-				"node = '', exit_code = NULL, error = ? WHERE id = ? AND status = 'running'", s.t(run.NotBefore), msg, run.ID)
+				"node = '', pinned_node = '', exit_code = NULL, error = ? WHERE id = ? AND status = 'running'", s.t(run.NotBefore), msg, run.ID)
 		} else {
 			run.Status, run.FinishedAt = jobs.StatusLost, &fin
 			if run.CancelRequested {
@@ -213,7 +217,7 @@ func (s *Store) FailUnclaimed(ctx context.Context, createdBefore, now time.Time)
 		fin := utc(now)
 		for _, row := range rows {
 			run := row.run()
-			run.Status, run.FinishedAt, run.Error = jobs.StatusFailed, &fin, fmt.Sprintf(reasonUnclaimed, run.Job, run.Digest)
+			run.Status, run.FinishedAt, run.Error = jobs.StatusFailed, &fin, unclaimedReason(run)
 			if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
 				s.t(fin), run.Error, run.ID); err != nil {
 				return fmt.Errorf("failing run %d: %w", run.ID, err)

@@ -59,7 +59,7 @@ func (d dbTime) ptr() *time.Time {
 // ended attempts only; GetRun shows the running one from these columns.
 const runCols = "id, job, digest, scheduled_at, trig, status, attempt, max_attempts, node, " +
 	"not_before, created_at, started_at, finished_at, exit_code, error, cancel_requested, " +
-	"attempt_started_at, lease_until, attempt_epoch"
+	"attempt_started_at, lease_until, attempt_epoch, shard, shard_total, pinned_node, run_on_labels"
 
 type runRow struct {
 	ID              int64         `db:"id"`
@@ -81,6 +81,10 @@ type runRow struct {
 	AttemptStarted  dbTime        `db:"attempt_started_at"`
 	LeaseUntil      dbTime        `db:"lease_until"`
 	AttemptEpoch    int64         `db:"attempt_epoch"`
+	Shard           int           `db:"shard"`
+	ShardTotal      int           `db:"shard_total"`
+	PinnedNode      string        `db:"pinned_node"`
+	RunOnLabels     string        `db:"run_on_labels"`
 }
 
 // heldAttempt is the attempt a running run holds, as the history shows
@@ -111,6 +115,10 @@ func (r runRow) run() jobs.Run {
 		ExitCode:        intPtr(r.ExitCode),
 		Error:           r.Error,
 		CancelRequested: r.CancelRequested,
+		Shard:           r.Shard,
+		ShardTotal:      r.ShardTotal,
+		PinnedNode:      r.PinnedNode,
+		RunOnLabels:     r.RunOnLabels,
 	}
 }
 
@@ -159,7 +167,7 @@ func (a attemptRow) attempt() jobs.Attempt {
 }
 
 // nodeCols are the nodes columns nodeRow scans.
-const nodeCols = "id, host, role, version, digest, started_at, heartbeat, clock_offset_us, clock_rtt_us"
+const nodeCols = "id, host, role, version, digest, started_at, heartbeat, clock_offset_us, clock_rtt_us, labels"
 
 type nodeRow struct {
 	ID        string `db:"id"`
@@ -171,12 +179,17 @@ type nodeRow struct {
 	Heartbeat dbTime `db:"heartbeat"`
 	OffsetUS  int64  `db:"clock_offset_us"`
 	RTTUS     int64  `db:"clock_rtt_us"`
+	Labels    string `db:"labels"`
 }
 
 func (n nodeRow) node() storage.Node {
-	return storage.Node{ID: n.ID, Host: n.Host, Role: n.Role, Version: n.Version, Digest: n.Digest,
+	out := storage.Node{ID: n.ID, Host: n.Host, Role: n.Role, Version: n.Version, Digest: n.Digest,
 		StartedAt: n.StartedAt.T, Heartbeat: n.Heartbeat.T,
 		ClockOffset: time.Duration(n.OffsetUS) * time.Microsecond, ClockRTT: time.Duration(n.RTTUS) * time.Microsecond}
+	// Labels were checked when the node started; a row that does not
+	// parse (edited by hand) shows none rather than failing the listing.
+	out.Labels, _ = jobs.ParseLabels(n.Labels)
+	return out
 }
 
 func intPtr(v sql.NullInt64) *int {
