@@ -101,25 +101,32 @@ type Job struct {
 	// how a run executes.
 	Digest string `json:"digest"`
 
-	loc   *time.Location
+	// when is the parsed schedule and its zone, shared by the jobs with the
+	// same spec and zone (ScheduleCache).
+	when *when
+}
+
+// when is a parsed schedule and the zone it is evaluated in.
+type when struct {
 	sched cron.Schedule
+	loc   *time.Location
 }
 
 // Location is the job's time zone.
 func (j *Job) Location() *time.Location {
-	if j.loc == nil {
+	if j.when == nil || j.when.loc == nil {
 		return time.UTC
 	}
-	return j.loc
+	return j.when.loc
 }
 
 // Next returns the first fire time strictly after t, or the zero time if the
 // schedule never fires again.
 func (j *Job) Next(t time.Time) time.Time {
-	if j.sched == nil {
+	if j.when == nil || j.when.sched == nil {
 		return time.Time{}
 	}
-	n := j.sched.Next(t.In(j.Location()))
+	n := j.when.sched.Next(t.In(j.Location()))
 	if n.IsZero() {
 		return n
 	}

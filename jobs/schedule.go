@@ -162,7 +162,7 @@ func (j *Job) SetSchedule(spec string, loc *time.Location) error {
 	if err != nil {
 		return err
 	}
-	j.Schedule, j.sched, j.loc = normalizeSpec(spec), s, loc
+	j.Schedule, j.when = normalizeSpec(spec), &when{sched: s, loc: loc}
 	return nil
 }
 
@@ -180,8 +180,8 @@ type scheduleKey struct {
 }
 
 type sharedSchedule struct {
-	spec  string
-	sched cron.Schedule
+	spec string
+	when *when
 }
 
 // SetSchedule is j.SetSchedule(spec, loc), sharing the parsed schedule with
@@ -189,7 +189,7 @@ type sharedSchedule struct {
 func (c *ScheduleCache) SetSchedule(j *Job, spec string, loc *time.Location) error {
 	key := scheduleKey{spec, loc}
 	if s, ok := c.m[key]; ok {
-		j.Schedule, j.sched, j.loc = s.spec, s.sched, loc
+		j.Schedule, j.when = s.spec, s.when
 		return nil
 	}
 	if err := j.SetSchedule(spec, loc); err != nil {
@@ -198,7 +198,7 @@ func (c *ScheduleCache) SetSchedule(j *Job, spec string, loc *time.Location) err
 	if c.m == nil {
 		c.m = map[scheduleKey]sharedSchedule{}
 	}
-	c.m[key] = sharedSchedule{j.Schedule, j.sched}
+	c.m[key] = sharedSchedule{j.Schedule, j.when}
 	return nil
 }
 

@@ -25,7 +25,7 @@ func testJob(t *testing.T, spec, zone string) *Job {
 	if err != nil {
 		t.Fatalf("ParseSchedule(%q): %v", spec, err)
 	}
-	return &Job{Name: "t", Schedule: spec, loc: loc, sched: s, Settings: &Settings{Timezone: zone}}
+	return &Job{Name: "t", Schedule: spec, when: &when{sched: s, loc: loc}, Settings: &Settings{Timezone: zone}}
 }
 
 func TestParseScheduleErrors(t *testing.T) {

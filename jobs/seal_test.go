@@ -68,17 +68,17 @@ func TestScheduleCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if a.sched != b.sched || a.Schedule != "30 2 * * *" || b.Schedule != a.Schedule || b.Location() != berlin {
+	if a.when != b.when || a.Schedule != "30 2 * * *" || b.Schedule != a.Schedule || b.Location() != berlin {
 		t.Errorf("same spec and zone not shared: %+v %+v", a, b)
 	}
-	if other.sched == a.sched || other.Location() != time.UTC {
+	if other.when == a.when || other.Location() != time.UTC {
 		t.Error("another zone shares the schedule")
 	}
 	from := time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC)
 	if got, want := a.Next(from), time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("shared Next = %v, want %v (the DST gap's end)", got, want)
 	}
-	if err := c.SetSchedule(&bad, "* * * *", time.UTC); err == nil || bad.sched != nil {
+	if err := c.SetSchedule(&bad, "* * * *", time.UTC); err == nil || bad.when != nil {
 		t.Errorf("bad spec: %v, %+v", err, bad)
 	}
 }
