@@ -71,6 +71,11 @@ type Job struct {
 	// its last AlertFailures finished runs all failed; 0 turns it off.
 	AlertFailures int `json:"alert_failures"`
 
+	// Deps lists the upstream jobs whose runs start this job's runs
+	// (after:); nil for a job without. A job with Deps may have no
+	// Schedule: it then runs only when its upstreams do.
+	Deps *Deps `json:"after,omitempty"`
+
 	// Digest identifies the definition (schedule, executor, env, limits):
 	// a worker runs a dispatched run only if its own copy has the same digest
 	// (I7). Paused and the alert settings are left out: they do not change
