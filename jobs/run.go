@@ -116,6 +116,9 @@ type Run struct {
 	// row in its place), the upstream runs it followed, in the order of
 	// its job's after list.
 	UpstreamRuns []int64 `json:"upstream_runs,omitempty"`
+	// DownstreamRuns are the dependency runs (and skipped rows) that
+	// followed this run. Like UpstreamRuns, only Store.GetRun fills it.
+	DownstreamRuns []int64 `json:"downstream_runs,omitempty"`
 }
 
 // Attempt is one execution of a run on one node.

@@ -115,8 +115,11 @@ type Events struct {
 	SteppedDown func(epoch int64, reason error)
 	Dispatched  func(runs []storage.NewRun, queued int)
 	Reaped      func(kind string, n int)
-	StoreError  func(op string, err error)
-	RenewFailed func(err error)
+	// DependentsQueued is called with the dependency runs the leader
+	// queued (after:).
+	DependentsQueued func(runs []jobs.Run)
+	StoreError       func(op string, err error)
+	RenewFailed      func(err error)
 	// Loaded is called after the leader (re)built its schedule from a config.
 	Loaded func(jobs int)
 	// TermStart is called when a term has its schedule: warm when taken

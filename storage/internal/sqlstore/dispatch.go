@@ -21,7 +21,10 @@ const (
 
 // insertRunCols are the columns newRow.args fills, in its order.
 const insertRunCols = "job, digest, scheduled_at, tick_key, trig, status, max_attempts, " +
-	"not_before, created_at, enqueued_at, finished_at, error"
+	"not_before, created_at, enqueued_at, finished_at, error, deps_pending"
+
+// insertRunArgs is the number of insertRunCols.
+const insertRunArgs = 13
 
 // newRow is a run about to be inserted.
 type newRow struct {
@@ -52,7 +55,7 @@ func (s *Store) args(r *newRow, now time.Time) []any {
 		enqueued = s.t(now)
 	}
 	return []any{r.Job, r.Digest, s.t(r.ScheduledAt), tick, string(r.Trigger), string(r.Status), r.MaxAttempts,
-		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error}
+		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, r.DepsPending}
 }
 
 func (r *newRow) run(now time.Time) jobs.Run {
@@ -351,12 +354,12 @@ func (s *Store) insertPass(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now
 		}
 	}
 	err := chunks(len(ticks), chunkRows, func(lo, hi int) error {
-		args := make([]any, 0, 12*(hi-lo))
+		args := make([]any, 0, insertRunArgs*(hi-lo))
 		for _, r := range ticks[lo:hi] {
 			args = append(args, s.args(r, now)...)
 		}
 		q := "INSERT INTO runs (" + insertRunCols + ") VALUES " +
-			strings.TrimSuffix(strings.Repeat(placeholders(12)+", ", hi-lo), ", ") + s.d.SkipDuplicates
+			strings.TrimSuffix(strings.Repeat(placeholders(insertRunArgs)+", ", hi-lo), ", ") + s.d.SkipDuplicates
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("inserting runs: %w", err)
 		}
@@ -380,7 +383,7 @@ func (s *Store) insertPass(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now
 }
 
 func (s *Store) insertOne(ctx context.Context, tx *sqlx.Tx, r *newRow, now time.Time) (int64, error) {
-	res, err := tx.ExecContext(ctx, "INSERT INTO runs ("+insertRunCols+") VALUES "+placeholders(12), s.args(r, now)...)
+	res, err := tx.ExecContext(ctx, "INSERT INTO runs ("+insertRunCols+") VALUES "+placeholders(insertRunArgs), s.args(r, now)...)
 	if err != nil {
 		return 0, fmt.Errorf("inserting run: %w", err)
 	}

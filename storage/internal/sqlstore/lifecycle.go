@@ -78,9 +78,10 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 				continue
 			}
 			run.Status, run.Digest, run.MaxAttempts, run.NotBefore = jobs.StatusQueued, text(j.Digest), j.MaxAttempts(), now
+			pending := p.Dependents != nil && len(p.Dependents(run.Job)) > 0
 			if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', digest = ?, max_attempts = ?, "+
-				"not_before = ?, enqueued_at = ? WHERE id = ?",
-				run.Digest, run.MaxAttempts, s.t(now), s.t(now), run.ID); err != nil {
+				"not_before = ?, enqueued_at = ?, deps_pending = ? WHERE id = ?",
+				run.Digest, run.MaxAttempts, s.t(now), s.t(now), pending, run.ID); err != nil {
 				return fmt.Errorf("queueing run %d: %w", run.ID, err)
 			}
 			out = append(out, run)
