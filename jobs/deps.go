@@ -112,9 +112,9 @@ func (c *Config) indexDeps() {
 // DepEdge is one edge of the dependency graph: Job follows Upstream on
 // condition On.
 type DepEdge struct {
-	Upstream string
-	Job      string
-	On       DepCondition
+	Upstream string       `json:"upstream"`
+	Job      string       `json:"job"`
+	On       DepCondition `json:"on"`
 }
 
 // String formats the edge as `tock validate` prints it: "a -> b (success)".
