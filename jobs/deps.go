@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 )
@@ -56,6 +57,12 @@ type Deps struct {
 	// After lists the upstream jobs in file order; each job at most once.
 	After []Upstream `json:"after"`
 }
+
+// MarshalJSON writes Deps as its after list, as the config file says it.
+func (d *Deps) MarshalJSON() ([]byte, error) { return json.Marshal(d.After) }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (d *Deps) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &d.After) }
 
 // FanIn reports whether the job follows more than one upstream: its runs
 // then join the upstreams' runs of one tick.
