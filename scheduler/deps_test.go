@@ -3,11 +3,14 @@ package scheduler
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/sqlite/sqlitetest"
 	"github.com/tock-sched/tock/storage/storetest"
 )
 
@@ -77,5 +80,34 @@ func finishItem(t *testing.T, s storage.Store, it storage.QueueItem, st jobs.Run
 	if _, err := s.Finish(context.Background(), storage.FinishParams{RunID: run.ID, Attempt: run.Attempt, Node: "w",
 		Status: st, FinishedAt: now}); err != nil {
 		t.Fatalf("finishing run %d: %v", it.RunID, err)
+	}
+}
+
+// countingDeps counts ResolveDeps calls.
+type countingDeps struct {
+	storage.Store
+	calls atomic.Int64
+}
+
+func (c *countingDeps) ResolveDeps(ctx context.Context, p storage.DepsParams) ([]jobs.Run, error) {
+	c.calls.Add(1)
+	return c.Store.ResolveDeps(ctx, p)
+}
+
+// TestNoDependencyQueriesWithoutAfter: a config without after costs one
+// ResolveDeps per term (to settle what an earlier config left pending),
+// not one per poll; a reload that adds after makes every poll resolve.
+func TestNoDependencyQueriesWithoutAfter(t *testing.T) {
+	st := &countingDeps{Store: sqlitetest.NewStore(t)}
+	r := newRigOn(t, everyMinute, st, clock.NewFake(t0))
+	r.start()
+	r.step(10 * time.Second)
+	if n := st.calls.Load(); n != 1 {
+		t.Fatalf("ResolveDeps called %d times in 10 polls without after, want 1", n)
+	}
+	r.s.SetConfig(mustConfig(t, chain))
+	r.step(10 * time.Second)
+	if n := st.calls.Load(); n < 9 {
+		t.Fatalf("ResolveDeps called %d times in all after a reload added after, want one per poll", n)
 	}
 }
