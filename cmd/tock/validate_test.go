@@ -1,10 +1,19 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tock-sched/tock/internal/api/apitest"
+	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
+	"github.com/tock-sched/tock/storage/sqlite"
+	"github.com/tock-sched/tock/storage/storetest"
 )
 
 // TestValidateDependencies: tock validate prints the dependency graph of a
@@ -54,4 +63,49 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestRunsShowLinks: tock runs show names a dependency run's upstream runs
+// and an upstream run's downstream runs.
+func TestRunsShowLinks(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	url := "sqlite:" + filepath.Join(dir, "tock.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, url, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src := apitest.ConfigYAML + "  - name: publish\n    after: [backup]\n    command: [\"/bin/true\"]\n"
+	cfg := apitest.MustConfig(t, src)
+	epoch := must(st.BumpEpoch(ctx, "n1"))
+	at := apitest.Now
+	up := must(st.Dispatch(ctx, storage.DispatchParams{Epoch: epoch, Now: at, Runs: []storage.NewRun{{Job: "backup",
+		Digest: cfg.Job("backup").Digest, ScheduledAt: at, NotBefore: at, Trigger: jobs.TriggerSchedule, Status: jobs.StatusQueued,
+		MaxAttempts: 1, Concurrency: jobs.ConcurrencyAllow, DepsPending: true}}}))[0]
+	c := must(storetest.ClaimOne(ctx, st, storage.ClaimParams{RunID: up.ID, Job: "backup", Digest: up.Digest, Node: "n1", Now: at, LeaseUntil: at.Add(time.Minute)}))
+	must(st.Finish(ctx, storage.FinishParams{RunID: c.ID, Attempt: 1, Node: "n1", Status: jobs.StatusSucceeded, FinishedAt: at}))
+	dep := must(st.ResolveDeps(ctx, storage.DepsParams{Epoch: epoch, Now: at, Dependents: cfg.Dependents, Job: cfg.Job}))
+	if len(dep) != 1 {
+		t.Fatalf("ResolveDeps queued %d runs", len(dep))
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "tock.yaml")
+	if err := os.WriteFile(cfgPath, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := cli("runs", "show", id(dep[0].ID), "--store", url, "--config", cfgPath)
+	if r.code != 0 || !regexp.MustCompile(`(?m)^trigger +dependency$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^upstream runs +`+id(up.ID)+`$`).MatchString(r.stdout) {
+		t.Errorf("runs show of the dependent: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = cli("runs", "show", id(up.ID), "--store", url, "--config", cfgPath)
+	if r.code != 0 || !regexp.MustCompile(`(?m)^downstream runs +`+id(dep[0].ID)+`$`).MatchString(r.stdout) {
+		t.Errorf("runs show of the upstream: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
