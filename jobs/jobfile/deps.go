@@ -24,8 +24,7 @@ var depConditionValues = func() []string {
 // that need every job (unknown upstreams, cycles), which run once the
 // jobs list is read.
 type depRef struct {
-	job  *jobs.Job
-	path string
+	job *jobs.Job
 	// nodes and paths are the job-name nodes of the after entries and
 	// their field paths, in order.
 	nodes []*yaml.Node
@@ -44,7 +43,7 @@ func (d *decoder) after(n *yaml.Node, path string, j *jobs.Job) {
 		return
 	}
 	deps := &jobs.Deps{}
-	ref := depRef{job: j, path: path}
+	ref := depRef{job: j}
 	ok := true
 	for i, c := range n.Content {
 		c = d.resolve(c)
