@@ -68,8 +68,10 @@ type Store interface {
 	// the key being UNIQUE in the store: a queued run with trigger
 	// dependency when every upstream's condition holds, or a terminal
 	// skipped row whose error names the upstream that failed it. A fan-in
-	// dependent whose other upstreams have not yet ended leaves the run
-	// pending. Runs whose dependents are all decided are no longer pending,
+	// dependent whose other upstreams have no ended run of the tick yet
+	// leaves the run waiting (read again at each call, after the new
+	// ends), until that dependent is decided or waited its
+	// catchup_window. Runs whose dependents are all decided are no longer pending,
 	// in the same transaction, so a call repeated, concurrent or cut off by
 	// a crash creates each dependent at most once and loses none. It
 	// returns the queued runs inserted, for enqueueing.
@@ -228,8 +230,9 @@ type DepsParams struct {
 	// Paused reports whether a job is paused (config or store); a paused
 	// dependent gets a skipped row. Nil: none is.
 	Paused func(name string) bool
-	// Limit bounds the pending runs one call reads; 0 means the store's
-	// default.
+	// Limit bounds the runs one call reads, once for runs that ended
+	// since the last call and once for runs a fan-in waits on; 0 means
+	// the store's default.
 	Limit int
 }
 

@@ -4,8 +4,9 @@
 -- for one that follows a single run. It is NULL on every other row, and a
 -- dependent's own schedule rows keep their tick_key, so the two keys never
 -- collide. deps_pending marks a run whose dependents the leader still has
--- to decide once it ends; it is set when the run is created by a leader
--- whose config gives the job dependents, and cleared in the transaction
+-- to decide once it ends (1; 2 while it ended and a fan-in waits for the
+-- other upstreams); it is set when the run is created by a leader whose
+-- config gives the job dependents, and cleared (0) in the transaction
 -- that inserts them. run_upstreams links a dependent run to the upstream
 -- runs it followed (both directions are read: upstream and downstream).
 

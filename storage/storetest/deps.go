@@ -18,6 +18,7 @@ var depsCases = []testCase{
 	{"DepsFanIn", testDepsFanIn},
 	{"DepsChain", testDepsChain},
 	{"DepsPromotedAndPaused", testDepsPromotedPaused},
+	{"DepsWaitingDoNotHoldUpNewEnds", testDepsWaiting},
 }
 
 // depsConfig is a sealed config of jobs a and b (schedules not set),
@@ -320,5 +321,51 @@ func testDepsPromotedPaused(t *testing.T, s storage.Store) {
 	}
 	if rows := depRows(t, s, "p"); len(rows) != 1 || rows[0].Status != jobs.StatusSkipped || !strings.Contains(rows[0].Error, "paused") {
 		t.Fatalf("rows of paused p: %+v, want one skipped row naming the pause", rows)
+	}
+}
+
+// testDepsWaiting: runs a fan-in waits on are read after the runs that
+// ended since, so however many wait, a new end is decided at once; the end
+// of the upstream run waited for decides the fan-in.
+func testDepsWaiting(t *testing.T, s storage.Store) {
+	cfg := depsConfig(depJob("d", up("a", jobs.DepSuccess), up("b", jobs.DepSuccess)), depJob("c", up("b", jobs.DepSuccess)))
+	e := bump(t, s)
+	p := storage.DepsParams{Epoch: e, Dependents: cfg.Dependents, Job: cfg.Job, Limit: 1}
+	call := func(now time.Time) []jobs.Run {
+		t.Helper()
+		p.Now = now
+		got, err := s.ResolveDeps(t.Context(), p)
+		if err != nil {
+			t.Fatalf("ResolveDeps: %v", err)
+		}
+		return got
+	}
+	var as []jobs.Run
+	for i := range 3 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		a := queue(t, s, e, pending("a", at))
+		as = append(as, finish(t, s, a, jobs.StatusSucceeded, at.Add(time.Second)))
+		if got := call(at.Add(2 * time.Second)); len(got) != 0 {
+			t.Fatalf("queued %+v while b has no run of the tick", got)
+		}
+	}
+	at := t0.Add(10 * time.Minute)
+	b := queue(t, s, e, pending("b", at))
+	finish(t, s, b, jobs.StatusSucceeded, at.Add(time.Second))
+	if got := call(at.Add(2 * time.Second)); len(got) != 1 || got[0].Job != "c" {
+		t.Fatalf("with three runs waiting and a limit of 1, queued %+v, want c at once", got)
+	}
+	// b's run of the first tick ends: d runs for it, decided by b's end.
+	b0 := queue(t, s, e, pending("b", t0))
+	finish(t, s, b0, jobs.StatusSucceeded, at.Add(3*time.Second))
+	got := call(at.Add(4 * time.Second))
+	var ds []jobs.Run
+	for _, r := range got {
+		if r.Job == "d" {
+			ds = append(ds, r)
+		}
+	}
+	if len(ds) != 1 || !slices.Equal(ds[0].UpstreamRuns, []int64{as[0].ID, b0.ID}) {
+		t.Fatalf("after b's run of the first tick ended, queued %+v, want d after [%d %d]", got, as[0].ID, b0.ID)
 	}
 }

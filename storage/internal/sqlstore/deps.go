@@ -25,6 +25,17 @@ const (
 // depsLimit is DepsParams.Limit when unset.
 const depsLimit = 500
 
+// Values of runs.deps_pending.
+const (
+	// depsResolved: nothing to decide (no dependents, or all decided).
+	depsResolved = 0
+	// depsPending: the run's dependents are decided once it ends.
+	depsPending = 1
+	// depsWaiting: the run ended and a fan-in dependent waits for its
+	// other upstreams' runs of the tick.
+	depsWaiting = 2
+)
+
 // terminalStatuses are the statuses a run ends in, for SQL IN lists.
 var terminalStatuses = func() []string {
 	var out []string
@@ -41,8 +52,8 @@ type upRow struct {
 	runRow
 	Tick   dbTime  `db:"tick_key"`
 	DepKey *string `db:"dep_key"`
-	// Pending is deps_pending.
-	Pending bool `db:"deps_pending"`
+	// Pending is deps_pending (depsResolved, depsPending, depsWaiting).
+	Pending int `db:"deps_pending"`
 }
 
 const upCols = runCols + ", tick_key, dep_key, deps_pending"
@@ -88,6 +99,11 @@ func (s *Store) ResolveDeps(ctx context.Context, p storage.DepsParams) ([]jobs.R
 		if err := s.fence(ctx, tx, p.Epoch); err != nil {
 			return err
 		}
+		// Runs that ended since the last call first, then those that wait
+		// for a fan-in's other upstreams (deps_pending 2): a wait never
+		// holds up new ends, and the end of the upstream run waited for
+		// decides the dependent by itself; re-reading waiting runs only
+		// turns them into skipped rows once they waited too long.
 		q, args, err := in("SELECT "+upCols+" FROM runs WHERE deps_pending = 1 AND status IN (?) ORDER BY id LIMIT ?",
 			terminalStatuses, limit)
 		if err != nil {
@@ -97,31 +113,45 @@ func (s *Store) ResolveDeps(ctx context.Context, p storage.DepsParams) ([]jobs.R
 		if err := tx.SelectContext(ctx, &ups, q, args...); err != nil {
 			return fmt.Errorf("reading ended upstream runs: %w", err)
 		}
+		var waited []upRow
+		if err := tx.SelectContext(ctx, &waited, "SELECT "+upCols+" FROM runs WHERE deps_pending = 2 ORDER BY id LIMIT ?", limit); err != nil {
+			return fmt.Errorf("reading waiting upstream runs: %w", err)
+		}
+		ups = append(ups, waited...)
 		if len(ups) == 0 {
 			return nil
 		}
 		now := utc(p.Now)
 		r := &resolver{s: s, tx: tx, p: p, now: now, decided: map[string]bool{}}
-		var resolved []int64
+		var resolved, waiting []int64
 		for i := range ups {
-			waiting, err := r.upstream(ctx, &ups[i])
+			w, err := r.upstream(ctx, &ups[i])
 			if err != nil {
 				return err
 			}
-			if !waiting {
+			switch {
+			case !w:
 				resolved = append(resolved, ups[i].ID)
+			case ups[i].Pending == depsPending:
+				waiting = append(waiting, ups[i].ID)
 			}
 		}
 		if err := r.insert(ctx); err != nil {
 			return err
 		}
-		if len(resolved) > 0 {
-			q, args, err := in("UPDATE runs SET deps_pending = 0 WHERE id IN (?)", resolved)
+		for _, set := range []struct {
+			ids []int64
+			to  int
+		}{{resolved, depsResolved}, {waiting, depsWaiting}} {
+			if len(set.ids) == 0 {
+				continue
+			}
+			q, args, err := in("UPDATE runs SET deps_pending = ? WHERE id IN (?)", set.to, set.ids)
 			if err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("marking upstream runs resolved: %w", err)
+				return fmt.Errorf("marking upstream runs: %w", err)
 			}
 		}
 		for _, d := range r.rows {
@@ -220,7 +250,7 @@ func (r *resolver) join(ctx context.Context, d *jobs.Job, u *upRow, tick time.Ti
 		}
 		st := jobs.RunStatus(run.Status)
 		if !st.Terminal() {
-			if run.Pending {
+			if run.Pending != depsResolved {
 				// That run decides d when it ends.
 				return false, nil
 			}
