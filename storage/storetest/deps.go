@@ -19,6 +19,7 @@ var depsCases = []testCase{
 	{"DepsChain", testDepsChain},
 	{"DepsPromotedAndPaused", testDepsPromotedPaused},
 	{"DepsWaitingDoNotHoldUpNewEnds", testDepsWaiting},
+	{"DepsOnlyFinalStateOfRetriedRun", testDepsRetried},
 }
 
 // depsConfig is a sealed config of jobs a and b (schedules not set),
@@ -367,5 +368,30 @@ func testDepsWaiting(t *testing.T, s storage.Store) {
 	}
 	if len(ds) != 1 || !slices.Equal(ds[0].UpstreamRuns, []int64{as[0].ID, b0.ID}) {
 		t.Fatalf("after b's run of the first tick ended, queued %+v, want d after [%d %d]", got, as[0].ID, b0.ID)
+	}
+}
+
+// testDepsRetried: a run sent back to queued for a retry has not ended;
+// its dependent follows the final state only.
+func testDepsRetried(t *testing.T, s storage.Store) {
+	cfg := depsConfig(depJob("c", up("a", jobs.DepSuccess)))
+	e := bump(t, s)
+	a := queue(t, s, e, with(pending("a", t0), func(r *storage.NewRun) { r.MaxAttempts = 2 }))
+	c1 := claim(t, s, a, "n1", t0, t0.Add(time.Minute))
+	retry := t0.Add(5 * time.Second)
+	if _, err := s.Finish(t.Context(), storage.FinishParams{RunID: a.ID, Attempt: c1.Attempt, Node: "n1", Status: jobs.StatusFailed,
+		FinishedAt: t0.Add(time.Second), RetryAt: &retry}); err != nil {
+		t.Fatalf("Finish with a retry: %v", err)
+	}
+	if got := resolve(t, s, e, t0.Add(2*time.Second), cfg); len(got) != 0 || len(depRows(t, s, "c")) != 0 {
+		t.Fatalf("a run waiting for its retry made %+v", got)
+	}
+	c2 := claim(t, s, a, "n1", retry, retry.Add(time.Minute))
+	if _, err := s.Finish(t.Context(), storage.FinishParams{RunID: a.ID, Attempt: c2.Attempt, Node: "n1", Status: jobs.StatusSucceeded,
+		FinishedAt: retry.Add(time.Second)}); err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	if got := resolve(t, s, e, retry.Add(2*time.Second), cfg); len(got) != 1 || !slices.Equal(got[0].UpstreamRuns, []int64{a.ID}) {
+		t.Fatalf("after the retry succeeded, queued %+v, want one run of c", got)
 	}
 }
