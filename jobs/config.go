@@ -52,6 +52,10 @@ type Config struct {
 	// byName holds the positions of Jobs sorted by name, for Job: 4 bytes
 	// a job where a map by name takes about 40 at a million jobs.
 	byName []int32
+	// dependents maps a job to the jobs whose after list names it (deps.go);
+	// nil when no job has one.
+	dependents  map[string][]*Job
+	depsIndexed bool
 }
 
 // Defaults is the defaults block: values a job inherits unless it sets its own.
@@ -149,6 +153,9 @@ func (c *Config) Seal() {
 	}
 	slices.SortStableFunc(c.byName, func(a, b int32) int { return strings.Compare(c.Jobs[a].Name, c.Jobs[b].Name) })
 	c.Digest = configDigest(c)
+	c.depsIndexed = false
+	c.dependents = nil
+	c.indexDeps()
 }
 
 // Job returns the job named name, or nil; if several have that name, the

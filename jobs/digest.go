@@ -149,7 +149,7 @@ func (c *canon) jobDigest(j *Job) string {
 }
 
 // configDigest covers every job's digest, in a fixed order, and what the
-// leader does beyond running jobs: the history settings, each job's alert
+// leader does beyond running jobs: the dependency graph, the history settings, each job's alert
 // settings and the notify block. It gates nothing; it only flags replicas
 // that would prune or alert differently if they became leader.
 func configDigest(cfg *Config) string {
@@ -163,6 +163,20 @@ func configDigest(cfg *Config) string {
 	c.strs("jobs", digests)
 	c.dur("history.keep", cfg.History.Keep)
 	c.int("history.keep_per_job", int64(cfg.History.KeepPerJob))
+	// A config without after encodes nothing here, so its digest stays
+	// what it was before dependencies existed.
+	edges := cfg.DepEdges()
+	sort.Slice(edges, func(a, b int) bool {
+		if edges[a].Job != edges[b].Job {
+			return edges[a].Job < edges[b].Job
+		}
+		return edges[a].Upstream < edges[b].Upstream
+	})
+	for _, e := range edges {
+		c.str("after.job", e.Job)
+		c.str("after.upstream", e.Upstream)
+		c.str("after.on", string(e.On))
+	}
 	if alertsDigest(c, cfg.Jobs) {
 		n := cfg.Notify
 		c.str("notify.webhook", n.Webhook)

@@ -95,6 +95,11 @@ type Job struct {
 	// broadcast); nil for a job that runs anywhere, once per tick.
 	RunOn *Placement `json:"run_on,omitempty"`
 
+	// Deps lists the upstream jobs whose runs start this job's runs
+	// (after:); nil for a job without. A job with Deps may have no
+	// Schedule: it then runs only when its upstreams do.
+	Deps *Deps `json:"after,omitempty"`
+
 	// Digest identifies the definition (schedule, executor, env, limits):
 	// a worker runs a dispatched run only if its own copy has the same digest
 	// (I7). Paused and the alert settings are left out: they do not change

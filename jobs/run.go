@@ -65,10 +65,13 @@ const (
 	TriggerCatchup  Trigger = "catchup"
 	TriggerManual   Trigger = "manual"
 	TriggerRetry    Trigger = "retry"
+	// TriggerDependency marks a run started because its upstream runs
+	// ended (after:).
+	TriggerDependency Trigger = "dependency"
 )
 
 // AllTriggers lists every trigger.
-var AllTriggers = []Trigger{TriggerSchedule, TriggerCatchup, TriggerManual, TriggerRetry}
+var AllTriggers = []Trigger{TriggerSchedule, TriggerCatchup, TriggerManual, TriggerRetry, TriggerDependency}
 
 // ParseTrigger parses a trigger name.
 func ParseTrigger(s string) (Trigger, error) {
@@ -121,6 +124,13 @@ type Run struct {
 	// history shows each attempt's epoch instead, so it is not part of a
 	// run's JSON.
 	Epoch int64 `json:"-"`
+	// UpstreamRuns are, for a run with trigger dependency (or a skipped
+	// row in its place), the upstream runs it followed, in the order of
+	// its job's after list.
+	UpstreamRuns []int64 `json:"upstream_runs,omitempty"`
+	// DownstreamRuns are the dependency runs (and skipped rows) that
+	// followed this run. Like UpstreamRuns, only Store.GetRun fills it.
+	DownstreamRuns []int64 `json:"downstream_runs,omitempty"`
 }
 
 // Attempt is one execution of a run on one node.

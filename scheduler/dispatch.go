@@ -40,6 +40,9 @@ type term struct {
 	cursors map[string]time.Time
 	// marked is when the term last recorded its watermark.
 	marked time.Time
+	// depsDrained is the config without dependencies under which the
+	// term last resolved pending runs (deps.go).
+	depsDrained *jobs.Config
 }
 
 // dispatchLoop runs the tick loop for one term; any error ends the term (the
@@ -234,6 +237,13 @@ func (t *term) plan(j *jobs.Job, ticks []time.Time, now time.Time) {
 		return
 	}
 	p := planTicks(j, ticks, now, t.s.opts.OnTime, t.s.opts.Jitter)
+	if len(t.cfg.Dependents(j.Name)) > 0 {
+		// Once these rows end, ResolveDeps decides their dependents
+		// (missed and skipped rows included: theirs are skipped).
+		for i := range p.runs {
+			p.runs[i].DepsPending = true
+		}
+	}
 	t.batch = append(t.batch, p.runs...)
 	t.cursors[j.Name] = p.cursor
 }
@@ -382,7 +392,8 @@ func (t *term) poll(ctx context.Context) error {
 	}
 	t.storePaused = stored
 	promoted, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
-		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Job: t.cfg.Job})
+		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Job: t.cfg.Job,
+			Dependents: t.cfg.Dependents})
 	})
 	if err != nil {
 		return fmt.Errorf("promoting manual triggers: %w", err)
@@ -391,6 +402,9 @@ func (t *term) poll(ctx context.Context) error {
 		t.log.Info("manual triggers queued", slog.Int("runs", len(promoted)))
 	}
 	s.push(ctx, promoted)
+	if err := t.resolveDeps(ctx); err != nil {
+		return err
+	}
 	// Keep the watermark within a poll interval of the clock when nothing
 	// fires, so that a standby can take over warm.
 	if now := s.opts.Clock.Now(); now.Sub(t.marked) >= s.opts.PollInterval {

@@ -123,9 +123,12 @@ type Events struct {
 	Reaped      func(kind string, n int)
 	// Shards is called with the number of broadcast shards a dispatch
 	// queued (Dispatched counts their ticks).
-	Shards      func(n int)
-	StoreError  func(op string, err error)
-	RenewFailed func(err error)
+	Shards func(n int)
+	// DependentsQueued is called with the dependency runs the leader
+	// queued (after:).
+	DependentsQueued func(runs []jobs.Run)
+	StoreError       func(op string, err error)
+	RenewFailed      func(err error)
 	// Loaded is called after the leader (re)built its schedule from a config.
 	Loaded func(jobs int)
 	// TermStart is called when a term has its schedule: warm when taken

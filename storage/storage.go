@@ -85,6 +85,23 @@ type Store interface {
 	// with a reason.
 	PromoteScheduled(ctx context.Context, params PromoteParams) ([]jobs.Run, error)
 
+	// ResolveDeps decides, in one fenced transaction (ErrFenced like
+	// Dispatch), the dependent runs of ended upstream runs
+	// (docs/design.md#dependencies). It reads up to params.Limit terminal
+	// runs still marked deps pending, oldest first; for each dependent of
+	// each it inserts at most one row per (dependent job, dependency key),
+	// the key being UNIQUE in the store: a queued run with trigger
+	// dependency when every upstream's condition holds, or a terminal
+	// skipped row whose error names the upstream that failed it. A fan-in
+	// dependent whose other upstreams have no ended run of the tick yet
+	// leaves the run waiting (read again at each call, after the new
+	// ends), until that dependent is decided or waited its
+	// catchup_window. Runs whose dependents are all decided are no longer pending,
+	// in the same transaction, so a call repeated, concurrent or cut off by
+	// a crash creates each dependent at most once and loses none. It
+	// returns the queued runs inserted, for enqueueing.
+	ResolveDeps(ctx context.Context, params DepsParams) ([]jobs.Run, error)
+
 	// ClaimMany moves, in one transaction, each run of params to running
 	// and opens its next attempt with a lease, if and only if it is still
 	// queued, due, and its job and digest match (I4, I7), and returns the
@@ -150,7 +167,8 @@ type Store interface {
 	// pagination on (scheduled_at, id) descending via filter.Before.
 	ListRuns(ctx context.Context, filter RunFilter) ([]jobs.Run, error)
 	// GetRun returns one run with all its attempts (output and epoch
-	// included).
+	// included), and the run's upstream and downstream runs
+	// (Run.UpstreamRuns, Run.DownstreamRuns).
 	GetRun(ctx context.Context, id int64) (jobs.Run, []jobs.Attempt, error)
 	// LastRuns returns the newest run of each job.
 	LastRuns(ctx context.Context) (map[string]jobs.Run, error)
@@ -227,6 +245,9 @@ type NewRun struct {
 	// one per live node (DispatchParams.LiveSince) that matches
 	// RunOnLabels, each pinned to its node (see Store.Dispatch).
 	Broadcast bool
+	// DepsPending says the job has dependents in the leader's config: once
+	// the run ends, ResolveDeps decides them.
+	DepsPending bool
 }
 
 // DispatchParams are the arguments of Store.Dispatch.
@@ -261,6 +282,31 @@ type PromoteParams struct {
 	// Job returns a job's definition in the leader's config, nil if it has
 	// none (jobs.Config.Job).
 	Job func(name string) *jobs.Job
+	// Dependents returns the jobs whose after list names a job in the
+	// leader's config (jobs.Config.Dependents); a promoted run of a job
+	// with dependents is marked deps pending. Nil: none has.
+	Dependents func(name string) []*jobs.Job
+}
+
+// DepsParams are the arguments of Store.ResolveDeps.
+type DepsParams struct {
+	Epoch int64
+	Now   time.Time
+	// Dependents returns the jobs whose after list names a job in the
+	// leader's config (jobs.Config.Dependents). A pending run of a job
+	// without dependents is resolved without creating anything.
+	Dependents func(name string) []*jobs.Job
+	// Job returns a job's definition in the leader's config, nil if none
+	// (jobs.Config.Job): a fan-in does not wait for an upstream's run of
+	// a tick that the upstream's schedule does not have.
+	Job func(name string) *jobs.Job
+	// Paused reports whether a job is paused (config or store); a paused
+	// dependent gets a skipped row. Nil: none is.
+	Paused func(name string) bool
+	// Limit bounds the runs one call reads, once for runs that ended
+	// since the last call and once for runs a fan-in waits on; 0 means
+	// the store's default.
+	Limit int
 }
 
 // ClaimParams are the arguments of each item of Store.ClaimMany.

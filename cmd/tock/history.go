@@ -232,6 +232,12 @@ func printRun(w io.Writer, r jobs.Run, atts []jobs.Attempt) {
 	fmt.Fprintf(tw, "digest\t%s\n", dash(r.Digest))
 	fmt.Fprintf(tw, "scheduled\t%s\n", fmtTime(&sched))
 	fmt.Fprintf(tw, "trigger\t%s\n", r.Trigger)
+	if len(r.UpstreamRuns) > 0 {
+		fmt.Fprintf(tw, "upstream runs\t%s\n", joinIDs(r.UpstreamRuns))
+	}
+	if len(r.DownstreamRuns) > 0 {
+		fmt.Fprintf(tw, "downstream runs\t%s\n", joinIDs(r.DownstreamRuns))
+	}
 	fmt.Fprintf(tw, "status\t%s\n", r.Status)
 	fmt.Fprintf(tw, "attempts\t%d of %d\n", r.Attempt, r.MaxAttempts)
 	fmt.Fprintf(tw, "node\t%s\n", dash(r.Node))
@@ -281,4 +287,13 @@ func fmtShard(r jobs.Run) string {
 		return "-"
 	}
 	return strconv.Itoa(r.Shard) + "/" + strconv.Itoa(r.ShardTotal)
+}
+
+// joinIDs lists run ids as "12, 13".
+func joinIDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ", ")
 }

@@ -40,12 +40,25 @@ func newValidateCmd(g *globals) *cobra.Command {
 				if j.Paused {
 					state = " (paused)"
 				}
-				fmt.Fprintf(out, "%s%s  %q %s  %s%s\n", j.Name, state, j.Schedule, j.Location(), describeExecutor(j), describePlacement(j))
+				if j.Schedule == "" {
+					// Only jobs with after: may have no schedule.
+					fmt.Fprintf(out, "%s%s  %s  %s%s\n", j.Name, state, describeAfter(j), describeExecutor(j), describePlacement(j))
+				} else {
+					fmt.Fprintf(out, "%s%s  %q %s  %s%s\n", j.Name, state, j.Schedule, j.Location(), describeExecutor(j), describePlacement(j))
+				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				for _, t := range cfg.NextTimes(j, now, n) {
 					fmt.Fprintf(tw, "  next\t%s\t%s\n", t.In(j.Location()).Format("2006-01-02 15:04:05 MST"), t.UTC().Format(time.RFC3339))
 				}
 				tw.Flush()
+			}
+			// Configs without after: print nothing here, so their
+			// output is what it always was.
+			if edges := cfg.DepEdges(); len(edges) > 0 {
+				fmt.Fprintln(out, "dependencies:")
+				for _, e := range edges {
+					fmt.Fprintf(out, "  %s\n", e)
+				}
 			}
 			fmt.Fprintf(out, "%s: OK, %d job(s), config digest %s\n", g.config, len(cfg.Jobs), cfg.Digest)
 			if placementNamed(cmd) && slices.ContainsFunc(cfg.Jobs, func(j *jobs.Job) bool { return j.RunOn != nil }) {
@@ -132,4 +145,19 @@ func warnUnplaced(w io.Writer, cfg *jobs.Config, c api.Cluster) {
 		}
 		fmt.Fprintf(w, "%s: run_on matches %d live replica(s): %s\n", j.Name, len(match), strings.Join(match, ", "))
 	}
+}
+
+// describeAfter says when a job without a schedule runs.
+func describeAfter(j *jobs.Job) string {
+	if j.Deps == nil {
+		return "(no schedule)"
+	}
+	names := make([]string, len(j.Deps.After))
+	for i, u := range j.Deps.After {
+		names[i] = u.Job
+	}
+	if j.Deps.FanIn() {
+		return "after " + strings.Join(names, " + ") + " (same tick)"
+	}
+	return "after " + names[0]
 }

@@ -158,6 +158,11 @@ type Job struct {
 	// RunOn is the job's placement (run_on); absent for a job that runs
 	// anywhere, once per tick.
 	RunOn *jobs.Placement `json:"run_on,omitempty"`
+	// After lists the upstream jobs whose runs start this job's runs, with
+	// their condition; absent for a job without.
+	After []jobs.Upstream `json:"after,omitempty"`
+	// Dependents names the jobs whose after list names this job.
+	Dependents []string `json:"dependents,omitempty"`
 }
 
 // LastRun is the newest run of a job.
@@ -178,6 +183,12 @@ func (s *Service) jobView(j *jobs.Job, st storage.JobState, last *jobs.Run, now 
 	}
 	if n := j.Next(now); !n.IsZero() {
 		v.NextFire = &n
+	}
+	if j.Deps != nil {
+		v.After = j.Deps.After
+	}
+	for _, d := range s.opts.Config().Dependents(j.Name) {
+		v.Dependents = append(v.Dependents, d.Name)
 	}
 	if last != nil {
 		v.LastRun = &LastRun{ID: last.ID, Status: last.Status, Trigger: last.Trigger, ScheduledAt: last.ScheduledAt.UTC(), FinishedAt: utcPtr(last.FinishedAt)}

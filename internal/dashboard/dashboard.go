@@ -53,7 +53,7 @@ type Dashboard struct {
 	mux     *http.ServeMux
 }
 
-var pageNames = []string{"jobs", "runs", "run", "cluster", "login", "error"}
+var pageNames = []string{"jobs", "job", "runs", "run", "cluster", "login", "error"}
 
 // New returns the dashboard.
 func New(o Options) (*Dashboard, error) {
@@ -88,6 +88,7 @@ func New(o Options) (*Dashboard, error) {
 		fileServer.ServeHTTP(w, r)
 	}))
 	d.mux.HandleFunc("GET /{$}", d.read(d.jobsPage))
+	d.mux.HandleFunc("GET /jobs/{name}", d.read(d.jobPage))
 	d.mux.HandleFunc("GET /runs", d.read(d.runsPage))
 	d.mux.HandleFunc("GET /runs/{id}", d.read(d.runPage))
 	d.mux.HandleFunc("GET /cluster", d.read(d.clusterPage))
@@ -306,7 +307,8 @@ func (d *Dashboard) runPage(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	d.render(w, http.StatusOK, "run", d.newPage(w, r, fmt.Sprintf("Run %d", id), "runs", rd))
+	data := runData{RunDetail: rd, Upstream: d.linked(r, rd.Run.UpstreamRuns), Downstream: d.linked(r, rd.Run.DownstreamRuns)}
+	d.render(w, http.StatusOK, "run", d.newPage(w, r, fmt.Sprintf("Run %d", id), "runs", data))
 }
 
 func (d *Dashboard) clusterPage(w http.ResponseWriter, r *http.Request) {

@@ -49,7 +49,7 @@ func fed(t *testing.T) *Metrics {
 	se.Dispatched([]storage.NewRun{
 		{Job: "backup", Status: jobs.StatusQueued},
 		{Job: "backup", Status: jobs.StatusQueued},
-		{Job: "report", Status: jobs.StatusMissed},
+		{Job: "report", Status: jobs.StatusMissed, Trigger: jobs.TriggerCatchup},
 		{Job: "report", Status: jobs.StatusSkipped},
 	}, 1)
 	se.Reaped("lost", 2)
@@ -61,7 +61,8 @@ func fed(t *testing.T) *Metrics {
 	ae.StoreError("alerts", errors.New("timeout"))
 	we.Started(jobs.Run{Job: "backup"}, 1500*time.Millisecond)
 	we.Started(jobs.Run{Job: "backup"}, -time.Second) // clock skew counts as on time
-	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed}, executor.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed, Trigger: jobs.TriggerSchedule}, executor.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
+	we.Finished(jobs.Run{Job: "load", Status: jobs.StatusSucceeded, Trigger: jobs.TriggerDependency}, executor.Result{Status: jobs.StatusSucceeded})
 	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusQueued}, executor.Result{Status: jobs.StatusTimedOut, Duration: time.Minute})
 	we.Finished(jobs.Run{}, executor.Result{Status: jobs.StatusSucceeded})
 	we.StoreError("heartbeat", errors.New("gone"))
@@ -87,8 +88,9 @@ func TestMetricValues(t *testing.T) {
 	t.Parallel()
 	out := scrape(t, fed(t))
 	for _, want := range []string{
-		`tock_runs_total{job="backup",status="failed"} 1`,
-		`tock_runs_total{job="report",status="missed"} 1`,
+		`tock_runs_total{job="backup",status="failed",trigger="schedule"} 1`,
+		`tock_runs_total{job="report",status="missed",trigger="catchup"} 1`,
+		`tock_runs_total{job="load",status="succeeded",trigger="dependency"} 1`,
 		`tock_attempts_total{job="backup",status="failed"} 1`,
 		`tock_attempts_total{job="backup",status="timed_out"} 1`,
 		`tock_run_duration_seconds_count{job="backup"} 2`,

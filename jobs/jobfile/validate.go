@@ -42,7 +42,7 @@ var (
 	notifyKeys  = []string{"webhook", "headers", "timeout", "retries"}
 	jobKeys     = []string{"name", "schedule", "timezone", "command", "shell", "http", "env",
 		"timeout", "retries", "retry_backoff", "retry_backoff_max", "concurrency", "misfire",
-		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused", "run_on"}
+		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused", "run_on", "after"}
 	httpKeys  = []string{"method", "url", "headers", "body", "success"}
 	runOnKeys = []string{"labels", "broadcast"}
 )
@@ -315,6 +315,7 @@ func (d *decoder) jobs(items iter.Seq[*yaml.Node], defs jobs.Defaults, defaultLo
 		}
 		out = append(out, j)
 	}
+	d.checkDeps(out)
 	return out
 }
 
@@ -351,8 +352,14 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 			st.Timezone, jobLoc = d.intern(e.val.Value), loc
 		}
 	}
+	if e, ok := m.get("after"); ok {
+		d.after(e.val, join(path, "after"), j)
+	}
 	if e, ok := m.get("schedule"); !ok {
-		d.errorf(n, join(path, "schedule"), "missing required field")
+		// A job that follows others may run only when they do.
+		if _, hasAfter := m.get("after"); !hasAfter {
+			d.errorf(n, join(path, "schedule"), "missing required field (a job without after: needs a schedule)")
+		}
 	} else if spec, ok := d.str(e.val, join(path, "schedule")); ok {
 		loc := jobLoc
 		if loc == nil {

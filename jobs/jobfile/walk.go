@@ -30,6 +30,8 @@ type decoder struct {
 	// short strings such as zone names.
 	scheds jobs.ScheduleCache
 	strs   map[string]string
+	// deps are the jobs with an after list, for checkDeps.
+	deps []depRef
 	// shared holds one value per distinct job settings seen (jobs share
 	// them: a Settings is read-only once a job points at it).
 	shared map[jobs.Settings]*jobs.Settings
@@ -62,7 +64,7 @@ func (d *decoder) intern(s string) string {
 
 // reset forgets what an abandoned pass found.
 func (d *decoder) reset() {
-	d.errs, d.nodes, d.stop = nil, 0, false
+	d.errs, d.nodes, d.stop, d.deps = nil, 0, false, nil
 }
 
 // entry is one key/value pair of a mapping.

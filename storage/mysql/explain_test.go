@@ -66,6 +66,16 @@ var plannedQueries = []struct {
 		"SELECT id FROM runs WHERE job = 'job-0007' ORDER BY id DESC LIMIT 1 OFFSET 9"},
 	{"run's attempts", "PRIMARY",
 		"SELECT run_id FROM attempts WHERE run_id = 5 ORDER BY number"},
+	{"deps: ended runs pending", "runs_deps_pending",
+		"SELECT id FROM runs WHERE deps_pending = 1 AND status IN ('succeeded', 'failed', 'timed_out', 'canceled', 'lost', 'missed', 'skipped') ORDER BY id LIMIT 500"},
+	{"deps: dependent of a key", "runs_job_dep",
+		"SELECT COUNT(*) FROM runs WHERE job = 'job-0007' AND dep_key = 'r:8'"},
+	{"deps: upstream run of a tick", "runs_job_tick_shard",
+		"SELECT id FROM runs WHERE job = 'job-0007' AND tick_key = '2030-01-01 00:00:01'"},
+	{"deps: upstream runs of a run", "PRIMARY",
+		"SELECT upstream_id FROM run_upstreams WHERE run_id = 5 ORDER BY position"},
+	{"deps: downstream runs of a run", "run_upstreams_upstream",
+		"SELECT run_id FROM run_upstreams WHERE upstream_id = 5 ORDER BY run_id"},
 }
 
 // TestQueryPlans fills a database with a few thousand runs in every
@@ -120,6 +130,11 @@ func TestQueryPlans(t *testing.T) {
 		}
 	}
 	db := rawDB(t, url)
+	// Dependency rows: half the runs get a key (the first tick's run of
+	// job-0007 has id 8).
+	if _, err := db.ExecContext(ctx, "UPDATE runs SET dep_key = CONCAT('r:', id) WHERE id % 2 = 0"); err != nil {
+		t.Fatal(err)
+	}
 	for _, table := range []string{"runs", "attempts", "job_state"} {
 		if _, err := db.ExecContext(ctx, "ANALYZE TABLE "+table); err != nil {
 			t.Fatal(err)

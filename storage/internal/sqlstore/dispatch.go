@@ -21,10 +21,10 @@ const (
 
 // insertRunCols are the columns newRow.args fills, in its order.
 const insertRunCols = "job, digest, scheduled_at, tick_key, trig, status, max_attempts, " +
-	"not_before, created_at, enqueued_at, finished_at, error, shard, shard_total, pinned_node, run_on_labels"
+	"not_before, created_at, enqueued_at, finished_at, error, shard, shard_total, pinned_node, run_on_labels, deps_pending"
 
 // insertRunN is the number of insertRunCols.
-const insertRunN = 16
+const insertRunN = 17
 
 // newRow is a run about to be inserted.
 type newRow struct {
@@ -61,7 +61,7 @@ func (s *Store) args(r *newRow, now time.Time) []any {
 		enqueued = s.t(now)
 	}
 	return []any{r.Job, r.Digest, s.t(r.ScheduledAt), tick, string(r.Trigger), string(r.Status), r.MaxAttempts,
-		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, r.shard, r.shardTotal, r.pinned, r.RunOnLabels}
+		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, r.shard, r.shardTotal, r.pinned, r.RunOnLabels, r.DepsPending}
 }
 
 func (r *newRow) run(now time.Time) jobs.Run {

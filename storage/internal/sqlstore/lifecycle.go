@@ -84,9 +84,10 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 			if j.Broadcast() {
 				run.ShardTotal = 1
 			}
+			pending := p.Dependents != nil && len(p.Dependents(run.Job)) > 0
 			if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', digest = ?, max_attempts = ?, "+
-				"not_before = ?, enqueued_at = ?, run_on_labels = ?, shard_total = ? WHERE id = ?",
-				run.Digest, run.MaxAttempts, s.t(now), s.t(now), run.RunOnLabels, run.ShardTotal, run.ID); err != nil {
+				"not_before = ?, enqueued_at = ?, run_on_labels = ?, shard_total = ?, deps_pending = ? WHERE id = ?",
+				run.Digest, run.MaxAttempts, s.t(now), s.t(now), run.RunOnLabels, run.ShardTotal, pending, run.ID); err != nil {
 				return fmt.Errorf("queueing run %d: %w", run.ID, err)
 			}
 			out = append(out, run)

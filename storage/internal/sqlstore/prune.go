@@ -95,8 +95,10 @@ func (s *Store) pruneJob(ctx context.Context, job string, p storage.PruneParams,
 	// A run finishes after it is scheduled, so the scheduled_at bound only
 	// narrows the scan to an index range.
 	before := s.t(p.Before)
+	// A run whose dependents are still to be decided (deps_pending) is
+	// kept until the leader decided them.
 	q, qargs, err := in("SELECT id FROM runs WHERE "+cond+"status IN (?) AND scheduled_at < ? "+
-		"AND COALESCE(finished_at, scheduled_at) < ? ORDER BY id LIMIT ?", append(args, terminal, before, before, batch)...)
+		"AND COALESCE(finished_at, scheduled_at) < ? AND deps_pending = 0 ORDER BY id LIMIT ?", append(args, terminal, before, before, batch)...)
 	if err != nil {
 		return 0, err
 	}

@@ -213,6 +213,9 @@ func (s *Store) GetRun(ctx context.Context, id int64) (jobs.Run, []jobs.Attempt,
 			return err
 		}
 		run = row.run()
+		if err := s.runLinks(ctx, tx, &run); err != nil {
+			return err
+		}
 		var rows []attemptRow
 		if err := tx.SelectContext(ctx, &rows, "SELECT "+attemptCols+" FROM attempts WHERE run_id = ? ORDER BY number", id); err != nil {
 			return err
