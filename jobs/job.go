@@ -62,6 +62,9 @@ type Job struct {
 	MaxConcurrency int           `json:"max_concurrency"`
 	Jitter         time.Duration `json:"jitter"`
 	Paused         bool          `json:"paused"`
+	// Params are the parameters the job declares (params:), nil when it
+	// declares none.
+	Params *ParamSpec `json:"params,omitempty"`
 
 	// AlertLate makes the leader raise the job's late alert when a run
 	// starts, or has waited to start, more than AlertLate after it was due;

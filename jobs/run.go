@@ -65,10 +65,13 @@ const (
 	TriggerCatchup  Trigger = "catchup"
 	TriggerManual   Trigger = "manual"
 	TriggerRetry    Trigger = "retry"
+	// TriggerBackfill marks a run created by a backfill for a past tick
+	// of the job's schedule; it holds that tick like a scheduled run (I1).
+	TriggerBackfill Trigger = "backfill"
 )
 
 // AllTriggers lists every trigger.
-var AllTriggers = []Trigger{TriggerSchedule, TriggerCatchup, TriggerManual, TriggerRetry}
+var AllTriggers = []Trigger{TriggerSchedule, TriggerCatchup, TriggerManual, TriggerRetry, TriggerBackfill}
 
 // ParseTrigger parses a trigger name.
 func ParseTrigger(s string) (Trigger, error) {
@@ -102,6 +105,13 @@ type Run struct {
 	// CancelRequested is set by a cancel (API, CLI, replace policy); the worker
 	// holding the run stops it on its next heartbeat.
 	CancelRequested bool `json:"cancel_requested"`
+	// Params are the parameters a manual trigger set, with the job's
+	// defaults filled in once the leader queued the run; nil for a run
+	// that executes with the job's defaults (scheduled, catch-up,
+	// backfill).
+	Params map[string]string `json:"params,omitempty"`
+	// BackfillID is the backfill that created the run, 0 for none.
+	BackfillID int64 `json:"backfill_id,omitempty"`
 	// Epoch is the leader epoch in force when the current attempt was
 	// claimed, as stored on that attempt (Attempt.Epoch). Store.Claim and
 	// Store.ClaimMany set it on the runs they return, for the worker's

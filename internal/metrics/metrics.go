@@ -69,8 +69,8 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tock_runs_total",
-			Help: "Runs that reached a terminal state on this replica: finished by its worker pool, or recorded missed by its scheduler.",
-		}, []string{"job", "status"}),
+			Help: "Runs that reached a terminal state on this replica: finished by its worker pool, or recorded missed by its scheduler; by job, status and trigger (schedule, catchup, manual, retry, backfill).",
+		}, []string{"job", "status", "trigger"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tock_attempts_total",
 			Help: "Attempts executed by this replica's worker pool, by job and attempt status.",
@@ -391,7 +391,7 @@ func (m *Metrics) observeDispatch(runs []storage.NewRun, queued int) {
 		switch r.Status {
 		case jobs.StatusMissed:
 			m.dispatched.WithLabelValues("missed").Inc()
-			m.runs.WithLabelValues(r.Job, string(jobs.StatusMissed)).Inc()
+			m.runs.WithLabelValues(r.Job, string(jobs.StatusMissed), string(r.Trigger)).Inc()
 		case jobs.StatusSkipped:
 			m.dispatched.WithLabelValues("skipped").Inc()
 		default:
@@ -429,6 +429,6 @@ func (m *Metrics) observeFinish(run jobs.Run, res executor.Result) {
 	m.attempts.WithLabelValues(run.Job, string(res.Status)).Inc()
 	m.runDuration.WithLabelValues(run.Job).Observe(max(res.Duration, 0).Seconds())
 	if run.Status.Terminal() {
-		m.runs.WithLabelValues(run.Job, string(run.Status)).Inc()
+		m.runs.WithLabelValues(run.Job, string(run.Status), string(run.Trigger)).Inc()
 	}
 }

@@ -49,7 +49,7 @@ func fed(t *testing.T) *Metrics {
 	se.Dispatched([]storage.NewRun{
 		{Job: "backup", Status: jobs.StatusQueued},
 		{Job: "backup", Status: jobs.StatusQueued},
-		{Job: "report", Status: jobs.StatusMissed},
+		{Job: "report", Status: jobs.StatusMissed, Trigger: jobs.TriggerSchedule},
 		{Job: "report", Status: jobs.StatusSkipped},
 	}, 1)
 	se.Reaped("lost", 2)
@@ -61,7 +61,9 @@ func fed(t *testing.T) *Metrics {
 	ae.StoreError("alerts", errors.New("timeout"))
 	we.Started(jobs.Run{Job: "backup"}, 1500*time.Millisecond)
 	we.Started(jobs.Run{Job: "backup"}, -time.Second) // clock skew counts as on time
-	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed}, executor.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed, Trigger: jobs.TriggerSchedule}, executor.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusSucceeded, Trigger: jobs.TriggerBackfill}, executor.Result{Status: jobs.StatusSucceeded, Duration: 0})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusSucceeded, Trigger: jobs.TriggerManual}, executor.Result{Status: jobs.StatusSucceeded, Duration: 0})
 	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusQueued}, executor.Result{Status: jobs.StatusTimedOut, Duration: time.Minute})
 	we.Finished(jobs.Run{}, executor.Result{Status: jobs.StatusSucceeded})
 	we.StoreError("heartbeat", errors.New("gone"))
@@ -86,11 +88,13 @@ func TestMetricValues(t *testing.T) {
 	t.Parallel()
 	out := scrape(t, fed(t))
 	for _, want := range []string{
-		`tock_runs_total{job="backup",status="failed"} 1`,
-		`tock_runs_total{job="report",status="missed"} 1`,
+		`tock_runs_total{job="backup",status="failed",trigger="schedule"} 1`,
+		`tock_runs_total{job="backup",status="succeeded",trigger="backfill"} 1`,
+		`tock_runs_total{job="backup",status="succeeded",trigger="manual"} 1`,
+		`tock_runs_total{job="report",status="missed",trigger="schedule"} 1`,
 		`tock_attempts_total{job="backup",status="failed"} 1`,
 		`tock_attempts_total{job="backup",status="timed_out"} 1`,
-		`tock_run_duration_seconds_count{job="backup"} 2`,
+		`tock_run_duration_seconds_count{job="backup"} 4`,
 		`tock_run_duration_seconds_sum{job="backup"} 63`,
 		`tock_fire_delay_seconds_count 2`,
 		`tock_fire_delay_seconds_sum 1.5`,

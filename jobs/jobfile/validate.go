@@ -42,8 +42,9 @@ var (
 	notifyKeys  = []string{"webhook", "headers", "timeout", "retries"}
 	jobKeys     = []string{"name", "schedule", "timezone", "command", "shell", "http", "env",
 		"timeout", "retries", "retry_backoff", "retry_backoff_max", "concurrency", "misfire",
-		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused"}
-	httpKeys = []string{"method", "url", "headers", "body", "success"}
+		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused", "params"}
+	httpKeys  = []string{"method", "url", "headers", "body", "success"}
+	paramKeys = []string{"name", "default", "pattern"}
 )
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -389,6 +390,10 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 				j.Env = env
 			}
 		}
+	}
+	if e, ok := m.get("params"); ok {
+		j.Params = d.params(e.val, join(path, "params"))
+		d.paramEnv(m, path, j)
 	}
 	d.limits(m, path, limits{
 		timeout: &j.Timeout, retryBackoff: &j.RetryBackoff, retryBackoffMax: &j.RetryBackoffMax,

@@ -21,7 +21,10 @@ const (
 
 // insertRunCols are the columns newRow.args fills, in its order.
 const insertRunCols = "job, digest, scheduled_at, tick_key, trig, status, max_attempts, " +
-	"not_before, created_at, enqueued_at, finished_at, error"
+	"not_before, created_at, enqueued_at, finished_at, error, params, backfill_id"
+
+// insertRunArgs is the number of insertRunCols.
+const insertRunArgs = 14
 
 // newRow is a run about to be inserted.
 type newRow struct {
@@ -34,6 +37,9 @@ type newRow struct {
 	// skip names in its reason; -1 when the reason is already written.
 	waitsFor int
 	id       int64
+	// params and backfill are the params and backfill_id columns.
+	params   map[string]string
+	backfill int64
 }
 
 type tickKey struct {
@@ -51,13 +57,18 @@ func (s *Store) args(r *newRow, now time.Time) []any {
 	if r.enqueued {
 		enqueued = s.t(now)
 	}
+	var backfill any
+	if r.backfill != 0 {
+		backfill = r.backfill
+	}
 	return []any{r.Job, r.Digest, s.t(r.ScheduledAt), tick, string(r.Trigger), string(r.Status), r.MaxAttempts,
-		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error}
+		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, encodeParams(r.params), backfill}
 }
 
 func (r *newRow) run(now time.Time) jobs.Run {
 	run := jobs.Run{ID: r.id, Job: r.Job, Digest: r.Digest, ScheduledAt: r.ScheduledAt, Trigger: r.Trigger,
-		Status: r.Status, MaxAttempts: r.MaxAttempts, NotBefore: r.NotBefore, CreatedAt: now, Error: r.Error}
+		Status: r.Status, MaxAttempts: r.MaxAttempts, NotBefore: r.NotBefore, CreatedAt: now, Error: r.Error,
+		Params: r.params, BackfillID: r.backfill}
 	if !r.finishedAt.IsZero() {
 		f := r.finishedAt
 		run.FinishedAt = &f
@@ -65,7 +76,11 @@ func (r *newRow) run(now time.Time) jobs.Run {
 	return run
 }
 
-func scheduleLike(t jobs.Trigger) bool { return t == jobs.TriggerSchedule || t == jobs.TriggerCatchup }
+// scheduleLike reports whether a run of trigger t holds its tick
+// (tick_key = scheduled_at, I1): schedule, catchup and backfill runs.
+func scheduleLike(t jobs.Trigger) bool {
+	return t == jobs.TriggerSchedule || t == jobs.TriggerCatchup || t == jobs.TriggerBackfill
+}
 
 // newRows normalises the runs to insert: stored text and times, defaults,
 // terminal rows finished now.
@@ -218,7 +233,7 @@ func (s *Store) applyPolicies(ctx context.Context, tx *sqlx.Tx, rows []*newRow, 
 	if len(names) == 0 {
 		return nil
 	}
-	active, err := s.activeRuns(ctx, tx, names)
+	active, err := s.activeRuns(ctx, tx, names, now)
 	if err != nil {
 		return err
 	}
@@ -289,13 +304,17 @@ type activeRun struct {
 	Status string `db:"status"`
 }
 
-// activeRuns returns the scheduled, queued and running runs of the named
-// jobs, oldest first.
-func (s *Store) activeRuns(ctx context.Context, tx *sqlx.Tx, names []string) (map[string][]activeRun, error) {
+// activeRuns returns the queued and running runs of the named jobs, and
+// their scheduled runs that the leader is about to queue (manual runs due
+// by now), oldest first. Scheduled runs still waiting — a trigger --at
+// for later, a backfill's runs — are neither active nor displaced: they
+// are not running, and a backfill has its own bound (max_concurrent).
+func (s *Store) activeRuns(ctx context.Context, tx *sqlx.Tx, names []string, now time.Time) (map[string][]activeRun, error) {
 	out := map[string][]activeRun{}
 	err := chunks(len(names), chunkRows, func(lo, hi int) error {
 		q, args, err := in("SELECT id, job, status FROM runs WHERE job IN (?) "+
-			"AND status IN ('scheduled', 'queued', 'running') ORDER BY id", names[lo:hi])
+			"AND (status IN ('queued', 'running') OR (status = 'scheduled' AND backfill_id IS NULL AND not_before <= ?)) "+
+			"ORDER BY id", names[lo:hi], s.t(now))
 		if err != nil {
 			return err
 		}
@@ -351,12 +370,12 @@ func (s *Store) insertPass(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now
 		}
 	}
 	err := chunks(len(ticks), chunkRows, func(lo, hi int) error {
-		args := make([]any, 0, 12*(hi-lo))
+		args := make([]any, 0, insertRunArgs*(hi-lo))
 		for _, r := range ticks[lo:hi] {
 			args = append(args, s.args(r, now)...)
 		}
 		q := "INSERT INTO runs (" + insertRunCols + ") VALUES " +
-			strings.TrimSuffix(strings.Repeat(placeholders(12)+", ", hi-lo), ", ") + s.d.SkipDuplicates
+			strings.TrimSuffix(strings.Repeat(placeholders(insertRunArgs)+", ", hi-lo), ", ") + s.d.SkipDuplicates
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("inserting runs: %w", err)
 		}
@@ -380,7 +399,7 @@ func (s *Store) insertPass(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now
 }
 
 func (s *Store) insertOne(ctx context.Context, tx *sqlx.Tx, r *newRow, now time.Time) (int64, error) {
-	res, err := tx.ExecContext(ctx, "INSERT INTO runs ("+insertRunCols+") VALUES "+placeholders(12), s.args(r, now)...)
+	res, err := tx.ExecContext(ctx, "INSERT INTO runs ("+insertRunCols+") VALUES "+placeholders(insertRunArgs), s.args(r, now)...)
 	if err != nil {
 		return 0, fmt.Errorf("inserting run: %w", err)
 	}
