@@ -152,6 +152,8 @@ type Job struct {
 	MaxConcurrency int        `json:"max_concurrency"`
 	Misfire        string     `json:"misfire"`
 	Digest         string     `json:"digest"`
+	// Params are the parameters the job declares, for trigger forms.
+	Params []jobs.Param `json:"params,omitempty"`
 }
 
 // LastRun is the newest run of a job.
@@ -169,6 +171,9 @@ func (s *Service) jobView(j *jobs.Job, st storage.JobState, last *jobs.Run, now 
 		Paused: j.Paused || st.Paused, PausedInConfig: j.Paused,
 		Timeout: j.Timeout.String(), Retries: j.Retries, Concurrency: string(j.Concurrency),
 		MaxConcurrency: j.MaxConcurrency, Misfire: string(j.Misfire), Digest: j.Digest,
+	}
+	if j.Params != nil {
+		v.Params = j.Params.List
 	}
 	if n := j.Next(now); !n.IsZero() {
 		v.NextFire = &n

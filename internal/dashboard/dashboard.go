@@ -53,7 +53,7 @@ type Dashboard struct {
 	mux     *http.ServeMux
 }
 
-var pageNames = []string{"jobs", "runs", "run", "cluster", "login", "error"}
+var pageNames = []string{"jobs", "job", "runs", "run", "cluster", "login", "error"}
 
 // New returns the dashboard.
 func New(o Options) (*Dashboard, error) {
@@ -88,6 +88,8 @@ func New(o Options) (*Dashboard, error) {
 		fileServer.ServeHTTP(w, r)
 	}))
 	d.mux.HandleFunc("GET /{$}", d.read(d.jobsPage))
+	d.mux.HandleFunc("GET /jobs/{name}", d.read(d.jobPage))
+	d.mux.HandleFunc("POST /jobs/{name}/backfill", d.form(d.write(d.backfill)))
 	d.mux.HandleFunc("GET /runs", d.read(d.runsPage))
 	d.mux.HandleFunc("GET /runs/{id}", d.read(d.runPage))
 	d.mux.HandleFunc("GET /cluster", d.read(d.clusterPage))
@@ -361,9 +363,22 @@ func localPath(p string) string {
 }
 
 func (d *Dashboard) trigger(w http.ResponseWriter, r *http.Request) {
-	run, err := d.svc.Trigger(r.Context(), r.PathValue("name"))
+	name := r.PathValue("name")
+	req := api.TriggerRequest{At: strings.TrimSpace(r.PostForm.Get("at"))}
+	for k, vs := range r.PostForm {
+		p, ok := strings.CutPrefix(k, "param.")
+		// An empty field leaves the parameter to its default.
+		if !ok || len(vs) == 0 || vs[0] == "" {
+			continue
+		}
+		if req.Params == nil {
+			req.Params = map[string]string{}
+		}
+		req.Params[p] = vs[0]
+	}
+	run, err := d.svc.TriggerWith(r.Context(), name, req)
 	if err != nil {
-		d.fail(w, r, err)
+		d.formFailed(w, r, name, err, nil)
 		return
 	}
 	http.Redirect(w, r, "/runs/"+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)
@@ -391,4 +406,59 @@ func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/runs/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+}
+
+// jobData is what the job page shows: the job, and the outcome of a form
+// posted from it.
+type jobData struct {
+	Job      api.Job
+	Error    string
+	Backfill *api.Backfill
+}
+
+func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
+	j, err := d.svc.Job(r.Context(), r.PathValue("name"))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, http.StatusOK, "job", d.newPage(w, r, "Job "+j.Name, "jobs", jobData{Job: j}))
+}
+
+// formFailed shows the job page again with a form's error (a 400 names the
+// field at fault), or the error page when the job itself is the problem.
+func (d *Dashboard) formFailed(w http.ResponseWriter, r *http.Request, name string, err error, b *api.Backfill) {
+	j, jerr := d.svc.Job(r.Context(), name)
+	if jerr != nil {
+		d.fail(w, r, jerr)
+		return
+	}
+	status, msg := api.StatusOf(err)
+	d.render(w, status, "job", d.newPage(w, r, "Job "+j.Name, "jobs", jobData{Job: j, Error: msg, Backfill: b}))
+}
+
+func (d *Dashboard) backfill(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	req := api.BackfillRequest{From: strings.TrimSpace(r.PostForm.Get("from")), To: strings.TrimSpace(r.PostForm.Get("to")),
+		DryRun: r.PostForm.Get("dry_run") != "", Actor: "dashboard " + r.RemoteAddr}
+	if s := strings.TrimSpace(r.PostForm.Get("max_concurrent")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			d.formFailed(w, r, name, &api.Error{Status: http.StatusBadRequest, Param: "max_concurrent",
+				Msg: "max_concurrent: want a whole number, 0 or more", Err: api.ErrBadParam}, nil)
+			return
+		}
+		req.MaxConcurrent = n
+	}
+	b, err := d.svc.Backfill(r.Context(), name, req)
+	if err != nil {
+		d.formFailed(w, r, name, err, nil)
+		return
+	}
+	j, err := d.svc.Job(r.Context(), name)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, http.StatusOK, "job", d.newPage(w, r, "Job "+j.Name, "jobs", jobData{Job: j, Backfill: &b}))
 }
