@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ type testCase struct {
 // suite calls Migrate); it should close it in t.Cleanup.
 func RunSuite(t *testing.T, open func(t *testing.T) storage.Store) {
 	var cases []testCase
-	for _, group := range [][]testCase{basicCases, dispatchCases, lifecycleCases, batchCases, reapCases, queryCases, pruneCases} {
+	for _, group := range [][]testCase{basicCases, dispatchCases, lifecycleCases, batchCases, reapCases, queryCases, pruneCases, triggerCases} {
 		cases = append(cases, group...)
 	}
 	run := func(t *testing.T, tc testCase) {
@@ -255,6 +256,8 @@ func diffRun(got, want jobs.Run) []string {
 	cmp("ExitCode", eqInt(got.ExitCode, want.ExitCode), fmtInt(got.ExitCode), fmtInt(want.ExitCode))
 	cmp("Error", got.Error == want.Error, got.Error, want.Error)
 	cmp("CancelRequested", got.CancelRequested == want.CancelRequested, got.CancelRequested, want.CancelRequested)
+	cmp("Params", maps.Equal(got.Params, want.Params), got.Params, want.Params)
+	cmp("BackfillID", got.BackfillID == want.BackfillID, got.BackfillID, want.BackfillID)
 	return d
 }
 
