@@ -240,8 +240,23 @@ func (s *Service) backfillPreview(ctx context.Context, name string, from, to tim
 	if err != nil {
 		return res, err
 	}
-	st, ok := states[name]
-	if !ok || st.Cursor.IsZero() {
+	st := states[name]
+	if st.Cursor.IsZero() {
+		// A job whose cursor its tick rows prove has no job_state row yet
+		// (Store.Backfill reads both): its newest tick row is the cursor.
+		recent, err := call(ctx, s, "list_runs", func(ctx context.Context) ([]jobs.Run, error) {
+			return s.opts.Store.ListRuns(ctx, storage.RunFilter{Job: name, Limit: MaxRunLimit})
+		})
+		if err != nil {
+			return res, err
+		}
+		for _, r := range recent {
+			if holdsTick(r.Trigger) && r.ScheduledAt.After(st.Cursor) {
+				st.Cursor = r.ScheduledAt
+			}
+		}
+	}
+	if st.Cursor.IsZero() {
 		return res, &Error{Status: http.StatusConflict, Msg: fmt.Sprintf("job %s has no schedule cursor yet: no leader has scheduled it; start a replica with it and try again", quote(name)), Err: storage.ErrNotFound}
 	}
 	res.Cursor = st.Cursor
@@ -257,11 +272,8 @@ func (s *Service) backfillPreview(ctx context.Context, name string, from, to tim
 			return res, err
 		}
 		for _, r := range page {
-			switch r.Trigger {
-			case jobs.TriggerSchedule, jobs.TriggerCatchup, jobs.TriggerBackfill:
-				if k := r.ScheduledAt.UnixMicro(); want[k] {
-					held[k] = r
-				}
+			if k := r.ScheduledAt.UnixMicro(); holdsTick(r.Trigger) && want[k] {
+				held[k] = r
 			}
 		}
 		read += len(page)
@@ -339,4 +351,9 @@ func (a *API) backfillJob(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, b)
+}
+
+// holdsTick reports whether a run of trigger t holds its tick (I1).
+func holdsTick(t jobs.Trigger) bool {
+	return t == jobs.TriggerSchedule || t == jobs.TriggerCatchup || t == jobs.TriggerBackfill
 }
