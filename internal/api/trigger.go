@@ -210,13 +210,18 @@ func (s *Service) Backfill(ctx context.Context, name string, req BackfillRequest
 	if err != nil {
 		return Backfill{}, err
 	}
+	if len(ticks) == 0 {
+		return Backfill{}, paramError("from", "no tick of %s from %s to %s", quote(j.Schedule), from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
 	out := Backfill{Job: name, From: from, To: to, Ticks: len(ticks), MaxConcurrent: req.MaxConcurrent, DryRun: req.DryRun}
 	if req.DryRun {
 		out.BackfillResult, err = s.backfillPreview(ctx, name, from, to, ticks)
 		return out, err
 	}
 	res, err := call(ctx, s, "backfill", func(ctx context.Context) (storage.BackfillResult, error) {
-		return s.opts.Store.Backfill(ctx, storage.BackfillParams{Job: name, From: from, To: to, Ticks: ticks,
+		// The backfill is its first and last tick: "7d" to "now" asked
+		// twice within a tick is the same backfill.
+		return s.opts.Store.Backfill(ctx, storage.BackfillParams{Job: name, From: ticks[0], To: ticks[len(ticks)-1], Ticks: ticks,
 			MaxConcurrent: req.MaxConcurrent, Actor: req.Actor, Now: now})
 	})
 	if errors.Is(err, storage.ErrNotFound) {
