@@ -157,3 +157,23 @@ func TestCLIBackfill(t *testing.T) {
 		})
 	}
 }
+
+func TestValidatePrintsParams(t *testing.T) {
+	clearEnv(t)
+	path := t.TempDir() + "/tock.yaml"
+	if err := os.WriteFile(path, []byte(paramsYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := cli("validate", "-c", path, "-n", "1")
+	want := `  params  TOCK_PARAM_DAY="2026-01-01" ~ /\d{4}-\d{2}-\d{2}/, TOCK_PARAM_CUSTOMER (required)`
+	if r.code != 0 || !strings.Contains(r.stdout, "params  \"@daily\"") || !strings.Contains(r.stdout, want) {
+		t.Fatalf("validate: exit %d\n%s\nwant a line %q", r.code, r.stdout, want)
+	}
+	bad := strings.Replace(paramsYAML, `pattern: '\d{4}-\d{2}-\d{2}'`, `pattern: '[0-9'`, 1)
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := cli("validate", "-c", path); r.code != 1 || !strings.Contains(r.stderr, `jobs[3].params[0].pattern: invalid pattern "[0-9"`) {
+		t.Fatalf("validate of a bad pattern: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,6 +37,9 @@ func newValidateCmd(g *globals) *cobra.Command {
 					state = " (paused)"
 				}
 				fmt.Fprintf(out, "%s%s  %q %s  %s\n", j.Name, state, j.Schedule, j.Location(), describeExecutor(j))
+				if j.Params != nil {
+					fmt.Fprintf(out, "  params  %s\n", describeParams(j.Params))
+				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				for _, t := range cfg.NextTimes(j, now, n) {
 					fmt.Fprintf(tw, "  next\t%s\t%s\n", t.In(j.Location()).Format("2006-01-02 15:04:05 MST"), t.UTC().Format(time.RFC3339))
@@ -60,4 +64,24 @@ func describeExecutor(j *jobs.Job) string {
 		return "http: " + j.HTTP.Method + " " + j.HTTP.URL
 	}
 	return ""
+}
+
+// describeParams shows a job's parameters as `tock validate` prints them:
+// name=default (as the job gets it: TOCK_PARAM_NAME), required ones
+// marked, patterns shown.
+func describeParams(ps *jobs.ParamSpec) string {
+	parts := make([]string, len(ps.List))
+	for i, p := range ps.List {
+		s := jobs.EnvName(p.Name)
+		if p.Default != nil {
+			s += "=" + strconv.Quote(*p.Default)
+		} else {
+			s += " (required)"
+		}
+		if p.Pattern != "" {
+			s += " ~ /" + p.Pattern + "/"
+		}
+		parts[i] = s
+	}
+	return strings.Join(parts, ", ")
 }

@@ -313,8 +313,7 @@ func (s *Store) activeRuns(ctx context.Context, tx *sqlx.Tx, names []string, now
 	out := map[string][]activeRun{}
 	err := chunks(len(names), chunkRows, func(lo, hi int) error {
 		q, args, err := in("SELECT id, job, status FROM runs WHERE job IN (?) "+
-			"AND (status IN ('queued', 'running') OR (status = 'scheduled' AND backfill_id IS NULL AND not_before <= ?)) "+
-			"ORDER BY id", names[lo:hi], s.t(now))
+			"AND status IN ('queued', 'running') ORDER BY id", names[lo:hi])
 		if err != nil {
 			return err
 		}
@@ -322,6 +321,19 @@ func (s *Store) activeRuns(ctx context.Context, tx *sqlx.Tx, names []string, now
 		if err := tx.SelectContext(ctx, &found, q, args...); err != nil {
 			return fmt.Errorf("reading active runs: %w", err)
 		}
+		// Due manual runs through runs_backfill_status: a backfill's
+		// waiting runs, possibly many, are not even read.
+		q, args, err = in("SELECT id, job, status FROM runs"+s.d.useIndex("runs_backfill_status")+
+			" WHERE backfill_id IS NULL AND status = 'scheduled' AND not_before <= ? AND job IN (?)", s.t(now), names[lo:hi])
+		if err != nil {
+			return err
+		}
+		var due []activeRun
+		if err := tx.SelectContext(ctx, &due, q, args...); err != nil {
+			return fmt.Errorf("reading due manual runs: %w", err)
+		}
+		found = append(found, due...)
+		sort.Slice(found, func(a, b int) bool { return found[a].ID < found[b].ID })
 		for _, a := range found {
 			out[a.Job] = append(out[a.Job], a)
 		}

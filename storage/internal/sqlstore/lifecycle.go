@@ -75,7 +75,9 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 		}
 		now := utc(p.Now)
 		var rows []runRow
-		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs WHERE backfill_id IS NULL AND status = 'scheduled' "+
+		// The index skips the waiting rows of backfills, which may be many.
+		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs"+s.d.useIndex("runs_backfill_status")+
+			" WHERE backfill_id IS NULL AND status = 'scheduled' "+
 			"AND scheduled_at <= ? AND not_before <= ? ORDER BY scheduled_at, id LIMIT ?"+s.d.ForUpdate,
 			s.t(now), s.t(now), batchLimit); err != nil {
 			return fmt.Errorf("reading due scheduled runs: %w", err)
