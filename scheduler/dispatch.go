@@ -371,10 +371,10 @@ func (t *term) poll(ctx context.Context) error {
 		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Job: t.cfg.Job})
 	})
 	if err != nil {
-		return fmt.Errorf("promoting manual triggers: %w", err)
+		return fmt.Errorf("promoting scheduled runs: %w", err)
 	}
 	if len(promoted) > 0 {
-		t.log.Info("manual triggers queued", slog.Int("runs", len(promoted)))
+		t.log.Info("scheduled runs queued (manual, backfill)", slog.Int("runs", len(promoted)))
 	}
 	s.push(ctx, promoted)
 	// Keep the watermark within a poll interval of the clock when nothing

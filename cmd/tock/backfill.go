@@ -19,6 +19,7 @@ import (
 func newBackfillCmd(g *globals) *cobra.Command {
 	var req api.BackfillRequest
 	var output string
+	var maxConcurrent int
 	cmd := &cobra.Command{
 		Use:   "backfill JOB --from T1 --to T2",
 		Short: "Create a run for every past tick of a job's schedule in a range (idempotent)",
@@ -28,10 +29,11 @@ has a run of any trigger (scheduled, catch-up, missed, an earlier backfill) is
 reported, not duplicated, so running the same backfill again creates nothing
 new. --to must not be in the future; ticks the scheduler has not reached yet
 are left to it. At most %d ticks per backfill. With --max-concurrent N the
-leader keeps at most N of the backfill's runs queued or running at once.
+leader keeps at most N (default %d) of the backfill's runs queued or
+running at once.
 
 --from and --to take an RFC 3339 time or a duration before now (24h, 7d);
---to also takes "now".`, api.MaxBackfillTicks),
+--to also takes "now".`, api.MaxBackfillTicks, api.DefaultBackfillMaxConcurrent),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
@@ -40,9 +42,10 @@ leader keeps at most N of the backfill's runs queued or running at once.
 			if req.From == "" || req.To == "" {
 				return exitError{2, "tock: --from and --to are required"}
 			}
-			if req.MaxConcurrent < 0 {
+			if maxConcurrent < 0 {
 				return exitError{2, "tock: --max-concurrent: must not be negative"}
 			}
+			req.MaxConcurrent = &maxConcurrent
 			req.Actor = cliActor()
 			return g.withBackend(cmd, args[0], func(ctx context.Context, b client.Backend) error {
 				res, err := b.Backfill(ctx, args[0], req)
@@ -60,7 +63,8 @@ leader keeps at most N of the backfill's runs queued or running at once.
 	fl := cmd.Flags()
 	fl.StringVar(&req.From, "from", "", "first instant of the range: RFC 3339 or a duration ago (7d)")
 	fl.StringVar(&req.To, "to", "", "last instant of the range: RFC 3339, a duration ago, or now")
-	fl.IntVar(&req.MaxConcurrent, "max-concurrent", 0, "at most N of the backfill's runs queued or running at once (0: no bound of its own)")
+	fl.IntVar(&maxConcurrent, "max-concurrent", api.DefaultBackfillMaxConcurrent,
+		"at most N of the backfill's runs queued or running at once (0: no bound of its own; runs queued longer than --dispatch-timeout fail)")
 	fl.BoolVar(&req.DryRun, "dry-run", false, "say what would be created, write nothing")
 	outputFlag(cmd, &output)
 	return cmd

@@ -26,6 +26,10 @@ const (
 	MaxTriggerPast = 24 * time.Hour
 	// MaxBackfillTicks bounds the ticks of one backfill.
 	MaxBackfillTicks = 100_000
+	// DefaultBackfillMaxConcurrent is a backfill's max_concurrent when
+	// the request sets none: a backfill queued all at once would wait in
+	// the queue longer than --dispatch-timeout and fail unclaimed.
+	DefaultBackfillMaxConcurrent = 64
 	// maxBackfillCount bounds how far a range too large is counted for
 	// its error message.
 	maxBackfillCount = 10 * MaxBackfillTicks
@@ -48,8 +52,9 @@ type BackfillRequest struct {
 	From string `json:"from"`
 	To   string `json:"to"`
 	// MaxConcurrent bounds the backfill's runs queued or running at once;
-	// 0 means no bound of its own.
-	MaxConcurrent int `json:"max_concurrent,omitempty"`
+	// 0 means no bound of its own (mind --dispatch-timeout); nil means
+	// DefaultBackfillMaxConcurrent.
+	MaxConcurrent *int `json:"max_concurrent,omitempty"`
 	// DryRun computes the answer without writing anything.
 	DryRun bool `json:"dry_run,omitempty"`
 	// Actor says who asked; the API sets it from the request.
@@ -203,8 +208,12 @@ func (s *Service) Backfill(ctx context.Context, name string, req BackfillRequest
 		return Backfill{}, paramError("to", "%s is in the future; the scheduler runs future ticks", to.Format(time.RFC3339))
 	case from.After(to):
 		return Backfill{}, paramError("from", "%s is after to (%s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
-	case req.MaxConcurrent < 0:
+	case req.MaxConcurrent != nil && *req.MaxConcurrent < 0:
 		return Backfill{}, paramError("max_concurrent", "must not be negative")
+	}
+	maxConcurrent := DefaultBackfillMaxConcurrent
+	if req.MaxConcurrent != nil {
+		maxConcurrent = *req.MaxConcurrent
 	}
 	ticks, err := BackfillTicks(j, from, to)
 	if err != nil {
@@ -213,7 +222,7 @@ func (s *Service) Backfill(ctx context.Context, name string, req BackfillRequest
 	if len(ticks) == 0 {
 		return Backfill{}, paramError("from", "no tick of %s from %s to %s", quote(j.Schedule), from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
-	out := Backfill{Job: name, From: from, To: to, Ticks: len(ticks), MaxConcurrent: req.MaxConcurrent, DryRun: req.DryRun}
+	out := Backfill{Job: name, From: from, To: to, Ticks: len(ticks), MaxConcurrent: maxConcurrent, DryRun: req.DryRun}
 	if req.DryRun {
 		out.BackfillResult, err = s.backfillPreview(ctx, name, from, to, ticks)
 		return out, err
@@ -222,7 +231,7 @@ func (s *Service) Backfill(ctx context.Context, name string, req BackfillRequest
 		// The backfill is its first and last tick: "7d" to "now" asked
 		// twice within a tick is the same backfill.
 		return s.opts.Store.Backfill(ctx, storage.BackfillParams{Job: name, From: ticks[0], To: ticks[len(ticks)-1], Ticks: ticks,
-			MaxConcurrent: req.MaxConcurrent, Actor: req.Actor, Now: now})
+			MaxConcurrent: maxConcurrent, Actor: req.Actor, Now: now})
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return out, &Error{Status: http.StatusConflict, Msg: fmt.Sprintf("job %s has no schedule cursor yet: no leader has scheduled it; start a replica with it and try again", quote(name)), Err: err}

@@ -416,6 +416,9 @@ type jobData struct {
 	Backfill *api.Backfill
 }
 
+// DefaultMaxConcurrent fills the backfill form's field.
+func (jobData) DefaultMaxConcurrent() int { return api.DefaultBackfillMaxConcurrent }
+
 func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
 	j, err := d.svc.Job(r.Context(), r.PathValue("name"))
 	if err != nil {
@@ -448,7 +451,7 @@ func (d *Dashboard) backfill(w http.ResponseWriter, r *http.Request) {
 				Msg: "max_concurrent: want a whole number, 0 or more", Err: api.ErrBadParam}, nil)
 			return
 		}
-		req.MaxConcurrent = n
+		req.MaxConcurrent = &n
 	}
 	b, err := d.svc.Backfill(r.Context(), name, req)
 	if err != nil {

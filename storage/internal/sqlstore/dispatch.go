@@ -161,8 +161,9 @@ func (s *Store) Dispatch(ctx context.Context, p storage.DispatchParams) ([]jobs.
 }
 
 // dropDispatched leaves out rows whose tick is already in history or
-// earlier in the batch. The fence lock serialises dispatchers, and only
-// Dispatch writes tick keys, so what it reads stays true until commit; the
+// earlier in the batch. The fence lock serialises dispatchers, and besides
+// Dispatch only Backfill writes tick keys, never after a job's cursor
+// (where a dispatch writes), so what it reads stays true until commit; the
 // INSERT still skips duplicates as a second guard.
 func (s *Store) dropDispatched(ctx context.Context, tx *sqlx.Tx, rows []*newRow) ([]*newRow, error) {
 	var ticks []*newRow
