@@ -368,7 +368,11 @@ func (t *term) poll(ctx context.Context) error {
 	}
 	t.storePaused = stored
 	promoted, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
-		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Job: t.cfg.Job})
+		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Job: t.cfg.Job,
+			Paused: func(name string) bool {
+				j := t.cfg.Job(name)
+				return stored[name] || j != nil && j.Paused
+			}})
 	})
 	if err != nil {
 		return fmt.Errorf("promoting scheduled runs: %w", err)

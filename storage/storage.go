@@ -64,7 +64,8 @@ type Store interface {
 	// with its job's digest and attempt budget, under the fencing check:
 	// manual runs whose due time has passed, and the runs of each backfill
 	// in tick order, at most the backfill's MaxConcurrent minus its runs
-	// already queued or running (no bound when 0). A manual run's params
+	// already queued or running (no bound when 0), unless the backfill's
+	// job is paused (params.Paused). A manual run's params
 	// are resolved against the leader's definition (jobs.ParamSpec.Resolve)
 	// and stored in full. Runs naming jobs absent from the leader's config,
 	// or whose params it refuses, are failed with a reason.
@@ -210,6 +211,10 @@ type PromoteParams struct {
 	// Job returns a job's definition in the leader's config, nil if it has
 	// none (jobs.Config.Job).
 	Job func(name string) *jobs.Job
+	// Paused reports whether a job is paused (in the store or the
+	// leader's config): its backfills wait until it is resumed. Nil: none
+	// is.
+	Paused func(name string) bool
 }
 
 // TriggerParams are the arguments of Store.TriggerRun.

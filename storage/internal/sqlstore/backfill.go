@@ -186,18 +186,19 @@ func (s *Store) jobCursor(ctx context.Context, tx *sqlx.Tx, job string) (time.Ti
 }
 
 // backfillDue returns up to limit scheduled backfill runs that may be
-// queued now: for each backfill with waiting runs, in id order, its
-// earliest waiting ticks, at most max_concurrent minus its runs already
-// queued or running.
-func (s *Store) backfillDue(ctx context.Context, tx *sqlx.Tx, limit int) ([]runRow, error) {
+// queued now: for each backfill with waiting runs whose job is not paused,
+// in id order, its earliest waiting ticks, at most max_concurrent minus
+// its runs already queued or running.
+func (s *Store) backfillDue(ctx context.Context, tx *sqlx.Tx, limit int, paused func(string) bool) ([]runRow, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	var open []struct {
-		ID  int64 `db:"id"`
-		Max int   `db:"max_concurrent"`
+		ID  int64  `db:"id"`
+		Job string `db:"job"`
+		Max int    `db:"max_concurrent"`
 	}
-	if err := tx.SelectContext(ctx, &open, "SELECT b.id, b.max_concurrent FROM backfills b WHERE EXISTS "+
+	if err := tx.SelectContext(ctx, &open, "SELECT b.id, b.job, b.max_concurrent FROM backfills b WHERE EXISTS "+
 		"(SELECT 1 FROM runs r WHERE r.backfill_id = b.id AND r.status = 'scheduled') ORDER BY b.id"); err != nil {
 		return nil, fmt.Errorf("reading open backfills: %w", err)
 	}
@@ -206,6 +207,9 @@ func (s *Store) backfillDue(ctx context.Context, tx *sqlx.Tx, limit int) ([]runR
 		room := limit - len(out)
 		if room <= 0 {
 			break
+		}
+		if paused != nil && paused(b.Job) {
+			continue
 		}
 		if b.Max > 0 {
 			var active int

@@ -82,7 +82,7 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 			s.t(now), s.t(now), batchLimit); err != nil {
 			return fmt.Errorf("reading due scheduled runs: %w", err)
 		}
-		more, err := s.backfillDue(ctx, tx, batchLimit-len(rows))
+		more, err := s.backfillDue(ctx, tx, batchLimit-len(rows), p.Paused)
 		if err != nil {
 			return err
 		}
