@@ -3,6 +3,8 @@ package storetest
 import (
 	"fmt"
 	"maps"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ var triggerCases = []testCase{
 	{"TriggerParamsResolvedOnPromotion", testTriggerParams},
 	{"BackfillIdempotent", testBackfillIdempotent},
 	{"BackfillNeedsCursor", testBackfillNoCursor},
+	{"BackfillConcurrent", testBackfillConcurrent},
 	{"BackfillMaxConcurrent", testBackfillMaxConcurrent},
 	{"WaitingRunsDoNotBlockForbid", testWaitingRunsAndForbid},
 }
@@ -327,5 +330,60 @@ func testWaitingRunsAndForbid(t *testing.T, s storage.Store) {
 	}
 	if w := list(t, s, storage.RunFilter{Job: "f", Status: jobs.StatusScheduled, Limit: 10}); len(w) != 2 {
 		t.Fatalf("waiting runs after the ticks = %d, want 2 (%v)", len(w), fmt.Sprint(ids(w)))
+	}
+}
+
+// testBackfillConcurrent: backfills racing over overlapping ranges insert
+// each tick once, and between them count every tick as created or present.
+func testBackfillConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	backfillSetup(t, s, "r")
+	from := t0.Add(-2000 * time.Minute)
+	ticks := minuteTicks(from, 1998) // up to t0-3m: none of the setup's ticks
+	const racers = 4
+	results := make([]storage.BackfillResult, racers)
+	errs := make([]error, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each racer covers all ticks but starts from another end.
+			mine := ticks
+			if i%2 == 1 {
+				mine = slices.Clone(ticks)
+				slices.Reverse(mine)
+			}
+			results[i], errs[i] = s.Backfill(ctx, storage.BackfillParams{Job: "r", From: from, To: ticks[len(ticks)-1],
+				Ticks: mine, Now: t0.Add(time.Duration(i) * time.Microsecond)})
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatalf("racer %d: %v", i, errs[i])
+		}
+		if r.Created+r.Present != len(ticks) {
+			t.Errorf("racer %d: created %d + present %d != %d ticks", i, r.Created, r.Present, len(ticks))
+		}
+		created += r.Created
+	}
+	if created != len(ticks) {
+		t.Errorf("racers created %d runs in all, want %d", created, len(ticks))
+	}
+	var n int
+	f := storage.RunFilter{Job: "r", Trigger: jobs.TriggerBackfill, Limit: 1000}
+	for {
+		page := list(t, s, f)
+		n += len(page)
+		if len(page) < f.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		f.Before = &storage.Cursor{ScheduledAt: last.ScheduledAt, ID: last.ID}
+	}
+	if n != len(ticks) {
+		t.Errorf("%d backfill rows, want %d", n, len(ticks))
 	}
 }
