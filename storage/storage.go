@@ -82,6 +82,11 @@ type Store interface {
 	// Run again after a failure part-way, it creates exactly the rows
 	// still missing.
 	Backfill(ctx context.Context, params BackfillParams) (BackfillResult, error)
+	// CancelBackfill cancels the backfill's runs still scheduled (its
+	// queued and running ones finish) and returns how many; the backfill
+	// run again creates none of them (their ticks have rows). ErrNotFound
+	// for an unknown backfill.
+	CancelBackfill(ctx context.Context, id int64, now time.Time) (int, error)
 
 	// ClaimMany moves, in one transaction, each run of params to running
 	// and opens its next attempt with a lease, if and only if it is still

@@ -88,14 +88,24 @@ func newPauseCmd(g *globals, pause bool) *cobra.Command {
 }
 
 func newCancelCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel RUN_ID",
-		Short: "Cancel a queued run, or stop a running one (SIGTERM to its process group)",
+	var backfill bool
+	cmd := &cobra.Command{
+		Use:   "cancel RUN_ID | cancel --backfill BACKFILL_ID",
+		Short: "Cancel a queued run, or stop a running one (SIGTERM to its process group); or a backfill's waiting runs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseRunID(args[0])
 			if err != nil {
 				return err
+			}
+			if backfill {
+				return g.withBackend(cmd, "", func(ctx context.Context, b client.Backend) error {
+					c, err := b.CancelBackfill(ctx, id)
+					if err == nil {
+						fmt.Fprintf(cmd.OutOrStdout(), "backfill %d: %d waiting runs canceled (its queued and running runs finish)\n", c.ID, c.Canceled)
+					}
+					return err
+				})
 			}
 			return g.withBackend(cmd, "", func(ctx context.Context, b client.Backend) error {
 				run, err := b.Cancel(ctx, id)
@@ -111,6 +121,8 @@ func newCancelCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&backfill, "backfill", false, "the argument is a backfill id: cancel its runs still waiting to be queued")
+	return cmd
 }
 
 // jobView is a job as `tock jobs` prints it.

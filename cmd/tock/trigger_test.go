@@ -135,6 +135,12 @@ func TestCLIBackfill(t *testing.T) {
 			if l := run(0, "runs", "--job", "backup", "--trigger", "backfill"); strings.Count(l.stdout, "backfill") != 2 {
 				t.Errorf("runs --trigger backfill:\n%s", l.stdout)
 			}
+			if c := run(0, "cancel", "--backfill", "1"); !strings.Contains(c.stdout, "backfill 1: 2 waiting runs canceled") {
+				t.Errorf("cancel --backfill printed %q", c.stdout)
+			}
+			if c := run(1, "cancel", "--backfill", "9"); !strings.Contains(c.stderr, "tock: backfill 9 not found") {
+				t.Errorf("cancel --backfill of an unknown backfill: %q", c.stderr)
+			}
 			j := run(0, "backfill", "backup", "--from", "1h", "--to", "30m", "-o", "json")
 			if !strings.Contains(j.stdout, `"present": 5`) {
 				t.Errorf("-o json:\n%s", j.stdout)

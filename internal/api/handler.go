@@ -91,6 +91,7 @@ func (a *API) Routes() []Route {
 		{Method: http.MethodGet, Pattern: Prefix + "/runs", handler: a.listRuns},
 		{Method: http.MethodGet, Pattern: Prefix + "/runs/{id}", handler: a.getRun},
 		{Method: http.MethodPost, Pattern: Prefix + "/runs/{id}/cancel", Write: true, handler: a.cancelRun},
+		{Method: http.MethodPost, Pattern: Prefix + "/backfills/{id}/cancel", Write: true, handler: a.cancelBackfill},
 		{Method: http.MethodGet, Pattern: Prefix + "/cluster", handler: a.cluster},
 	}
 }

@@ -371,3 +371,40 @@ func (a *API) backfillJob(w http.ResponseWriter, r *http.Request) {
 func holdsTick(t jobs.Trigger) bool {
 	return t == jobs.TriggerSchedule || t == jobs.TriggerCatchup || t == jobs.TriggerBackfill
 }
+
+// BackfillCancel is the answer of a backfill's cancel.
+type BackfillCancel struct {
+	ID int64 `json:"id"`
+	// Canceled counts the runs the cancel ended (those still waiting).
+	Canceled int `json:"canceled"`
+}
+
+// CancelBackfill cancels the runs of a backfill that still wait to be
+// queued; its queued and running runs finish.
+func (s *Service) CancelBackfill(ctx context.Context, id int64) (BackfillCancel, error) {
+	n, err := call(ctx, s, "cancel_backfill", func(ctx context.Context) (int, error) {
+		return s.opts.Store.CancelBackfill(ctx, id, s.Now().UTC())
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return BackfillCancel{}, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("backfill %d not found", id), Err: err}
+	}
+	if err != nil {
+		return BackfillCancel{}, err
+	}
+	s.log.Info("backfill canceled", slog.Int64("backfill_id", id), slog.Int("runs", n))
+	return BackfillCancel{ID: id, Canceled: n}, nil
+}
+
+func (a *API) cancelBackfill(w http.ResponseWriter, r *http.Request) {
+	id, err := ParseRunID("id", r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	c, err := a.svc.CancelBackfill(r.Context(), id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,14 @@ func TestBackfillAPI(t *testing.T) {
 	runs, err := f.store.ListRuns(context.Background(), storage.RunFilter{Job: "backup", Trigger: jobs.TriggerBackfill, Limit: 10})
 	if err != nil || len(runs) != 2 || runs[0].BackfillID != b.ID || !runs[1].ScheduledAt.Equal(t0.Add(-time.Hour)) {
 		t.Fatalf("backfill runs = %+v, %v", runs, err)
+	}
+	var c BackfillCancel
+	if resp := do(t, "POST", srv.URL+"/api/v1/backfills/"+strconv.FormatInt(b.ID, 10)+"/cancel", "", nil, &c); resp.StatusCode != http.StatusOK ||
+		c.ID != b.ID || c.Canceled != 2 {
+		t.Fatalf("cancel backfill: %d %+v", resp.StatusCode, c)
+	}
+	if resp := do(t, "POST", srv.URL+"/api/v1/backfills/"+strconv.FormatInt(b.ID+1, 10)+"/cancel", "", nil, &c); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("cancel of an unknown backfill: %d", resp.StatusCode)
 	}
 	for _, tc := range []struct{ body, param, msg string }{
 		{`{"from": "1h", "to": "` + t0.Add(time.Minute).Format(time.RFC3339) + `"}`, "to", "in the future"},

@@ -29,6 +29,8 @@ type Backend interface {
 	// Backfill creates the missing runs of job's ticks in a past range
 	// (or, with DryRun, says what it would create).
 	Backfill(ctx context.Context, job string, req api.BackfillRequest) (api.Backfill, error)
+	// CancelBackfill cancels the runs of a backfill still waiting.
+	CancelBackfill(ctx context.Context, id int64) (api.BackfillCancel, error)
 	// SetPaused pauses or resumes job on every replica and returns its new
 	// state.
 	SetPaused(ctx context.Context, job string, paused bool) (api.Job, error)

@@ -145,6 +145,15 @@ func (s *Direct) Backfill(ctx context.Context, job string, req api.BackfillReque
 	return b, local(err)
 }
 
+// CancelBackfill cancels the runs of a backfill still waiting.
+func (s *Direct) CancelBackfill(ctx context.Context, id int64) (api.BackfillCancel, error) {
+	if err := checkRunID(id); err != nil {
+		return api.BackfillCancel{}, err
+	}
+	c, err := s.svc.CancelBackfill(ctx, id)
+	return c, local(err)
+}
+
 // SetPaused pauses or resumes a job of the config.
 func (s *Direct) SetPaused(ctx context.Context, job string, paused bool) (api.Job, error) {
 	if err := s.config(); err != nil {

@@ -176,6 +176,16 @@ func (c *HTTP) Backfill(ctx context.Context, job string, req api.BackfillRequest
 	return b, err
 }
 
+// CancelBackfill calls POST /backfills/{id}/cancel.
+func (c *HTTP) CancelBackfill(ctx context.Context, id int64) (api.BackfillCancel, error) {
+	var b api.BackfillCancel
+	if err := checkRunID(id); err != nil {
+		return b, err
+	}
+	err := c.call(ctx, http.MethodPost, "/backfills/"+strconv.FormatInt(id, 10)+"/cancel", nil, storage.ErrNotFound, &b)
+	return b, err
+}
+
 // SetPaused calls POST /jobs/{name}/pause or /resume.
 func (c *HTTP) SetPaused(ctx context.Context, job string, paused bool) (api.Job, error) {
 	var j api.Job

@@ -100,6 +100,7 @@ func New(o Options) (*Dashboard, error) {
 	d.mux.HandleFunc("POST /jobs/{name}/pause", d.form(d.write(d.setPaused(true))))
 	d.mux.HandleFunc("POST /jobs/{name}/resume", d.form(d.write(d.setPaused(false))))
 	d.mux.HandleFunc("POST /runs/{id}/cancel", d.form(d.write(d.cancel)))
+	d.mux.HandleFunc("POST /backfills/{id}/cancel", d.form(d.write(d.cancelBackfill)))
 	d.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.errorPage(w, r, http.StatusNotFound, "No such page.")
 	})
@@ -464,4 +465,21 @@ func (d *Dashboard) backfill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.render(w, http.StatusOK, "job", d.newPage(w, r, "Job "+j.Name, "jobs", jobData{Job: j, Backfill: &b}))
+}
+
+func (d *Dashboard) cancelBackfill(w http.ResponseWriter, r *http.Request) {
+	id, err := api.ParseRunID("id", r.PathValue("id"))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	if _, err := d.svc.CancelBackfill(r.Context(), id); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	back := "/runs?trigger=backfill"
+	if job := r.PostForm.Get("job"); job != "" {
+		back += "&job=" + url.QueryEscape(job)
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }

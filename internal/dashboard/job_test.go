@@ -67,6 +67,15 @@ func TestJobPageForms(t *testing.T) {
 	if err != nil || len(bf) != 2 {
 		t.Fatalf("backfill runs: %v %v", bf, err)
 	}
+	_, body, _ = r.get(r.c, fmt.Sprintf("/runs/%d", bf[0].ID))
+	wantContains(t, "backfill run page", body, fmt.Sprintf(`action="/backfills/%d/cancel"`, bf[0].BackfillID))
+	status, _, hdr = r.post(r.c, fmt.Sprintf("/backfills/%d/cancel", bf[0].BackfillID), url.Values{"csrf": {tok}, "job": {"backup"}})
+	if status != http.StatusSeeOther || hdr.Get("Location") != "/runs?trigger=backfill&job=backup" {
+		t.Errorf("cancel backfill: %d %q", status, hdr.Get("Location"))
+	}
+	if c, _, _ := r.h.Store.GetRun(context.Background(), bf[0].ID); c.Status != jobs.StatusCanceled {
+		t.Errorf("backfill run after the cancel: %s", c.Status)
+	}
 	status, body, _ = r.post(r.c, "/jobs/backup/backfill", url.Values{"csrf": {tok}, "from": {"1h"}, "to": {"30m"}, "max_concurrent": {"x"}})
 	if status != http.StatusBadRequest || !strings.Contains(body, "max_concurrent: want a whole number") {
 		t.Errorf("backfill with a bad max_concurrent: %d", status)

@@ -18,6 +18,7 @@ var triggerCases = []testCase{
 	{"BackfillIdempotent", testBackfillIdempotent},
 	{"BackfillNeedsCursor", testBackfillNoCursor},
 	{"BackfillConcurrent", testBackfillConcurrent},
+	{"CancelBackfill", testCancelBackfill},
 	{"BackfillMaxConcurrent", testBackfillMaxConcurrent},
 	{"WaitingRunsDoNotBlockForbid", testWaitingRunsAndForbid},
 }
@@ -386,4 +387,48 @@ func testBackfillConcurrent(t *testing.T, s storage.Store) {
 	if n != len(ticks) {
 		t.Errorf("%d backfill rows, want %d", n, len(ticks))
 	}
+}
+
+// testCancelBackfill: canceling a backfill cancels its waiting runs, not
+// its queued ones nor other runs, and the backfill run again recreates
+// none of them.
+func testCancelBackfill(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	e, scheduled := backfillSetup(t, s, "x")
+	from := t0.Add(-1500 * time.Minute)
+	ticks := minuteTicks(from, 1200)
+	p := storage.BackfillParams{Job: "x", From: from, To: ticks[len(ticks)-1], Ticks: ticks, MaxConcurrent: 2, Now: t0}
+	res, err := s.Backfill(ctx, p)
+	if err != nil || res.Created != 1200 {
+		t.Fatalf("Backfill = (%+v, %v)", res, err)
+	}
+	queued := promote(t, s, e, t0, &jobs.Job{Name: "x", Digest: "d-x"})
+	if len(queued) != 2 {
+		t.Fatalf("promoted %d, want 2", len(queued))
+	}
+	n, err := s.CancelBackfill(ctx, res.ID, t0.Add(time.Second))
+	if err != nil || n != 1198 {
+		t.Fatalf("CancelBackfill = (%d, %v), want 1198", n, err)
+	}
+	for _, r := range queued {
+		if got, _ := get(t, s, r.ID); got.Status != jobs.StatusQueued {
+			t.Errorf("queued run %d of the backfill is %s after the cancel", r.ID, got.Status)
+		}
+	}
+	if got, _ := get(t, s, scheduled.ID); got.Status != jobs.StatusQueued {
+		t.Errorf("the scheduler's run %d is %s after the cancel", scheduled.ID, got.Status)
+	}
+	c := list(t, s, storage.RunFilter{Job: "x", Status: jobs.StatusCanceled, Limit: 1})
+	if len(c) != 1 || c[0].Error != fmt.Sprintf("backfill %d canceled before the run started", res.ID) {
+		t.Fatalf("canceled run = %+v", c)
+	}
+	if more := promote(t, s, e, t0.Add(time.Hour), &jobs.Job{Name: "x", Digest: "d-x"}); len(more) != 0 {
+		t.Fatalf("promotion after the cancel = %v", ids(more))
+	}
+	again, err := s.Backfill(ctx, p)
+	if err != nil || again.Created != 0 || again.PresentByStatus[jobs.StatusCanceled] != 1198 {
+		t.Fatalf("Backfill after the cancel = (%+v, %v), want nothing created, 1198 canceled present", again, err)
+	}
+	_, err = s.CancelBackfill(ctx, res.ID+100, t0)
+	wantErr(t, "CancelBackfill of an unknown backfill", err, storage.ErrNotFound)
 }

@@ -230,3 +230,51 @@ func (s *Store) backfillDue(ctx context.Context, tx *sqlx.Tx, limit int, paused 
 	}
 	return out, nil
 }
+
+// reasonBackfillCanceled is the error of a backfill run canceled with its
+// backfill.
+const reasonBackfillCanceled = "backfill %d canceled before the run started"
+
+// CancelBackfill cancels the still scheduled runs of backfill id, in
+// transactions of at most batchLimit runs.
+func (s *Store) CancelBackfill(ctx context.Context, id int64, now time.Time) (int, error) {
+	var exists int
+	err := s.query(ctx, fmt.Sprintf("reading backfill %d", id), func(db *sqlx.DB) error {
+		return db.GetContext(ctx, &exists, "SELECT COUNT(*) FROM backfills WHERE id = ?", id)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if exists == 0 {
+		return 0, fmt.Errorf("backfill %d: %w", id, storage.ErrNotFound)
+	}
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, fmt.Sprintf("canceling backfill %d", id), func(tx *sqlx.Tx) error {
+			var ids []int64
+			if err := tx.SelectContext(ctx, &ids, "SELECT id FROM runs WHERE backfill_id = ? AND status = 'scheduled' "+
+				"ORDER BY scheduled_at, id LIMIT ?"+s.d.ForUpdate, id, batchLimit); err != nil {
+				return err
+			}
+			n = int64(len(ids))
+			if n == 0 {
+				return nil
+			}
+			q, args, err := in("UPDATE runs SET status = 'canceled', finished_at = ?, error = ? WHERE id IN (?) AND status = 'scheduled'",
+				s.t(now), fmt.Sprintf(reasonBackfillCanceled, id), ids)
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, q, args...)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if n < batchLimit {
+			return total, nil
+		}
+	}
+}
