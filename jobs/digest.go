@@ -145,6 +145,20 @@ func (c *canon) jobDigest(j *Job) string {
 			c.int("run_on.broadcast", 1)
 		}
 	}
+	// Params change what executes; a job without them encodes nothing,
+	// so its digest stays what it was before params existed.
+	if ps := j.Params; ps != nil {
+		c.count("params", "#", int64(len(ps.List)))
+		for _, p := range ps.List {
+			c.str("param.name", p.Name)
+			if p.Default != nil {
+				c.str("param.default", *p.Default)
+			} else {
+				c.str("param.required", "")
+			}
+			c.str("param.pattern", p.Pattern)
+		}
+	}
 	return c.sum()
 }
 

@@ -100,6 +100,10 @@ type Job struct {
 	// Schedule: it then runs only when its upstreams do.
 	Deps *Deps `json:"after,omitempty"`
 
+	// Params are the parameters the job declares (params:), nil when it
+	// declares none.
+	Params *ParamSpec `json:"params,omitempty"`
+
 	// Digest identifies the definition (schedule, executor, env, limits):
 	// a worker runs a dispatched run only if its own copy has the same digest
 	// (I7). Paused and the alert settings are left out: they do not change
@@ -139,7 +143,12 @@ func (j *Job) Next(t time.Time) time.Time {
 }
 
 // MaxAttempts is the first attempt plus retries.
-func (j *Job) MaxAttempts() int { return 1 + j.Retries }
+func (j *Job) MaxAttempts() int {
+	if j.Settings == nil {
+		return 1
+	}
+	return 1 + j.Retries
+}
 
 // ExecutorKind names the job's executor: "command", "shell" or "http".
 func (j *Job) ExecutorKind() string {

@@ -68,10 +68,13 @@ const (
 	// TriggerDependency marks a run started because its upstream runs
 	// ended (after:).
 	TriggerDependency Trigger = "dependency"
+	// TriggerBackfill marks a run created by a backfill for a past tick
+	// of the job's schedule; it holds that tick like a scheduled run (I1).
+	TriggerBackfill Trigger = "backfill"
 )
 
 // AllTriggers lists every trigger.
-var AllTriggers = []Trigger{TriggerSchedule, TriggerCatchup, TriggerManual, TriggerRetry, TriggerDependency}
+var AllTriggers = []Trigger{TriggerSchedule, TriggerCatchup, TriggerManual, TriggerRetry, TriggerDependency, TriggerBackfill}
 
 // ParseTrigger parses a trigger name.
 func ParseTrigger(s string) (Trigger, error) {
@@ -117,6 +120,13 @@ type Run struct {
 	// carry to claim the run, as the leader's config said when it queued
 	// it; "" for none.
 	RunOnLabels string `json:"run_on_labels,omitempty"`
+	// Params are the parameters a manual trigger set, with the job's
+	// defaults filled in once the leader queued the run; nil for a run
+	// that executes with the job's defaults (scheduled, catch-up,
+	// backfill).
+	Params map[string]string `json:"params,omitempty"`
+	// BackfillID is the backfill that created the run, 0 for none.
+	BackfillID int64 `json:"backfill_id,omitempty"`
 	// Epoch is the leader epoch in force when the current attempt was
 	// claimed, as stored on that attempt (Attempt.Epoch). Store.Claim and
 	// Store.ClaimMany set it on the runs they return, for the worker's

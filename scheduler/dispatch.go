@@ -393,13 +393,17 @@ func (t *term) poll(ctx context.Context) error {
 	t.storePaused = stored
 	promoted, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
 		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Job: t.cfg.Job,
-			Dependents: t.cfg.Dependents})
+			Dependents: t.cfg.Dependents,
+			Paused: func(name string) bool {
+				j := t.cfg.Job(name)
+				return stored[name] || j != nil && j.Paused
+			}})
 	})
 	if err != nil {
-		return fmt.Errorf("promoting manual triggers: %w", err)
+		return fmt.Errorf("promoting scheduled runs: %w", err)
 	}
 	if len(promoted) > 0 {
-		t.log.Info("manual triggers queued", slog.Int("runs", len(promoted)))
+		t.log.Info("scheduled runs queued (manual, backfill)", slog.Int("runs", len(promoted)))
 	}
 	s.push(ctx, promoted)
 	if err := t.resolveDeps(ctx); err != nil {

@@ -76,14 +76,42 @@ type Store interface {
 	// timeout if none does (FailUnclaimed). Concurrency policies act on
 	// the tick, before it is split.
 	Dispatch(ctx context.Context, params DispatchParams) ([]jobs.Run, error)
-	// Trigger inserts a manual run in status scheduled; the leader promotes
-	// it with PromoteScheduled.
+	// Trigger inserts a manual run in status scheduled, due at at; the
+	// leader promotes it with PromoteScheduled. It is TriggerRun without
+	// params, created at at.
 	Trigger(ctx context.Context, job string, at time.Time) (jobs.Run, error)
-	// PromoteScheduled moves scheduled (manual) runs of the given jobs to
-	// queued, stamping each with its job's digest and attempt budget, under
-	// the fencing check; runs naming jobs absent from the map are failed
-	// with a reason.
+	// TriggerRun inserts a manual run in status scheduled, due at
+	// params.At (scheduled_at and not_before), carrying params.Params;
+	// the leader promotes it with PromoteScheduled once due. The store
+	// checks neither the job nor the params (it has no config).
+	TriggerRun(ctx context.Context, params TriggerParams) (jobs.Run, error)
+	// PromoteScheduled moves due scheduled runs to queued, stamping each
+	// with its job's digest and attempt budget, under the fencing check:
+	// manual runs whose due time has passed, and the runs of each backfill
+	// in tick order, at most the backfill's MaxConcurrent minus its runs
+	// already queued or running (no bound when 0), unless the backfill's
+	// job is paused (params.Paused). A manual run's params
+	// are resolved against the leader's definition (jobs.ParamSpec.Resolve)
+	// and stored in full. Runs naming jobs absent from the leader's config,
+	// or whose params it refuses, are failed with a reason.
 	PromoteScheduled(ctx context.Context, params PromoteParams) ([]jobs.Run, error)
+	// Backfill records a backfill of params.Job over [From, To] (once per
+	// job and range: the same range again returns the same ID, with
+	// MaxConcurrent updated) and inserts a scheduled run with trigger
+	// backfill for each of params.Ticks that has no row yet, holding the
+	// tick like a scheduled run (I1), in transactions of a bounded number
+	// of ticks. Ticks that already have a row are counted by status, not
+	// touched. Ticks after the job's schedule cursor (JobState.Cursor) are
+	// left out and counted in LeftToScheduler: the scheduler accounts for
+	// them. ErrNotFound (nothing written) when the job has no cursor yet.
+	// Run again after a failure part-way, it creates exactly the rows
+	// still missing.
+	Backfill(ctx context.Context, params BackfillParams) (BackfillResult, error)
+	// CancelBackfill cancels the backfill's runs still scheduled (its
+	// queued and running ones finish) and returns how many; the backfill
+	// run again creates none of them (their ticks have rows). ErrNotFound
+	// for an unknown backfill.
+	CancelBackfill(ctx context.Context, id int64, now time.Time) (int, error)
 
 	// ResolveDeps decides, in one fenced transaction (ErrFenced like
 	// Dispatch), the dependent runs of ended upstream runs
@@ -286,6 +314,10 @@ type PromoteParams struct {
 	// leader's config (jobs.Config.Dependents); a promoted run of a job
 	// with dependents is marked deps pending. Nil: none has.
 	Dependents func(name string) []*jobs.Job
+	// Paused reports whether a job is paused (in the store or the
+	// leader's config): its backfills wait until it is resumed. Nil: none
+	// is.
+	Paused func(name string) bool
 }
 
 // DepsParams are the arguments of Store.ResolveDeps.
@@ -307,6 +339,60 @@ type DepsParams struct {
 	// since the last call and once for runs a fan-in waits on; 0 means
 	// the store's default.
 	Limit int
+}
+
+// TriggerParams are the arguments of Store.TriggerRun.
+type TriggerParams struct {
+	Job string
+	// At is when the run is due.
+	At time.Time
+	// Now is the creation time; zero means At.
+	Now time.Time
+	// Params are the parameters the trigger sets, as given (checked by
+	// the caller against its config, and by the leader when it promotes
+	// the run).
+	Params map[string]string
+}
+
+// BackfillParams are the arguments of Store.Backfill.
+type BackfillParams struct {
+	Job string
+	// From and To bound the range, both inclusive; they identify the
+	// backfill with Job.
+	From, To time.Time
+	// Ticks are the job's schedule ticks in [From, To], ascending.
+	Ticks []time.Time
+	// MaxConcurrent bounds the backfill's runs queued or running at once;
+	// 0 means no bound beyond the worker pools.
+	MaxConcurrent int
+	// Actor says who asked (recorded on a new backfill).
+	Actor string
+	Now   time.Time
+}
+
+// BackfillResult is what Store.Backfill did.
+type BackfillResult struct {
+	ID int64 `json:"id"`
+	// Created counts the runs inserted by this call.
+	Created int `json:"created"`
+	// Present counts the ticks that already had a row, of any trigger;
+	// PresentByStatus splits them by the row's status.
+	Present         int                    `json:"present"`
+	PresentByStatus map[jobs.RunStatus]int `json:"present_by_status"`
+	// Examples are a few of the present ticks' rows, earliest first.
+	Examples []BackfillTick `json:"examples"`
+	// LeftToScheduler counts ticks after the job's schedule cursor,
+	// Cursor: not created, since the scheduler accounts for them.
+	LeftToScheduler int       `json:"left_to_scheduler"`
+	Cursor          time.Time `json:"cursor"`
+}
+
+// BackfillTick is a tick of a backfill and the row that holds it.
+type BackfillTick struct {
+	At      time.Time      `json:"at"`
+	RunID   int64          `json:"run_id"`
+	Status  jobs.RunStatus `json:"status"`
+	Trigger jobs.Trigger   `json:"trigger"`
 }
 
 // ClaimParams are the arguments of each item of Store.ClaimMany.

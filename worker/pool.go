@@ -402,7 +402,16 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 		}
 		gate = func() error { return fence.check(p.opts.Clock.Now()) }
 	}
+	params, err := job.ParamsForRun(run.Params)
+	if err != nil {
+		// The leader checked them against the same definition (the digest
+		// covers the params), so only a hand-edited row gets here.
+		p.endAttempt(ctx, cancel, hbDone, log, job, run,
+			executor.Result{Status: jobs.StatusFailed, Error: "not started: " + err.Error()})
+		return
+	}
 	res := p.exec(ctx, job, executor.Options{
+		Params:      params,
 		KillGrace:   p.opts.KillGrace,
 		OutputLimit: p.opts.OutputLimit,
 		HTTPClient:  p.httpClient,

@@ -141,6 +141,11 @@ func flagOf(param string) string {
 		return "RUN_ID"
 	case "cursor":
 		return "--before"
+	case "max_concurrent":
+		return "--max-concurrent"
+	}
+	if name, ok := strings.CutPrefix(param, "params."); ok {
+		return "--param " + name
 	}
 	return "--" + param
 }

@@ -4,30 +4,62 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tock-sched/tock/internal/api"
 	"github.com/tock-sched/tock/internal/client"
 	"github.com/tock-sched/tock/jobs"
 )
 
 func newTriggerCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var params []string
+	var at string
+	cmd := &cobra.Command{
 		Use:   "trigger JOB",
-		Short: "Run a job now (the leader queues it within a second)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Run a job now or at a given time, optionally with parameters (the leader queues it when due)",
+		Long: `Run a job now or at a given time, optionally with parameters.
+
+--param NAME=VALUE sets one of the job's declared params (repeatable); the
+others get their defaults. --at TIME makes the run due at TIME (RFC 3339,
+or +DURATION such as +10m); it waits in the store as a scheduled run, so it
+survives failover and can be canceled (tock cancel) until it starts.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			req := api.TriggerRequest{At: at}
+			for _, kv := range params {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return exitError{2, fmt.Sprintf("tock: --param %q: want NAME=VALUE", kv)}
+				}
+				if req.Params == nil {
+					req.Params = map[string]string{}
+				}
+				if _, dup := req.Params[k]; dup {
+					return exitError{2, fmt.Sprintf("tock: --param %s given twice", k)}
+				}
+				req.Params[k] = v
+			}
 			return g.withBackend(cmd, args[0], func(ctx context.Context, b client.Backend) error {
-				run, err := b.Trigger(ctx, args[0])
-				if err == nil {
+				run, err := b.TriggerWith(ctx, args[0], req)
+				if err != nil {
+					return err
+				}
+				if at != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "triggered %s: run %d, due %s\n", args[0], run.ID, run.ScheduledAt.UTC().Format(time.RFC3339))
+				} else {
 					fmt.Fprintf(cmd.OutOrStdout(), "triggered %s: run %d\n", args[0], run.ID)
 				}
-				return err
+				return nil
 			})
 		},
 	}
+	cmd.Flags().StringArrayVar(&params, "param", nil, "NAME=VALUE: set a declared parameter (repeatable)")
+	cmd.Flags().StringVar(&at, "at", "", "due time: RFC 3339 or +DURATION (+10m); default now")
+	return cmd
 }
 
 func newPauseCmd(g *globals, pause bool) *cobra.Command {
@@ -56,14 +88,24 @@ func newPauseCmd(g *globals, pause bool) *cobra.Command {
 }
 
 func newCancelCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel RUN_ID",
-		Short: "Cancel a queued run, or stop a running one (SIGTERM to its process group)",
+	var backfill bool
+	cmd := &cobra.Command{
+		Use:   "cancel RUN_ID | cancel --backfill BACKFILL_ID",
+		Short: "Cancel a queued run, or stop a running one (SIGTERM to its process group); or a backfill's waiting runs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseRunID(args[0])
 			if err != nil {
 				return err
+			}
+			if backfill {
+				return g.withBackend(cmd, "", func(ctx context.Context, b client.Backend) error {
+					c, err := b.CancelBackfill(ctx, id)
+					if err == nil {
+						fmt.Fprintf(cmd.OutOrStdout(), "backfill %d: %d waiting runs canceled (its queued and running runs finish)\n", c.ID, c.Canceled)
+					}
+					return err
+				})
 			}
 			return g.withBackend(cmd, "", func(ctx context.Context, b client.Backend) error {
 				run, err := b.Cancel(ctx, id)
@@ -79,6 +121,8 @@ func newCancelCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&backfill, "backfill", false, "the argument is a backfill id: cancel its runs still waiting to be queued")
+	return cmd
 }
 
 // jobView is a job as `tock jobs` prints it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -89,7 +90,7 @@ func newRunsCmd(g *globals) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&q.Job, "job", "", "only this job")
 	fl.StringVar(&q.Status, "status", "", "only this status: "+joinStatuses())
-	fl.StringVar(&q.Trigger, "trigger", "", "only this trigger: schedule, catchup, manual, retry")
+	fl.StringVar(&q.Trigger, "trigger", "", "only this trigger: schedule, catchup, manual, retry, backfill")
 	fl.StringVar(&q.Since, "since", "", "scheduled at or after: a duration ago (24h, 7d) or RFC 3339 time")
 	fl.StringVar(&q.Until, "until", "", "scheduled before: a duration ago or RFC 3339 time")
 	fl.StringVar(&before, "before", "", "keyset cursor: SCHEDULED_AT,ID as printed after the previous page, or the API's next_cursor")
@@ -259,6 +260,23 @@ func printRun(w io.Writer, r jobs.Run, atts []jobs.Attempt) {
 	}
 	if r.CancelRequested {
 		fmt.Fprintf(tw, "cancel\trequested\n")
+	}
+	if r.BackfillID != 0 {
+		fmt.Fprintf(tw, "backfill\t%d\n", r.BackfillID)
+	}
+	if len(r.Params) > 0 {
+		keys := make([]string, 0, len(r.Params))
+		for k := range r.Params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			label := ""
+			if i == 0 {
+				label = "params"
+			}
+			fmt.Fprintf(tw, "%s\t%s=%s\n", label, k, strconv.Quote(r.Params[k]))
+		}
 	}
 	tw.Flush()
 	for _, a := range atts {

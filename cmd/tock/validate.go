@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,6 +46,9 @@ func newValidateCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(out, "%s%s  %s  %s%s\n", j.Name, state, describeAfter(j), describeExecutor(j), describePlacement(j))
 				} else {
 					fmt.Fprintf(out, "%s%s  %q %s  %s%s\n", j.Name, state, j.Schedule, j.Location(), describeExecutor(j), describePlacement(j))
+				}
+				if j.Params != nil {
+					fmt.Fprintf(out, "  params  %s\n", describeParams(j.Params))
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				for _, t := range cfg.NextTimes(j, now, n) {
@@ -160,4 +164,24 @@ func describeAfter(j *jobs.Job) string {
 		return "after " + strings.Join(names, " + ") + " (same tick)"
 	}
 	return "after " + names[0]
+}
+
+// describeParams shows a job's parameters as `tock validate` prints them:
+// name=default (as the job gets it: TOCK_PARAM_NAME), required ones
+// marked, patterns shown.
+func describeParams(ps *jobs.ParamSpec) string {
+	parts := make([]string, len(ps.List))
+	for i, p := range ps.List {
+		s := jobs.EnvName(p.Name)
+		if p.Default != nil {
+			s += "=" + strconv.Quote(*p.Default)
+		} else {
+			s += " (required)"
+		}
+		if p.Pattern != "" {
+			s += " ~ /" + p.Pattern + "/"
+		}
+		parts[i] = s
+	}
+	return strings.Join(parts, ", ")
 }

@@ -286,6 +286,9 @@ func lateVerdict(limit time.Duration, pending, recent []jobs.Run, now time.Time)
 		if r.Status != jobs.StatusQueued && r.Status != jobs.StatusScheduled {
 			continue // a listing raced a claim; the run started
 		}
+		if r.Trigger == jobs.TriggerBackfill {
+			continue // waits by design, bounded by its max_concurrent
+		}
 		if wait := now.Sub(dueAt(r)); wait > limit && wait > worstWait {
 			worst, worstWait = &pending[i], wait
 		}

@@ -68,6 +68,8 @@ func TestLateVerdict(t *testing.T) {
 		{"pending beats an on-time start", []jobs.Run{queued(12, h-3*limit, h-3*limit)},
 			[]jobs.Run{started(13, h-limit, h-limit, h-limit, 1)},
 			verdict{known: true, firing: true, runID: 12, detail: "has waited 3m0s"}},
+		{"backfill runs waiting their turn are not late", []jobs.Run{{ID: 15, Status: jobs.StatusScheduled, Trigger: jobs.TriggerBackfill,
+			ScheduledAt: t0.Add(-24 * h), NotBefore: t0}}, nil, verdict{}},
 		{"manual run waiting since its trigger", []jobs.Run{{ID: 14, Status: jobs.StatusScheduled, Trigger: jobs.TriggerManual,
 			ScheduledAt: t0.Add(h - 2*limit)}}, nil, verdict{known: true, firing: true, runID: 14, detail: "(manual,"}},
 	}

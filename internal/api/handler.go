@@ -47,7 +47,10 @@ type Route struct {
 	Write bool
 	// Open is true for calls that need no token at all (health, the
 	// OpenAPI document).
-	Open    bool
+	Open bool
+	// Body is true for write calls that read a JSON body (others have
+	// theirs drained and ignored).
+	Body    bool
 	handler http.HandlerFunc
 }
 
@@ -81,12 +84,14 @@ func (a *API) Routes() []Route {
 		{Method: http.MethodGet, Pattern: Prefix + "/openapi.json", Open: true, handler: serveOpenAPI},
 		{Method: http.MethodGet, Pattern: Prefix + "/jobs", handler: a.listJobs},
 		{Method: http.MethodGet, Pattern: Prefix + "/jobs/{name}", handler: a.getJob},
-		{Method: http.MethodPost, Pattern: Prefix + "/jobs/{name}/trigger", Write: true, handler: a.triggerJob},
+		{Method: http.MethodPost, Pattern: Prefix + "/jobs/{name}/trigger", Write: true, Body: true, handler: a.triggerJob},
+		{Method: http.MethodPost, Pattern: Prefix + "/jobs/{name}/backfill", Write: true, Body: true, handler: a.backfillJob},
 		{Method: http.MethodPost, Pattern: Prefix + "/jobs/{name}/pause", Write: true, handler: a.pauseJob(true)},
 		{Method: http.MethodPost, Pattern: Prefix + "/jobs/{name}/resume", Write: true, handler: a.pauseJob(false)},
 		{Method: http.MethodGet, Pattern: Prefix + "/runs", handler: a.listRuns},
 		{Method: http.MethodGet, Pattern: Prefix + "/runs/{id}", handler: a.getRun},
 		{Method: http.MethodPost, Pattern: Prefix + "/runs/{id}/cancel", Write: true, handler: a.cancelRun},
+		{Method: http.MethodPost, Pattern: Prefix + "/backfills/{id}/cancel", Write: true, handler: a.cancelBackfill},
 		{Method: http.MethodGet, Pattern: Prefix + "/cluster", handler: a.cluster},
 	}
 }
@@ -101,7 +106,7 @@ func (a *API) guard(rt Route) http.Handler {
 		if !rt.Open && !a.auth.authorize(w, r, rt.Write) {
 			return
 		}
-		if rt.Write && !a.drain(w, r) {
+		if rt.Write && !rt.Body && !a.drain(w, r) {
 			return
 		}
 		rt.handler(w, r)
@@ -227,7 +232,11 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) triggerJob(w http.ResponseWriter, r *http.Request) {
-	run, err := a.svc.Trigger(r.Context(), r.PathValue("name"))
+	var req TriggerRequest
+	if !a.decodeBody(w, r, &req) {
+		return
+	}
+	run, err := a.svc.TriggerWith(r.Context(), r.PathValue("name"), req)
 	if err != nil {
 		a.fail(w, err)
 		return

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -155,6 +156,13 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		url := srv.URL + strings.NewReplacer("{name}", "backup", "{id}", strconv.FormatInt(f.queued, 10)).Replace(path)
 		if strings.HasSuffix(path, "/runs/{id}/cancel") {
 			url = srv.URL + fmt.Sprintf("/api/v1/runs/%d/cancel", f.running) // still cancelable
+		}
+		if strings.HasPrefix(path, Prefix+"/backfills/{id}") {
+			b, err := f.svc.Backfill(context.Background(), "backup", BackfillRequest{From: "1h", To: "45m"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			url = srv.URL + strings.Replace(path, "{id}", strconv.FormatInt(b.ID, 10), 1)
 		}
 		req, _ := http.NewRequest(method, url, nil)
 		resp, err := http.DefaultClient.Do(req)

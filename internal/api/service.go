@@ -163,6 +163,8 @@ type Job struct {
 	After []jobs.Upstream `json:"after,omitempty"`
 	// Dependents names the jobs whose after list names this job.
 	Dependents []string `json:"dependents,omitempty"`
+	// Params are the parameters the job declares, for trigger forms.
+	Params []jobs.Param `json:"params,omitempty"`
 }
 
 // LastRun is the newest run of a job.
@@ -180,6 +182,9 @@ func (s *Service) jobView(j *jobs.Job, st storage.JobState, last *jobs.Run, now 
 		Paused: j.Paused || st.Paused, PausedInConfig: j.Paused,
 		Timeout: j.Timeout.String(), Retries: j.Retries, Concurrency: string(j.Concurrency),
 		MaxConcurrency: j.MaxConcurrency, Misfire: string(j.Misfire), Digest: j.Digest, RunOn: j.RunOn,
+	}
+	if j.Params != nil {
+		v.Params = j.Params.List
 	}
 	if n := j.Next(now); !n.IsZero() {
 		v.NextFire = &n
@@ -257,24 +262,11 @@ func (s *Service) Job(ctx context.Context, name string) (Job, error) {
 	return s.jobView(j, states[name], lr, s.Now()), nil
 }
 
-// Trigger records a manual run of a job of this node's config; the leader
-// queues it (at once if the leader is this node).
+// Trigger records a manual run of a job of this node's config, due now,
+// with the job's defaults; the leader queues it (at once if the leader is
+// this node). It is TriggerWith with an empty request.
 func (s *Service) Trigger(ctx context.Context, name string) (jobs.Run, error) {
-	if err := CheckJobName("name", name); err != nil {
-		return jobs.Run{}, err
-	}
-	if s.opts.Config().Job(name) == nil {
-		return jobs.Run{}, unknownJob(name)
-	}
-	run, err := call(ctx, s, "trigger", func(ctx context.Context) (jobs.Run, error) {
-		return s.opts.Store.Trigger(ctx, name, s.Now().UTC())
-	})
-	if err != nil {
-		return jobs.Run{}, err
-	}
-	s.wake()
-	s.log.Info("manual trigger", slog.String("job", name), slog.Int64("run_id", run.ID))
-	return run, nil
+	return s.TriggerWith(ctx, name, TriggerRequest{})
 }
 
 // SetPaused pauses or resumes a job cluster-wide and returns its new view.

@@ -23,6 +23,14 @@ type Backend interface {
 	Run(ctx context.Context, id int64) (api.RunDetail, error)
 	// Trigger records a manual run of job; the leader queues it.
 	Trigger(ctx context.Context, job string) (jobs.Run, error)
+	// TriggerWith records a manual run of job with the request's params,
+	// due at its time; the leader queues it once due.
+	TriggerWith(ctx context.Context, job string, req api.TriggerRequest) (jobs.Run, error)
+	// Backfill creates the missing runs of job's ticks in a past range
+	// (or, with DryRun, says what it would create).
+	Backfill(ctx context.Context, job string, req api.BackfillRequest) (api.Backfill, error)
+	// CancelBackfill cancels the runs of a backfill still waiting.
+	CancelBackfill(ctx context.Context, id int64) (api.BackfillCancel, error)
 	// SetPaused pauses or resumes job on every replica and returns its new
 	// state.
 	SetPaused(ctx context.Context, job string, paused bool) (api.Job, error)

@@ -29,13 +29,17 @@ type DirectOptions struct {
 	Logger *slog.Logger
 	// StoreTimeout bounds each store call. Default api.DefaultStoreTimeout.
 	StoreTimeout time.Duration
+	// Actor is recorded on the backfills this backend creates. Default
+	// "cli".
+	Actor string
 }
 
 // Direct is the Backend that works on a store directly, in this process,
 // through api.Service: what a replica's API would answer, minus a replica.
 type Direct struct {
-	svc  *api.Service
-	load func() (*jobs.Config, error)
+	svc   *api.Service
+	load  func() (*jobs.Config, error)
+	actor string
 
 	once   sync.Once
 	cfg    *jobs.Config
@@ -49,7 +53,10 @@ func NewDirect(opts DirectOptions) *Direct {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Direct{load: opts.Config}
+	if opts.Actor == "" {
+		opts.Actor = "cli"
+	}
+	s := &Direct{load: opts.Config, actor: opts.Actor}
 	s.svc = api.NewService(api.ServiceOptions{
 		Store: opts.Store,
 		// Only called after config() succeeded.
@@ -114,6 +121,37 @@ func (s *Direct) Trigger(ctx context.Context, job string) (jobs.Run, error) {
 	}
 	r, err := s.svc.Trigger(ctx, job)
 	return r, local(err)
+}
+
+// TriggerWith records a manual run of a job of the config with params,
+// due at req.At; the params are checked against the config.
+func (s *Direct) TriggerWith(ctx context.Context, job string, req api.TriggerRequest) (jobs.Run, error) {
+	if err := s.config(); err != nil {
+		return jobs.Run{}, err
+	}
+	r, err := s.svc.TriggerWith(ctx, job, req)
+	return r, local(err)
+}
+
+// Backfill backfills a job of the config over a range of its ticks.
+func (s *Direct) Backfill(ctx context.Context, job string, req api.BackfillRequest) (api.Backfill, error) {
+	if err := s.config(); err != nil {
+		return api.Backfill{}, err
+	}
+	if req.Actor == "" {
+		req.Actor = s.actor
+	}
+	b, err := s.svc.Backfill(ctx, job, req)
+	return b, local(err)
+}
+
+// CancelBackfill cancels the runs of a backfill still waiting.
+func (s *Direct) CancelBackfill(ctx context.Context, id int64) (api.BackfillCancel, error) {
+	if err := checkRunID(id); err != nil {
+		return api.BackfillCancel{}, err
+	}
+	c, err := s.svc.CancelBackfill(ctx, id)
+	return c, local(err)
 }
 
 // SetPaused pauses or resumes a job of the config.

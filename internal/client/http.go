@@ -156,6 +156,36 @@ func (c *HTTP) Trigger(ctx context.Context, job string) (jobs.Run, error) {
 	return r, err
 }
 
+// TriggerWith calls POST /jobs/{name}/trigger with req as its body.
+func (c *HTTP) TriggerWith(ctx context.Context, job string, req api.TriggerRequest) (jobs.Run, error) {
+	var r jobs.Run
+	if err := api.CheckJobName("name", job); err != nil {
+		return r, err
+	}
+	err := c.send(ctx, http.MethodPost, "/jobs/"+job+"/trigger", nil, req, api.ErrUnknownJob, &r)
+	return r, err
+}
+
+// Backfill calls POST /jobs/{name}/backfill.
+func (c *HTTP) Backfill(ctx context.Context, job string, req api.BackfillRequest) (api.Backfill, error) {
+	var b api.Backfill
+	if err := api.CheckJobName("name", job); err != nil {
+		return b, err
+	}
+	err := c.send(ctx, http.MethodPost, "/jobs/"+job+"/backfill", nil, req, api.ErrUnknownJob, &b)
+	return b, err
+}
+
+// CancelBackfill calls POST /backfills/{id}/cancel.
+func (c *HTTP) CancelBackfill(ctx context.Context, id int64) (api.BackfillCancel, error) {
+	var b api.BackfillCancel
+	if err := checkRunID(id); err != nil {
+		return b, err
+	}
+	err := c.call(ctx, http.MethodPost, "/backfills/"+strconv.FormatInt(id, 10)+"/cancel", nil, storage.ErrNotFound, &b)
+	return b, err
+}
+
 // SetPaused calls POST /jobs/{name}/pause or /resume.
 func (c *HTTP) SetPaused(ctx context.Context, job string, paused bool) (api.Job, error) {
 	var j api.Job
@@ -192,14 +222,30 @@ func (c *HTTP) Cluster(ctx context.Context) (api.Cluster, error) {
 // notFound is the cause a 404 of this route stands for (nil: the route
 // names no resource, so a 404 means the server lacks the route).
 func (c *HTTP) call(ctx context.Context, method, path string, q url.Values, notFound error, out any) error {
+	return c.send(ctx, method, path, q, nil, notFound, out)
+}
+
+// send is call with a JSON body (in, when not nil).
+func (c *HTTP) send(ctx context.Context, method, path string, q url.Values, in any, notFound error, out any) error {
 	target := c.base + api.Prefix + path
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
 	what := method + " " + api.Prefix + path
-	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	var reqBody io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s: encoding the request: %w", what, err)
+		}
+		reqBody = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)

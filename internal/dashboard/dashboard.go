@@ -89,6 +89,7 @@ func New(o Options) (*Dashboard, error) {
 	}))
 	d.mux.HandleFunc("GET /{$}", d.read(d.jobsPage))
 	d.mux.HandleFunc("GET /jobs/{name}", d.read(d.jobPage))
+	d.mux.HandleFunc("POST /jobs/{name}/backfill", d.form(d.write(d.backfill)))
 	d.mux.HandleFunc("GET /runs", d.read(d.runsPage))
 	d.mux.HandleFunc("GET /runs/{id}", d.read(d.runPage))
 	d.mux.HandleFunc("GET /cluster", d.read(d.clusterPage))
@@ -99,6 +100,7 @@ func New(o Options) (*Dashboard, error) {
 	d.mux.HandleFunc("POST /jobs/{name}/pause", d.form(d.write(d.setPaused(true))))
 	d.mux.HandleFunc("POST /jobs/{name}/resume", d.form(d.write(d.setPaused(false))))
 	d.mux.HandleFunc("POST /runs/{id}/cancel", d.form(d.write(d.cancel)))
+	d.mux.HandleFunc("POST /backfills/{id}/cancel", d.form(d.write(d.cancelBackfill)))
 	d.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.errorPage(w, r, http.StatusNotFound, "No such page.")
 	})
@@ -363,9 +365,22 @@ func localPath(p string) string {
 }
 
 func (d *Dashboard) trigger(w http.ResponseWriter, r *http.Request) {
-	run, err := d.svc.Trigger(r.Context(), r.PathValue("name"))
+	name := r.PathValue("name")
+	req := api.TriggerRequest{At: strings.TrimSpace(r.PostForm.Get("at"))}
+	for k, vs := range r.PostForm {
+		p, ok := strings.CutPrefix(k, "param.")
+		// An empty field leaves the parameter to its default.
+		if !ok || len(vs) == 0 || vs[0] == "" {
+			continue
+		}
+		if req.Params == nil {
+			req.Params = map[string]string{}
+		}
+		req.Params[p] = vs[0]
+	}
+	run, err := d.svc.TriggerWith(r.Context(), name, req)
 	if err != nil {
-		d.fail(w, r, err)
+		d.formFailed(w, r, name, err, nil)
 		return
 	}
 	http.Redirect(w, r, "/runs/"+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)
@@ -393,4 +408,94 @@ func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/runs/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+}
+
+// jobData is what the job page shows: the job, and the outcome of a form
+// posted from it.
+type jobData struct {
+	Job api.Job
+	// Graph is the dependency graph around the job (after:).
+	Graph    api.DepGraph
+	Error    string
+	Backfill *api.Backfill
+}
+
+// DefaultMaxConcurrent fills the backfill form's field.
+func (jobData) DefaultMaxConcurrent() int { return api.DefaultBackfillMaxConcurrent }
+
+// jobPage shows one job, the dependency graph around it (server rendered,
+// no script needed) and, to writers, its trigger and backfill forms.
+func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
+	j, err := d.svc.Job(r.Context(), r.PathValue("name"))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.showJob(w, r, http.StatusOK, jobData{Job: j})
+}
+
+// showJob renders the job page of data.Job with its dependency graph.
+func (d *Dashboard) showJob(w http.ResponseWriter, r *http.Request, status int, data jobData) {
+	g, err := d.svc.Graph(r.Context(), data.Job.Name)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	data.Graph = g
+	d.render(w, status, "job", d.newPage(w, r, "Job "+data.Job.Name, "jobs", data))
+}
+
+// formFailed shows the job page again with a form's error (a 400 names the
+// field at fault), or the error page when the job itself is the problem.
+func (d *Dashboard) formFailed(w http.ResponseWriter, r *http.Request, name string, err error, b *api.Backfill) {
+	j, jerr := d.svc.Job(r.Context(), name)
+	if jerr != nil {
+		d.fail(w, r, jerr)
+		return
+	}
+	status, msg := api.StatusOf(err)
+	d.showJob(w, r, status, jobData{Job: j, Error: msg, Backfill: b})
+}
+
+func (d *Dashboard) backfill(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	req := api.BackfillRequest{From: strings.TrimSpace(r.PostForm.Get("from")), To: strings.TrimSpace(r.PostForm.Get("to")),
+		DryRun: r.PostForm.Get("dry_run") != "", Actor: "dashboard " + r.RemoteAddr}
+	if s := strings.TrimSpace(r.PostForm.Get("max_concurrent")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			d.formFailed(w, r, name, &api.Error{Status: http.StatusBadRequest, Param: "max_concurrent",
+				Msg: "max_concurrent: want a whole number, 0 or more", Err: api.ErrBadParam}, nil)
+			return
+		}
+		req.MaxConcurrent = &n
+	}
+	b, err := d.svc.Backfill(r.Context(), name, req)
+	if err != nil {
+		d.formFailed(w, r, name, err, nil)
+		return
+	}
+	j, err := d.svc.Job(r.Context(), name)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.showJob(w, r, http.StatusOK, jobData{Job: j, Backfill: &b})
+}
+
+func (d *Dashboard) cancelBackfill(w http.ResponseWriter, r *http.Request) {
+	id, err := api.ParseRunID("id", r.PathValue("id"))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	if _, err := d.svc.CancelBackfill(r.Context(), id); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	back := "/runs?trigger=backfill"
+	if job := r.PostForm.Get("job"); job != "" {
+		back += "&job=" + url.QueryEscape(job)
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }

@@ -11,29 +11,6 @@ import (
 // up to show their job and status; more are listed by id only.
 const maxLinkedRuns = 50
 
-// jobData is the job page: the job and its dependency graph.
-type jobData struct {
-	Job   api.Job
-	Graph api.DepGraph
-}
-
-// jobPage shows one job and the dependency graph around it, server
-// rendered (no script needed).
-func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	j, err := d.svc.Job(r.Context(), name)
-	if err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	g, err := d.svc.Graph(r.Context(), name)
-	if err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	d.render(w, http.StatusOK, "job", d.newPage(w, r, "Job "+name, "jobs", jobData{Job: j, Graph: g}))
-}
-
 // linkedRun is an upstream or downstream run as a run page lists it.
 type linkedRun struct {
 	ID     int64

@@ -20,6 +20,12 @@ func (d *Dashboard) funcs() template.FuncMap {
 		"short":    func(s string, n int) string { return cut(s, n) },
 		"terminal": func(s jobs.RunStatus) bool { return s.Terminal() },
 		"selected": func(a, b string) bool { return a == b },
+		"deref": func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return *p
+		},
 	}
 }
 

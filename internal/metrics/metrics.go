@@ -70,7 +70,7 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tock_runs_total",
-			Help: "Runs that reached a terminal state on this replica: finished by its worker pool, or recorded missed by its scheduler; trigger says why the run existed (schedule, catchup, manual, retry, dependency).",
+			Help: "Runs that reached a terminal state on this replica: finished by its worker pool, or recorded missed by its scheduler; by job, status and trigger (why the run existed: schedule, catchup, manual, retry, dependency, backfill).",
 		}, []string{"job", "status", "trigger"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tock_attempts_total",

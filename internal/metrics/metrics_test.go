@@ -63,6 +63,8 @@ func fed(t *testing.T) *Metrics {
 	we.Started(jobs.Run{Job: "backup"}, -time.Second) // clock skew counts as on time
 	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusFailed, Trigger: jobs.TriggerSchedule}, executor.Result{Status: jobs.StatusFailed, Duration: 3 * time.Second})
 	we.Finished(jobs.Run{Job: "load", Status: jobs.StatusSucceeded, Trigger: jobs.TriggerDependency}, executor.Result{Status: jobs.StatusSucceeded})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusSucceeded, Trigger: jobs.TriggerBackfill}, executor.Result{Status: jobs.StatusSucceeded, Duration: 0})
+	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusSucceeded, Trigger: jobs.TriggerManual}, executor.Result{Status: jobs.StatusSucceeded, Duration: 0})
 	we.Finished(jobs.Run{Job: "backup", Status: jobs.StatusQueued}, executor.Result{Status: jobs.StatusTimedOut, Duration: time.Minute})
 	we.Finished(jobs.Run{}, executor.Result{Status: jobs.StatusSucceeded})
 	we.StoreError("heartbeat", errors.New("gone"))
@@ -91,9 +93,11 @@ func TestMetricValues(t *testing.T) {
 		`tock_runs_total{job="backup",status="failed",trigger="schedule"} 1`,
 		`tock_runs_total{job="report",status="missed",trigger="catchup"} 1`,
 		`tock_runs_total{job="load",status="succeeded",trigger="dependency"} 1`,
+		`tock_runs_total{job="backup",status="succeeded",trigger="backfill"} 1`,
+		`tock_runs_total{job="backup",status="succeeded",trigger="manual"} 1`,
 		`tock_attempts_total{job="backup",status="failed"} 1`,
 		`tock_attempts_total{job="backup",status="timed_out"} 1`,
-		`tock_run_duration_seconds_count{job="backup"} 2`,
+		`tock_run_duration_seconds_count{job="backup"} 4`,
 		`tock_run_duration_seconds_sum{job="backup"} 63`,
 		`tock_fire_delay_seconds_count 2`,
 		`tock_fire_delay_seconds_sum 1.5`,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tock-sched/tock/jobs"
@@ -50,6 +51,16 @@ type Options struct {
 	// HTTPClient sends http jobs' requests. Default a client without a
 	// global timeout (the job's timeout applies).
 	HTTPClient *http.Client
+	// Params are the run's parameters (jobs.Job.ParamsForRun). Command and
+	// shell jobs get each as the variable jobs.EnvName(name)
+	// (TOCK_PARAM_ and the name in upper case), after the job's env and
+	// Env and before the attempt's variables: a parameter sets only its
+	// own TOCK_PARAM_ variable, never another. Http jobs get them in the
+	// request: as a JSON object body (Content-Type application/json) when
+	// the method is POST, PUT or PATCH and the job configures no body,
+	// else as URL query parameters (replacing those of the same name in
+	// the configured URL). None changes nothing.
+	Params map[string]string
 	// Supervisor starts command and shell jobs. Default
 	// DefaultSupervisor(): the process's shared tock-exec.
 	Supervisor *Supervisor
@@ -246,6 +257,7 @@ func processEnv(j *jobs.Job, opts Options) []string {
 		env = append(env, k+"="+j.Env[k])
 	}
 	env = append(env, opts.Env...)
+	env = append(env, paramEnv(opts.Params)...)
 	for _, v := range attemptVars(j, opts) {
 		env = append(env, v.env+"="+v.value)
 	}
@@ -253,3 +265,24 @@ func processEnv(j *jobs.Job, opts Options) []string {
 }
 
 func intPtr(n int) *int { return &n }
+
+// paramEnv is the TOCK_PARAM_ variables of params, sorted. A name that
+// is not a parameter name (it cannot be: the config and the leader check
+// them) is left out rather than allowed to form another variable.
+func paramEnv(params map[string]string) []string {
+	if len(params) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		if jobs.CheckParamName(k) == "" && !strings.ContainsRune(params[k], 0) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = jobs.EnvName(k) + "=" + params[k]
+	}
+	return out
+}

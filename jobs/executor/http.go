@@ -1,10 +1,13 @@
 package executor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -48,10 +51,31 @@ func execHTTP(ctx context.Context, j *jobs.Job, opts Options) Result {
 		method = http.MethodGet
 	}
 	var body io.Reader
-	if spec.Body != "" {
+	target := spec.URL
+	jsonBody := false
+	switch {
+	case spec.Body != "":
 		body = strings.NewReader(spec.Body)
+	case len(opts.Params) > 0 && paramsInBody(method):
+		b, err := json.Marshal(opts.Params)
+		if err != nil {
+			return Result{Status: jobs.StatusFailed, Error: fmt.Sprintf("encoding params: %v", err)}
+		}
+		body, jsonBody = bytes.NewReader(b), true
 	}
-	req, err := http.NewRequestWithContext(runCtx, method, spec.URL, body)
+	if len(opts.Params) > 0 && !jsonBody {
+		u, err := url.Parse(spec.URL)
+		if err != nil {
+			return Result{Status: jobs.StatusFailed, Error: fmt.Sprintf("building request: %v", err)}
+		}
+		q := u.Query()
+		for k, v := range opts.Params {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+		target = u.String()
+	}
+	req, err := http.NewRequestWithContext(runCtx, method, target, body)
 	if err != nil {
 		return Result{Status: jobs.StatusFailed, Error: fmt.Sprintf("building request: %v", err)}
 	}
@@ -61,6 +85,9 @@ func execHTTP(ctx context.Context, j *jobs.Job, opts Options) Result {
 			continue
 		}
 		req.Header.Set(k, v)
+	}
+	if jsonBody && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	// tock's own headers go last: they win over the job's.
 	for _, v := range attemptVars(j, opts) {
@@ -104,6 +131,12 @@ func execHTTP(ctx context.Context, j *jobs.Job, opts Options) Result {
 	}
 	res.Duration = time.Since(begin)
 	return res
+}
+
+// paramsInBody reports whether an http job with no body of its own sends
+// its params as a JSON body (else as query parameters).
+func paramsInBody(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
 }
 
 func httpSuccess(codes []int, status int) bool {

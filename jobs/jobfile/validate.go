@@ -42,9 +42,10 @@ var (
 	notifyKeys  = []string{"webhook", "headers", "timeout", "retries"}
 	jobKeys     = []string{"name", "schedule", "timezone", "command", "shell", "http", "env",
 		"timeout", "retries", "retry_backoff", "retry_backoff_max", "concurrency", "misfire",
-		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused", "run_on", "after"}
+		"catchup_window", "jitter", "max_concurrency", "alert_late", "alert_failures", "paused", "run_on", "after", "params"}
 	httpKeys  = []string{"method", "url", "headers", "body", "success"}
 	runOnKeys = []string{"labels", "broadcast"}
+	paramKeys = []string{"name", "default", "pattern"}
 )
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -384,6 +385,10 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 				j.Env = env
 			}
 		}
+	}
+	if e, ok := m.get("params"); ok {
+		j.Params = d.params(e.val, join(path, "params"))
+		d.paramEnv(m, path, j)
 	}
 	d.limits(m, path, limits{
 		timeout: &st.Timeout, retryBackoff: &st.RetryBackoff, retryBackoffMax: &st.RetryBackoffMax,

@@ -218,6 +218,7 @@ var dialect = sqlstore.Dialect{
 	Time:       func(t time.Time) any { return t },
 	ForUpdate:  " FOR UPDATE",
 	SkipLocked: " SKIP LOCKED",
+	UseIndex:   func(name string) string { return " FORCE INDEX (" + name + ")" },
 	// Unlike INSERT IGNORE, this skips only duplicate keys and still
 	// fails on every other error (too long, bad value).
 	SkipDuplicates: " ON DUPLICATE KEY UPDATE id = id",

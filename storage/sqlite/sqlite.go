@@ -172,6 +172,7 @@ var dialect = sqlstore.Dialect{
 	Migrations:     migrations.SQLite,
 	Time:           func(t time.Time) any { return t.UnixMicro() },
 	ForUpdate:      "",
+	UseIndex:       func(name string) string { return " INDEXED BY " + name },
 	SkipDuplicates: " ON CONFLICT DO NOTHING",
 	Upsert:         func(key string) string { return "ON CONFLICT (" + key + ") DO UPDATE SET" },
 	Inserted:       func(col string) string { return "excluded." + col },

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ type testCase struct {
 // suite calls Migrate); it should close it in t.Cleanup.
 func RunSuite(t *testing.T, open func(t *testing.T) storage.Store) {
 	var cases []testCase
-	for _, group := range [][]testCase{basicCases, dispatchCases, lifecycleCases, batchCases, reapCases, queryCases, pruneCases, placementCases, depsCases} {
+	for _, group := range [][]testCase{basicCases, dispatchCases, lifecycleCases, batchCases, reapCases, queryCases, pruneCases, placementCases, depsCases, triggerCases} {
 		cases = append(cases, group...)
 	}
 	run := func(t *testing.T, tc testCase) {
@@ -260,6 +261,8 @@ func diffRun(got, want jobs.Run) []string {
 	cmp("ShardTotal", got.ShardTotal == want.ShardTotal, got.ShardTotal, want.ShardTotal)
 	cmp("PinnedNode", got.PinnedNode == want.PinnedNode, got.PinnedNode, want.PinnedNode)
 	cmp("RunOnLabels", got.RunOnLabels == want.RunOnLabels, got.RunOnLabels, want.RunOnLabels)
+	cmp("Params", maps.Equal(got.Params, want.Params), got.Params, want.Params)
+	cmp("BackfillID", got.BackfillID == want.BackfillID, got.BackfillID, want.BackfillID)
 	return d
 }
 

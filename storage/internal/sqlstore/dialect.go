@@ -72,6 +72,12 @@ type Dialect struct {
 	// behind its fence row lock. " SKIP LOCKED" (MySQL 8.0, MariaDB 10.6)
 	// or "". Optional.
 	SkipLocked string
+	// UseIndex returns what follows a table name to make a SELECT read
+	// it through the named index, where the planner would otherwise pick
+	// one whose range holds many rows the query filters out: " FORCE
+	// INDEX (name)" or " INDEXED BY name". Optional: nil leaves it to
+	// the planner.
+	UseIndex func(name string) string
 	// SkipDuplicates is appended to an INSERT so that rows a unique key
 	// already holds are skipped silently, e.g. " ON CONFLICT DO NOTHING".
 	SkipDuplicates string
@@ -94,4 +100,12 @@ type Dialect struct {
 	// Classify tells duplicate-key and transient driver errors apart from
 	// the others; it must look through wrapping (errors.As).
 	Classify func(error) ErrorKind
+}
+
+// useIndex is d.UseIndex(name), or "" without one.
+func (d Dialect) useIndex(name string) string {
+	if d.UseIndex == nil {
+		return ""
+	}
+	return d.UseIndex(name)
 }

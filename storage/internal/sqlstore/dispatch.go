@@ -21,10 +21,10 @@ const (
 
 // insertRunCols are the columns newRow.args fills, in its order.
 const insertRunCols = "job, digest, scheduled_at, tick_key, trig, status, max_attempts, " +
-	"not_before, created_at, enqueued_at, finished_at, error, shard, shard_total, pinned_node, run_on_labels, deps_pending"
+	"not_before, created_at, enqueued_at, finished_at, error, shard, shard_total, pinned_node, run_on_labels, deps_pending, params, backfill_id"
 
 // insertRunN is the number of insertRunCols.
-const insertRunN = 17
+const insertRunN = 19
 
 // newRow is a run about to be inserted.
 type newRow struct {
@@ -40,6 +40,9 @@ type newRow struct {
 	// shard, shardTotal and pinned place a broadcast shard (placement.go).
 	shard, shardTotal int
 	pinned            string
+	// params and backfill are the params and backfill_id columns.
+	params   map[string]string
+	backfill int64
 }
 
 // tickKey is a row's unique key (I1): a tick of a job, and the shard of a
@@ -60,14 +63,19 @@ func (s *Store) args(r *newRow, now time.Time) []any {
 	if r.enqueued {
 		enqueued = s.t(now)
 	}
+	var backfill any
+	if r.backfill != 0 {
+		backfill = r.backfill
+	}
 	return []any{r.Job, r.Digest, s.t(r.ScheduledAt), tick, string(r.Trigger), string(r.Status), r.MaxAttempts,
-		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, r.shard, r.shardTotal, r.pinned, r.RunOnLabels, r.DepsPending}
+		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, r.shard, r.shardTotal, r.pinned, r.RunOnLabels, r.DepsPending, encodeParams(r.params), backfill}
 }
 
 func (r *newRow) run(now time.Time) jobs.Run {
 	run := jobs.Run{ID: r.id, Job: r.Job, Digest: r.Digest, ScheduledAt: r.ScheduledAt, Trigger: r.Trigger,
 		Status: r.Status, MaxAttempts: r.MaxAttempts, NotBefore: r.NotBefore, CreatedAt: now, Error: r.Error,
-		Shard: r.shard, ShardTotal: r.shardTotal, PinnedNode: r.pinned, RunOnLabels: r.RunOnLabels}
+		Shard: r.shard, ShardTotal: r.shardTotal, PinnedNode: r.pinned, RunOnLabels: r.RunOnLabels,
+		Params: r.params, BackfillID: r.backfill}
 	if !r.finishedAt.IsZero() {
 		f := r.finishedAt
 		run.FinishedAt = &f
@@ -75,7 +83,11 @@ func (r *newRow) run(now time.Time) jobs.Run {
 	return run
 }
 
-func scheduleLike(t jobs.Trigger) bool { return t == jobs.TriggerSchedule || t == jobs.TriggerCatchup }
+// scheduleLike reports whether a run of trigger t holds its tick
+// (tick_key = scheduled_at, I1): schedule, catchup and backfill runs.
+func scheduleLike(t jobs.Trigger) bool {
+	return t == jobs.TriggerSchedule || t == jobs.TriggerCatchup || t == jobs.TriggerBackfill
+}
 
 // newRows normalises the runs to insert: stored text and times, defaults,
 // terminal rows finished now.
@@ -159,8 +171,9 @@ func (s *Store) Dispatch(ctx context.Context, p storage.DispatchParams) ([]jobs.
 }
 
 // dropDispatched leaves out rows whose tick is already in history or
-// earlier in the batch. The fence lock serialises dispatchers, and only
-// Dispatch writes tick keys, so what it reads stays true until commit; the
+// earlier in the batch. The fence lock serialises dispatchers, and besides
+// Dispatch only Backfill writes tick keys, never after a job's cursor
+// (where a dispatch writes), so what it reads stays true until commit; the
 // INSERT still skips duplicates as a second guard.
 func (s *Store) dropDispatched(ctx context.Context, tx *sqlx.Tx, rows []*newRow) ([]*newRow, error) {
 	var ticks []*newRow
@@ -232,7 +245,7 @@ func (s *Store) applyPolicies(ctx context.Context, tx *sqlx.Tx, rows []*newRow, 
 	if len(names) == 0 {
 		return nil
 	}
-	active, err := s.activeRuns(ctx, tx, names)
+	active, err := s.activeRuns(ctx, tx, names, now)
 	if err != nil {
 		return err
 	}
@@ -303,13 +316,16 @@ type activeRun struct {
 	Status string `db:"status"`
 }
 
-// activeRuns returns the scheduled, queued and running runs of the named
-// jobs, oldest first.
-func (s *Store) activeRuns(ctx context.Context, tx *sqlx.Tx, names []string) (map[string][]activeRun, error) {
+// activeRuns returns the queued and running runs of the named jobs, and
+// their scheduled runs that the leader is about to queue (manual runs due
+// by now), oldest first. Scheduled runs still waiting — a trigger --at
+// for later, a backfill's runs — are neither active nor displaced: they
+// are not running, and a backfill has its own bound (max_concurrent).
+func (s *Store) activeRuns(ctx context.Context, tx *sqlx.Tx, names []string, now time.Time) (map[string][]activeRun, error) {
 	out := map[string][]activeRun{}
 	err := chunks(len(names), chunkRows, func(lo, hi int) error {
 		q, args, err := in("SELECT id, job, status FROM runs WHERE job IN (?) "+
-			"AND status IN ('scheduled', 'queued', 'running') ORDER BY id", names[lo:hi])
+			"AND status IN ('queued', 'running') ORDER BY id", names[lo:hi])
 		if err != nil {
 			return err
 		}
@@ -317,6 +333,19 @@ func (s *Store) activeRuns(ctx context.Context, tx *sqlx.Tx, names []string) (ma
 		if err := tx.SelectContext(ctx, &found, q, args...); err != nil {
 			return fmt.Errorf("reading active runs: %w", err)
 		}
+		// Due manual runs through runs_backfill_status: a backfill's
+		// waiting runs, possibly many, are not even read.
+		q, args, err = in("SELECT id, job, status FROM runs"+s.d.useIndex("runs_backfill_status")+
+			" WHERE backfill_id IS NULL AND status = 'scheduled' AND not_before <= ? AND job IN (?)", s.t(now), names[lo:hi])
+		if err != nil {
+			return err
+		}
+		var due []activeRun
+		if err := tx.SelectContext(ctx, &due, q, args...); err != nil {
+			return fmt.Errorf("reading due manual runs: %w", err)
+		}
+		found = append(found, due...)
+		sort.Slice(found, func(a, b int) bool { return found[a].ID < found[b].ID })
 		for _, a := range found {
 			out[a.Job] = append(out[a.Job], a)
 		}

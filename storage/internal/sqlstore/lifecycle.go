@@ -15,6 +15,7 @@ import (
 const (
 	reasonUndefined = "job %q is not defined in the leader's config"
 	reasonCanceled  = "canceled before it started"
+	reasonParams    = "params refused by the leader's config: %v"
 )
 
 // getRun reads one run; lock takes its row lock for the rest of tx.
@@ -31,66 +32,69 @@ func (s *Store) getRun(ctx context.Context, q sqlx.QueryerContext, id int64, loc
 }
 
 // Trigger inserts a manual run in status scheduled, scheduled at at, for
-// the leader to promote. The store does not know the config, so it does
-// not check that the job exists.
+// the leader to promote: TriggerRun with no params, created at at.
 func (s *Store) Trigger(ctx context.Context, job string, at time.Time) (jobs.Run, error) {
-	at = utc(at)
-	r := &newRow{NewRun: storage.NewRun{Job: text(job), ScheduledAt: at, Trigger: jobs.TriggerManual,
-		Status: jobs.StatusScheduled, MaxAttempts: 1, NotBefore: at}, waitsFor: -1}
-	err := s.write(ctx, fmt.Sprintf("triggering job %q", job), func(tx *sqlx.Tx) (err error) {
-		r.id, err = s.insertOne(ctx, tx, r, at)
+	return s.TriggerRun(ctx, storage.TriggerParams{Job: job, At: at, Now: at})
+}
+
+// TriggerRun inserts a manual run in status scheduled, due (scheduled_at
+// and not_before) at p.At, with p.Params, for the leader to promote once
+// due. The store does not know the config, so it checks neither the job
+// nor the params: the leader does when it promotes the run.
+func (s *Store) TriggerRun(ctx context.Context, p storage.TriggerParams) (jobs.Run, error) {
+	at, now := utc(p.At), utc(p.Now)
+	if p.Now.IsZero() {
+		now = at
+	}
+	r := &newRow{NewRun: storage.NewRun{Job: text(p.Job), ScheduledAt: at, Trigger: jobs.TriggerManual,
+		Status: jobs.StatusScheduled, MaxAttempts: 1, NotBefore: at}, waitsFor: -1, params: p.Params}
+	err := s.write(ctx, fmt.Sprintf("triggering job %q", p.Job), func(tx *sqlx.Tx) (err error) {
+		r.id, err = s.insertOne(ctx, tx, r, now)
 		return err
 	})
 	if err != nil {
 		return jobs.Run{}, err
 	}
-	return r.run(at), nil
+	return r.run(now), nil
 }
 
-// PromoteScheduled queues the scheduled (manual) runs of jobs in
-// params.Jobs with their digest and attempt budget, and fails those of
-// jobs the leader does not define. Fenced (I2).
+// PromoteScheduled queues the scheduled runs that are due: manual runs
+// whose time has come (scheduled_at and not_before passed), in due order,
+// and the runs of each backfill in tick order, at most its max_concurrent
+// minus its runs already queued or running. Each is stamped with its
+// job's digest and attempt budget and its params resolved against the
+// leader's definition; runs of jobs the leader does not define, or whose
+// params the definition refuses, are failed with the reason. At most
+// batchLimit runs per call. Fenced (I2).
 func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) ([]jobs.Run, error) {
 	var out []jobs.Run
-	err := s.write(ctx, "promoting manual runs", func(tx *sqlx.Tx) error {
+	err := s.write(ctx, "promoting scheduled runs", func(tx *sqlx.Tx) error {
 		out = nil
 		if err := s.fence(ctx, tx, p.Epoch); err != nil {
 			return err
 		}
-		var rows []runRow
-		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs WHERE status = 'scheduled' "+
-			"ORDER BY id LIMIT ?"+s.d.ForUpdate, batchLimit); err != nil {
-			return fmt.Errorf("reading scheduled runs: %w", err)
-		}
 		now := utc(p.Now)
+		var rows []runRow
+		// The index skips the waiting rows of backfills, which may be many.
+		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs"+s.d.useIndex("runs_backfill_status")+
+			" WHERE backfill_id IS NULL AND status = 'scheduled' "+
+			"AND scheduled_at <= ? AND not_before <= ? ORDER BY scheduled_at, id LIMIT ?"+s.d.ForUpdate,
+			s.t(now), s.t(now), batchLimit); err != nil {
+			return fmt.Errorf("reading due scheduled runs: %w", err)
+		}
+		more, err := s.backfillDue(ctx, tx, batchLimit-len(rows), p.Paused)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, more...)
 		for _, row := range rows {
-			run := row.run()
-			var j *jobs.Job
-			if p.Job != nil {
-				j = p.Job(run.Job)
+			run, err := s.promote(ctx, tx, row.run(), p, now)
+			if err != nil {
+				return err
 			}
-			if j == nil {
-				run.Status, run.Error, run.FinishedAt = jobs.StatusFailed, fmt.Sprintf(reasonUndefined, run.Job), &now
-				if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
-					s.t(now), run.Error, run.ID); err != nil {
-					return fmt.Errorf("failing run %d: %w", run.ID, err)
-				}
-				continue
+			if run.Status == jobs.StatusQueued {
+				out = append(out, run)
 			}
-			run.Status, run.Digest, run.MaxAttempts, run.NotBefore = jobs.StatusQueued, text(j.Digest), j.MaxAttempts(), now
-			// A manual run of a job with run_on needs its labels; of a
-			// broadcast job it is one shard (0 of 1), run once.
-			run.RunOnLabels = text(j.RequiredLabels())
-			if j.Broadcast() {
-				run.ShardTotal = 1
-			}
-			pending := p.Dependents != nil && len(p.Dependents(run.Job)) > 0
-			if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', digest = ?, max_attempts = ?, "+
-				"not_before = ?, enqueued_at = ?, run_on_labels = ?, shard_total = ?, deps_pending = ? WHERE id = ?",
-				run.Digest, run.MaxAttempts, s.t(now), s.t(now), run.RunOnLabels, run.ShardTotal, pending, run.ID); err != nil {
-				return fmt.Errorf("queueing run %d: %w", run.ID, err)
-			}
-			out = append(out, run)
 		}
 		return nil
 	})
@@ -98,6 +102,51 @@ func (s *Store) PromoteScheduled(ctx context.Context, p storage.PromoteParams) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// promote queues one scheduled run or fails it with the reason.
+func (s *Store) promote(ctx context.Context, tx *sqlx.Tx, run jobs.Run, p storage.PromoteParams, now time.Time) (jobs.Run, error) {
+	var j *jobs.Job
+	if p.Job != nil {
+		j = p.Job(run.Job)
+	}
+	reason := ""
+	var params map[string]string
+	switch {
+	case j == nil:
+		reason = fmt.Sprintf(reasonUndefined, run.Job)
+	case run.Trigger == jobs.TriggerManual:
+		// A manual run executes with exactly the params it shows: those
+		// given, defaults filled in, as the leader's definition says.
+		var err error
+		if params, err = j.Params.Resolve(run.Params); err != nil {
+			reason = fmt.Sprintf(reasonParams, err)
+		}
+	default:
+		params = run.Params
+	}
+	if reason != "" {
+		run.Status, run.Error, run.FinishedAt = jobs.StatusFailed, reason, &now
+		if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
+			s.t(now), run.Error, run.ID); err != nil {
+			return run, fmt.Errorf("failing run %d: %w", run.ID, err)
+		}
+		return run, nil
+	}
+	run.Status, run.Digest, run.MaxAttempts, run.NotBefore, run.Params = jobs.StatusQueued, text(j.Digest), j.MaxAttempts(), now, params
+	// A manual or backfill run of a job with run_on needs its labels; of a
+	// broadcast job it is one shard (0 of 1), run once.
+	run.RunOnLabels = text(j.RequiredLabels())
+	if j.Broadcast() {
+		run.ShardTotal = 1
+	}
+	pending := p.Dependents != nil && len(p.Dependents(run.Job)) > 0
+	if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', digest = ?, max_attempts = ?, "+
+		"not_before = ?, enqueued_at = ?, params = ?, run_on_labels = ?, shard_total = ?, deps_pending = ? WHERE id = ?",
+		run.Digest, run.MaxAttempts, s.t(now), s.t(now), encodeParams(params), run.RunOnLabels, run.ShardTotal, pending, run.ID); err != nil {
+		return run, fmt.Errorf("queueing run %d: %w", run.ID, err)
+	}
+	return run, nil
 }
 
 // Heartbeat extends a running attempt's lease held by the caller's node and

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -59,32 +60,34 @@ func (d dbTime) ptr() *time.Time {
 // ended attempts only; GetRun shows the running one from these columns.
 const runCols = "id, job, digest, scheduled_at, trig, status, attempt, max_attempts, node, " +
 	"not_before, created_at, started_at, finished_at, exit_code, error, cancel_requested, " +
-	"attempt_started_at, lease_until, attempt_epoch, shard, shard_total, pinned_node, run_on_labels"
+	"attempt_started_at, lease_until, attempt_epoch, shard, shard_total, pinned_node, run_on_labels, params, backfill_id"
 
 type runRow struct {
-	ID              int64         `db:"id"`
-	Job             string        `db:"job"`
-	Digest          string        `db:"digest"`
-	ScheduledAt     dbTime        `db:"scheduled_at"`
-	Trigger         string        `db:"trig"`
-	Status          string        `db:"status"`
-	Attempt         int           `db:"attempt"`
-	MaxAttempts     int           `db:"max_attempts"`
-	Node            string        `db:"node"`
-	NotBefore       dbTime        `db:"not_before"`
-	CreatedAt       dbTime        `db:"created_at"`
-	StartedAt       dbTime        `db:"started_at"`
-	FinishedAt      dbTime        `db:"finished_at"`
-	ExitCode        sql.NullInt64 `db:"exit_code"`
-	Error           string        `db:"error"`
-	CancelRequested bool          `db:"cancel_requested"`
-	AttemptStarted  dbTime        `db:"attempt_started_at"`
-	LeaseUntil      dbTime        `db:"lease_until"`
-	AttemptEpoch    int64         `db:"attempt_epoch"`
-	Shard           int           `db:"shard"`
-	ShardTotal      int           `db:"shard_total"`
-	PinnedNode      string        `db:"pinned_node"`
-	RunOnLabels     string        `db:"run_on_labels"`
+	ID              int64          `db:"id"`
+	Job             string         `db:"job"`
+	Digest          string         `db:"digest"`
+	ScheduledAt     dbTime         `db:"scheduled_at"`
+	Trigger         string         `db:"trig"`
+	Status          string         `db:"status"`
+	Attempt         int            `db:"attempt"`
+	MaxAttempts     int            `db:"max_attempts"`
+	Node            string         `db:"node"`
+	NotBefore       dbTime         `db:"not_before"`
+	CreatedAt       dbTime         `db:"created_at"`
+	StartedAt       dbTime         `db:"started_at"`
+	FinishedAt      dbTime         `db:"finished_at"`
+	ExitCode        sql.NullInt64  `db:"exit_code"`
+	Error           string         `db:"error"`
+	CancelRequested bool           `db:"cancel_requested"`
+	AttemptStarted  dbTime         `db:"attempt_started_at"`
+	LeaseUntil      dbTime         `db:"lease_until"`
+	AttemptEpoch    int64          `db:"attempt_epoch"`
+	Shard           int            `db:"shard"`
+	ShardTotal      int            `db:"shard_total"`
+	PinnedNode      string         `db:"pinned_node"`
+	RunOnLabels     string         `db:"run_on_labels"`
+	Params          sql.NullString `db:"params"`
+	BackfillID      sql.NullInt64  `db:"backfill_id"`
 }
 
 // heldAttempt is the attempt a running run holds, as the history shows
@@ -119,6 +122,8 @@ func (r runRow) run() jobs.Run {
 		ShardTotal:      r.ShardTotal,
 		PinnedNode:      r.PinnedNode,
 		RunOnLabels:     r.RunOnLabels,
+		Params:          decodeParams(r.Params),
+		BackfillID:      r.BackfillID.Int64,
 	}
 }
 
@@ -206,4 +211,29 @@ func nullInt(v *int) any {
 		return nil
 	}
 	return int64(*v)
+}
+
+// encodeParams is the params column of a run: a JSON object, NULL for none.
+func encodeParams(p map[string]string) any {
+	if len(p) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(p) // a map of strings always encodes
+	if err != nil {
+		return nil
+	}
+	return text(string(b))
+}
+
+// decodeParams reads the params column; a value that is not a JSON object
+// of strings (it cannot be, unless edited by hand) reads as none.
+func decodeParams(v sql.NullString) map[string]string {
+	if !v.Valid || v.String == "" {
+		return nil
+	}
+	var p map[string]string
+	if json.Unmarshal([]byte(v.String), &p) != nil || len(p) == 0 {
+		return nil
+	}
+	return p
 }
