@@ -20,6 +20,7 @@ var depsCases = []testCase{
 	{"DepsPromotedAndPaused", testDepsPromotedPaused},
 	{"DepsWaitingDoNotHoldUpNewEnds", testDepsWaiting},
 	{"DepsOnlyFinalStateOfRetriedRun", testDepsRetried},
+	{"DepsPlacement", testDepsPlacement},
 }
 
 // depsConfig is a sealed config of jobs a and b (schedules not set),
@@ -396,5 +397,39 @@ func testDepsRetried(t *testing.T, s storage.Store) {
 	}
 	if got := resolve(t, s, e, retry.Add(2*time.Second), cfg); len(got) != 1 || !slices.Equal(got[0].UpstreamRuns, []int64{a.ID}) {
 		t.Fatalf("after the retry succeeded, queued %+v, want one run of c", got)
+	}
+}
+
+// testDepsPlacement: a dependent with run_on labels is queued requiring
+// them (only matching replicas claim it); a broadcast dependent is one
+// run, shard 0 of 1.
+func testDepsPlacement(t *testing.T, s storage.Store) {
+	pinned := depJob("pinned", up("a", jobs.DepSuccess))
+	pinned.RunOn = &jobs.Placement{Labels: jobs.Labels{"zone": "a"}}
+	wide := depJob("wide", up("a", jobs.DepSuccess))
+	wide.RunOn = &jobs.Placement{Broadcast: true}
+	cfg := depsConfig(pinned, wide)
+	e := bump(t, s)
+	a := queue(t, s, e, pending("a", t0))
+	end := t0.Add(time.Second)
+	finish(t, s, a, jobs.StatusSucceeded, end)
+	got := resolve(t, s, e, end.Add(time.Second), cfg)
+	if len(got) != 2 {
+		t.Fatalf("ResolveDeps queued %+v, want runs of pinned and wide", got)
+	}
+	for _, r := range got {
+		stored, _ := get(t, s, r.ID)
+		switch r.Job {
+		case "pinned":
+			if r.RunOnLabels != "zone=a" || stored.RunOnLabels != "zone=a" || stored.ShardTotal != 0 {
+				t.Errorf("pinned dependent: returned labels %q, stored %+v; want zone=a, not a shard", r.RunOnLabels, stored)
+			}
+		case "wide":
+			if stored.ShardTotal != 1 || stored.Shard != 0 || stored.PinnedNode != "" {
+				t.Errorf("broadcast dependent stored %+v, want shard 0 of 1, unpinned", stored)
+			}
+		default:
+			t.Errorf("unexpected dependent %+v", r)
+		}
 	}
 }

@@ -332,6 +332,12 @@ func (r *resolver) decide(ctx context.Context, d *jobs.Job, key string, ups []in
 		Trigger: jobs.TriggerDependency, Status: st, MaxAttempts: d.MaxAttempts(), NotBefore: due,
 		Error: text(reason), Concurrency: d.Concurrency, DepsPending: r.p.Dependents != nil && len(r.p.Dependents(d.Name)) > 0},
 		waitsFor: -1}
+	// A dependent with run_on labels runs only where they match; of a
+	// broadcast job it is one run, shard 0 of 1, like a manual one.
+	row.RunOnLabels = text(d.RequiredLabels())
+	if d.Broadcast() {
+		row.shardTotal = 1
+	}
 	if st == jobs.StatusQueued {
 		row.enqueued = true
 	} else {
