@@ -144,6 +144,15 @@ type Store interface {
 	// returned run carries it in Run.Epoch, so that Run.Fence is the
 	// attempt's fencing token.
 	ClaimMany(ctx context.Context, params []ClaimParams) ([]jobs.Run, error)
+	// ClaimDue claims, without doorbells, up to params.Limit queued runs
+	// due by params.Horizon that params.Accept takes (its config defines
+	// the job with that digest) and the node may run (labels, pins), in
+	// due order, in one transaction, exactly as ClaimMany would claim them.
+	// Workers use it while the queue (Redis) is unreachable. It reads the
+	// queued rows with FOR UPDATE SKIP LOCKED where the engine has it, so
+	// replicas polling together take different runs instead of waiting on
+	// each other.
+	ClaimDue(ctx context.Context, params ClaimDueParams) ([]jobs.Run, error)
 	// Heartbeat extends a running attempt's lease. It returns whether a
 	// cancel was requested, and ErrLeaseLost if the attempt is no longer
 	// running on this node.
@@ -410,6 +419,23 @@ type ClaimParams struct {
 	// Labels are the claiming node's labels: a run that requires labels
 	// (Run.RunOnLabels) is claimed only by a node carrying them all.
 	Labels jobs.Labels
+}
+
+// ClaimDueParams are the arguments of Store.ClaimDue.
+type ClaimDueParams struct {
+	Node   string
+	Labels jobs.Labels
+	Now    time.Time
+	// Horizon, when after Now, lets runs due up to it be claimed ahead, as
+	// in ClaimParams.
+	Horizon    time.Time
+	LeaseUntil time.Time
+	// Limit bounds the runs claimed; it must be positive.
+	Limit int
+	// Accept says whether the caller takes a run of job with digest (its
+	// config defines it so, and it has room for it). It may be called
+	// again for the same run when the transaction is retried.
+	Accept func(runID int64, job, digest string) bool
 }
 
 // ReleaseParams are the arguments of Store.ReleasePins.

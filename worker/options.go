@@ -21,6 +21,7 @@ const (
 	DefaultClaimBatch        = 64
 	DefaultFinishBatch       = 128
 	DefaultClaimTimeout      = 2 * time.Second
+	DefaultPollInterval      = 500 * time.Millisecond
 	// minStartMargin is the smallest default StartMargin.
 	minStartMargin = 100 * time.Millisecond
 )
@@ -73,6 +74,10 @@ type Options struct {
 	// claims in one store transaction (never more than the free slots).
 	// Default 64.
 	ClaimBatch int
+	// PollInterval is how often the pool claims due runs straight from the
+	// store (Store.ClaimDue) while the queue does not answer (Redis down),
+	// ±20% jitter so that replicas do not poll in step. Default 500ms.
+	PollInterval time.Duration
 	// FinishBatch bounds the results recorded in one store transaction:
 	// the finisher writes whatever results are waiting, up to this many,
 	// while the previous batch is in flight. Default 128.
@@ -106,6 +111,10 @@ type Events struct {
 	// created (closed) or changes state. It must be quick and must not
 	// call back into the pool.
 	BreakerChanged func(target string, state BreakerState)
+	// Polling is called with true when the pool starts claiming due runs
+	// from the store because the queue does not answer, and with false
+	// when it goes back to doorbells.
+	Polling func(on bool)
 }
 
 func (o *Options) setDefaults() {
@@ -159,6 +168,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.FinishBatch <= 0 {
 		o.FinishBatch = DefaultFinishBatch
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
 	}
 	if o.Exec == nil {
 		o.Exec = executor.Execute

@@ -61,6 +61,10 @@ type Pool struct {
 	popMu     sync.Mutex
 	popCancel context.CancelFunc
 
+	// poll is the state of claiming without doorbells while the queue
+	// does not answer (poll.go); only the pop loop touches it.
+	poll pollState
+
 	mu       sync.Mutex
 	started  bool
 	stopped  bool
@@ -244,17 +248,22 @@ func (p *Pool) takeMany(ctx context.Context, n int) int {
 	if !p.mayClaim(ctx) {
 		return 0
 	}
+	if p.pollFirst(ctx) {
+		return p.pollMany(ctx, n)
+	}
 	pctx, popped := p.popContext(ctx)
 	items, err := p.opts.Queue.PopMany(pctx, n, p.Routes()...)
+	// Read before popped, which ends pctx.
+	rerouted := pctx.Err() != nil
 	popped()
 	if err != nil {
-		// pctx alone ended: a reload changed the routes; pop again.
-		if pctx.Err() != nil || errors.Is(err, storage.ErrClosed) {
+		// pctx ended: shutdown, or a reload changed the routes; pop again.
+		if rerouted || errors.Is(err, storage.ErrClosed) {
 			return 0
 		}
-		p.log.Warn("taking from the queue", slog.Any("error", err))
-		clock.Sleep(ctx, p.opts.Clock, time.Second)
-		return 0
+		// The queue does not answer: claim due runs from the store.
+		p.queueDown(err)
+		return p.pollMany(ctx, n)
 	}
 	cfg := p.cfg.Load()
 	now := p.opts.Clock.Now()

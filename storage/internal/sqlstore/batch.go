@@ -82,41 +82,7 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 		if err != nil || len(runs) == 0 {
 			return err
 		}
-		epoch, err := s.currentEpoch(ctx, tx)
-		if err != nil {
-			return err
-		}
-		for i := range runs {
-			r := &runs[i]
-			r.Status, r.Attempt, r.Node, r.Epoch = jobs.StatusRunning, r.Attempt+1, node, epoch
-			if r.StartedAt == nil {
-				started := attemptStart(*r, now)
-				r.StartedAt = &started
-			}
-		}
-		err = chunks(len(runs), chunkRows, func(lo, hi int) error {
-			batch := runs[lo:hi]
-			runIDs := make([]int64, len(batch))
-			for i, r := range batch {
-				runIDs[i] = r.ID
-			}
-			// A run claimed ahead starts at its not_before. The new attempt
-			// lives on the run row until it ends (attempt_started_at,
-			// lease_until, attempt_epoch): one row change per claim; its
-			// attempts row is written when it ends.
-			q, args, err := in("UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?, "+
-				"started_at = COALESCE(started_at, CASE WHEN not_before > ? THEN not_before ELSE ? END), "+
-				"attempt_started_at = CASE WHEN not_before > ? THEN not_before ELSE ? END, lease_until = ?, attempt_epoch = ? "+
-				"WHERE id IN (?) AND status = 'queued'", node, s.t(now), s.t(now), s.t(now), s.t(now), s.t(lease), epoch, runIDs)
-			if err != nil {
-				return err
-			}
-			if err := execN(ctx, tx, len(batch), q, args...); err != nil {
-				return fmt.Errorf("moving claimed runs to running: %w", err)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := s.claimLocked(ctx, tx, runs, now, lease, node); err != nil {
 			return err
 		}
 		for _, r := range runs {
@@ -134,6 +100,50 @@ func (s *Store) claimMany(ctx context.Context, what string, params []storage.Cla
 		}
 	}
 	return out, nil
+}
+
+// claimLocked moves runs, queued rows this transaction holds locked, to
+// running on node with a new attempt leased until lease, stamped with the
+// epoch read here, and updates runs in place to match.
+func (s *Store) claimLocked(ctx context.Context, tx *sqlx.Tx, runs []jobs.Run, now, lease time.Time, node string) error {
+	epoch, err := s.currentEpoch(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for i := range runs {
+		r := &runs[i]
+		r.Status, r.Attempt, r.Node, r.Epoch = jobs.StatusRunning, r.Attempt+1, node, epoch
+		if r.StartedAt == nil {
+			started := attemptStart(*r, now)
+			r.StartedAt = &started
+		}
+	}
+	err = chunks(len(runs), chunkRows, func(lo, hi int) error {
+		batch := runs[lo:hi]
+		runIDs := make([]int64, len(batch))
+		for i, r := range batch {
+			runIDs[i] = r.ID
+		}
+		// A run claimed ahead starts at its not_before. The new attempt
+		// lives on the run row until it ends (attempt_started_at,
+		// lease_until, attempt_epoch): one row change per claim; its
+		// attempts row is written when it ends.
+		q, args, err := in("UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?, "+
+			"started_at = COALESCE(started_at, CASE WHEN not_before > ? THEN not_before ELSE ? END), "+
+			"attempt_started_at = CASE WHEN not_before > ? THEN not_before ELSE ? END, lease_until = ?, attempt_epoch = ? "+
+			"WHERE id IN (?) AND status = 'queued'", node, s.t(now), s.t(now), s.t(now), s.t(now), s.t(lease), epoch, runIDs)
+		if err != nil {
+			return err
+		}
+		if err := execN(ctx, tx, len(batch), q, args...); err != nil {
+			return fmt.Errorf("moving claimed runs to running: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return nil
 }
 
 // claimable reports whether one of the params naming a locked row asks for
@@ -461,4 +471,50 @@ func attemptStart(r jobs.Run, now time.Time) time.Time {
 		return nb
 	}
 	return now
+}
+
+// claimDueScan is how many due queued rows ClaimDue reads per run it may
+// claim: rows of jobs the caller does not define, or may not run here, are
+// passed over.
+const claimDueScan = 4
+
+// ClaimDue claims due queued runs without doorbells: it reads them in due
+// order, skipping rows another transaction holds (SKIP LOCKED where the
+// engine has it), keeps those Accept takes and the node may run, and
+// claims them as ClaimMany does, all in one transaction.
+func (s *Store) ClaimDue(ctx context.Context, p storage.ClaimDueParams) ([]jobs.Run, error) {
+	if p.Limit <= 0 || p.Accept == nil {
+		return nil, fmt.Errorf("sqlstore: ClaimDue needs a positive Limit and Accept")
+	}
+	now, lease, node := utc(p.Now), utc(p.LeaseUntil), text(p.Node)
+	horizon := now
+	if p.Horizon.After(now) {
+		horizon = utc(p.Horizon)
+	}
+	var out []jobs.Run
+	err := s.write(ctx, "claiming due runs", func(tx *sqlx.Tx) error {
+		out = nil
+		var rows []runRow
+		if err := tx.SelectContext(ctx, &rows, "SELECT "+runCols+" FROM runs WHERE status = 'queued' "+
+			"AND not_before <= ? AND cancel_requested = 0 ORDER BY not_before, id LIMIT ?"+s.d.ForUpdate+s.d.SkipLocked,
+			s.t(horizon), p.Limit*claimDueScan); err != nil {
+			return fmt.Errorf("locking due queued runs: %w", err)
+		}
+		for _, row := range rows {
+			if len(out) == p.Limit {
+				break
+			}
+			if placedFor(row, node, p.Labels) && p.Accept(row.ID, row.Job, row.Digest) {
+				out = append(out, row.run())
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return s.claimLocked(ctx, tx, out, now, lease, node)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
