@@ -34,7 +34,10 @@ type Queue interface {
 	// queue or in the queue of one of routes, or ctx is done, then returns
 	// it with up to max-1 more that are already waiting in those queues,
 	// oldest first within each queue, without blocking again. Items of
-	// other routes stay where they are. max < 1 counts as 1.
+	// other routes stay where they are. max < 1 counts as 1. It returns an
+	// error when the queue cannot be reached (Redis refused, reset or timed
+	// out: the caller claims from the store meanwhile), and goes on waiting,
+	// with backoff, through errors the server answers.
 	PopMany(ctx context.Context, max int, routes ...string) ([]QueueItem, error)
 	// Len returns the number of items waiting.
 	Len(ctx context.Context) (int64, error)

@@ -47,6 +47,10 @@ type FaultTarget string
 const (
 	TargetLeader FaultTarget = "leader"
 	TargetWorker FaultTarget = "worker" // a replica that does not lead
+	// TargetAll cuts every replica off (Redis down for the whole
+	// cluster): the leader goes on leading on the store's lease row and
+	// workers claim due runs from the store.
+	TargetAll FaultTarget = "all"
 )
 
 // FaultScenario is one fault of the kit.
@@ -66,6 +70,11 @@ type FaultScenario struct {
 func (s FaultScenario) leaderFault() bool {
 	return s.Target == TargetLeader && s.Kind != FaultSkew && s.Kind != FaultNone
 }
+
+// FaultPollBound bounds the start lateness p99 while Redis is down for
+// every replica: the workers' poll interval (worker.DefaultPollInterval,
+// ±20%) plus FaultLatenessP99.
+const FaultPollBound = 600*time.Millisecond + FaultLatenessP99
 
 // steady reports whether the scenario keeps every replica in service
 // (control and skew runs): no attempt may be lost and start lateness is
@@ -92,6 +101,10 @@ func FaultScenarios() []FaultScenario {
 		for _, t := range []FaultTarget{TargetLeader, TargetWorker} {
 			out = append(out, FaultScenario{Name: string(k) + "-" + string(t), Kind: k, Target: t})
 		}
+	}
+	// Redis down for the whole cluster for a minute.
+	for _, k := range []FaultKind{FaultRedisRefuse, FaultRedisBlackhole} {
+		out = append(out, FaultScenario{Name: string(k) + "-all", Kind: k, Target: TargetAll, Down: time.Minute})
 	}
 	for _, skew := range []time.Duration{3 * time.Second, -3 * time.Second} {
 		for _, t := range []FaultTarget{TargetLeader, TargetWorker} {
@@ -478,6 +491,9 @@ func (f *faultRun) run(ctx context.Context) error {
 		}
 	}
 	f.res.Target = f.c.Replica(f.target).Name
+	if f.sc.Target == TargetAll {
+		f.res.Target = "every replica"
+	}
 	down := f.sc.down()
 	f.res.FaultAt = time.Now()
 	f.res.Load[1] = loadAvg()
@@ -563,6 +579,12 @@ func (f *faultRun) apply(on bool) error {
 		}
 	default:
 		return fmt.Errorf("fault kind %q cannot be applied", f.sc.Kind)
+	}
+	if f.sc.Target == TargetAll {
+		for _, p := range append(f.redis, f.mysql...) {
+			p.SetMode(mode)
+		}
+		return nil
 	}
 	if strings.HasPrefix(string(f.sc.Kind), "redis-") {
 		f.redis[i].SetMode(mode)
@@ -713,6 +735,10 @@ func (f *faultRun) judge() {
 		if x.TockLateness.P99 > FaultLatenessP99 && !f.env.CountsOnly {
 			fail("start lateness p99 %s > %s (tock's, from its attempt-started lines; the bodies' p99 is %s)", ms(x.TockLateness.P99), ms(FaultLatenessP99), ms(x.Lateness.P99))
 		}
+	}
+	if f.sc.Target == TargetAll && strings.HasPrefix(string(f.sc.Kind), "redis-") && x.TockLateness.P99 > FaultPollBound && !f.env.CountsOnly {
+		fail("start lateness p99 %s > %s with Redis down for every replica (tock's, from its attempt-started lines; the bodies' p99 is %s)",
+			ms(x.TockLateness.P99), ms(FaultPollBound), ms(x.Lateness.P99))
 	}
 	if f.sc.leaderFault() {
 		switch {

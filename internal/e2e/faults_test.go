@@ -130,6 +130,14 @@ func TestFaultRedisRefuseWorker(t *testing.T) {
 	runFaultTest(t, "redis-refuse-worker", 2*time.Second, 4*time.Second, func(s *FaultScenario) { s.Down = 6 * time.Second })
 }
 
+// Redis refused to every replica: the leader goes on leading on the
+// store's lease row, workers claim due runs from the store; every tick runs
+// once, none is lost or stuck, and none is duplicated when Redis returns
+// (start lateness p99 within the poll bound is judged by make faults).
+func TestFaultRedisRefuseAll(t *testing.T) {
+	runFaultTest(t, "redis-refuse-all", 2*time.Second, 5*time.Second, func(s *FaultScenario) { s.Down = 10 * time.Second })
+}
+
 // A worker that reaches Redis but not MariaDB hands the doorbells it cannot
 // claim back: every tick runs once, none is lost or stuck (that none waits
 // behind later ticks is judged by make faults).

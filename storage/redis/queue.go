@@ -176,12 +176,16 @@ func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
 	return nil
 }
 
+// deadlineSlack: a read error this close to ctx's deadline is ctx's.
+const deadlineSlack = 50 * time.Millisecond
+
 // PopMany blocks (BRPOP) until an item arrives, ctx is done (its error is
 // returned) or the queue is closed (storage.ErrClosed), then takes up to
 // limit-1 more that are waiting with one RPOP key count (Redis 6.2+), and
-// returns them oldest first. limit < 1 counts as 1. Redis errors of the
-// BRPOP are not returned: PopMany retries with capped backoff and logs once
-// per outage. Entries that do not decode to a plausible item are logged
+// returns them oldest first. limit < 1 counts as 1. When Redis does not
+// answer the BRPOP (refused, reset, timed out) the error is returned, so
+// that the caller claims from the store meanwhile; errors Redis answers
+// (WRONGTYPE…) are retried with capped backoff and logged once per outage. Entries that do not decode to a plausible item are logged
 // and skipped; if nothing but garbage came, it waits again. A Redis error
 // on the RPOP is logged and the items already taken are returned: entries
 // it may have removed are doorbells of queued runs, which the reaper rings
@@ -219,6 +223,21 @@ func (q *Queue) PopMany(ctx context.Context, limit int, routes ...string) ([]sto
 		case err != nil:
 			if err := q.stopped(ctx); err != nil {
 				return nil, err
+			}
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < deadlineSlack {
+				// The read timed out with ctx's deadline (set on the
+				// connection): the caller's deadline, not an outage.
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			var re redigo.Error
+			if !errors.As(err, &re) {
+				// Redis does not answer (refused, reset, timed out): the
+				// caller claims from the store meanwhile (worker poll).
+				if q.down.CompareAndSwap(false, true) {
+					q.log.Warn("Redis queue unreachable", slog.Any("error", err))
+				}
+				return nil, fmt.Errorf("popping from the Redis queue: %w", err)
 			}
 			if q.down.CompareAndSwap(false, true) {
 				q.log.Warn("Redis queue unavailable; retrying with backoff", slog.Any("error", err))
