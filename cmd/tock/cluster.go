@@ -39,7 +39,15 @@ func newClusterCmd(g *globals) *cobra.Command {
 }
 
 func printCluster(w io.Writer, c api.Cluster) error {
-	fmt.Fprintf(w, "leader %s, epoch %d\n\n", dash(c.Leader), c.Epoch)
+	fmt.Fprintf(w, "leader %s, epoch %d\n", dash(c.Leader), c.Epoch)
+	if l := c.Lease; l != nil {
+		how := "Redis lease and the store's lease row"
+		if l.Backend == "mysql" {
+			how = "the store's lease row alone: Redis unreachable"
+		}
+		fmt.Fprintf(w, "lease backend %s (%s), held by %s until %s\n", l.Backend, how, l.Node, fmtTime(&l.Until))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tHOST\tROLE\tVERSION\tCONFIG DIGEST\tHEARTBEAT (UTC)\tCLOCK OFFSET\tLABELS\tSTATE")
 	for _, n := range c.Nodes {

@@ -229,8 +229,16 @@ func TestCluster(t *testing.T) {
 	if resp := do(t, "GET", srv.URL+"/api/v1/cluster", "", nil, &c); resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if c.Leader != "node-a" || c.Epoch != 1 || c.LeaderDigest != f.nodeDigest || c.Mismatches != 1 || len(c.Nodes) != 3 {
+	if c.Leader != "node-a" || c.Epoch != 1 || c.LeaderDigest != f.nodeDigest || c.Mismatches != 1 || len(c.Nodes) != 3 || c.Lease != nil {
 		t.Fatalf("cluster = %+v", c)
+	}
+	// With the lease row held, the cluster shows its backend and holder.
+	if _, err := f.store.ClaimLease(context.Background(), storage.LeaseClaim{Node: "node-a", Token: "tok", Backend: "mysql", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := do(t, "GET", srv.URL+"/api/v1/cluster", "", nil, &c); resp.StatusCode != 200 || c.Lease == nil ||
+		c.Lease.Backend != "mysql" || c.Lease.Node != "node-a" || c.Lease.Until.IsZero() {
+		t.Fatalf("cluster with the lease row held: %d %+v", resp.StatusCode, c.Lease)
 	}
 	want := map[string][4]bool{ // alive, leader, self, mismatch
 		"node-a": {true, true, true, false},
@@ -265,10 +273,13 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	f.svc.opts.ConfigError = func() error { return nil }
 
-	// Redis down: the queue check fails and names the queue.
+	// Redis down: the queue check fails and names the queue, and the
+	// lease backend is the store's row; the replica stays ready (it claims
+	// and leads through the store).
 	f.svc.opts.QueuePing = func(context.Context) error { return errors.New("dial tcp 127.0.0.1:6379: connection refused") }
-	if resp := do(t, "GET", srv.URL+"/readyz", "", nil, &rd); resp.StatusCode != 503 || rd.Ready || rd.Checks.Queue == nil ||
-		rd.Checks.Queue.OK || !strings.Contains(rd.Checks.Queue.Error, "Redis") || !rd.Checks.Store.OK {
+	f.svc.opts.LeaseBackend = func() string { return "mysql" }
+	if resp := do(t, "GET", srv.URL+"/readyz", "", nil, &rd); resp.StatusCode != 200 || !rd.Ready || rd.Checks.Queue == nil ||
+		rd.Checks.Queue.OK || !strings.Contains(rd.Checks.Queue.Error, "Redis") || !rd.Checks.Store.OK || rd.Checks.Lease.Backend != "mysql" {
 		t.Errorf("readyz with Redis down: %d %+v", resp.StatusCode, rd)
 	}
 	f.svc.opts.QueuePing = func(context.Context) error { return nil }

@@ -385,6 +385,17 @@ type Cluster struct {
 	// leader's.
 	Mismatches int           `json:"config_digest_mismatches"`
 	Nodes      []ClusterNode `json:"nodes"`
+	// Lease is the store's lease row while someone holds it: the leader's
+	// lease backend (redis, or mysql while Redis is unreachable). Absent
+	// when nobody holds it, and in embedded mode (in-process lease).
+	Lease *ClusterLease `json:"lease,omitempty"`
+}
+
+// ClusterLease is the held lease row.
+type ClusterLease struct {
+	Backend string    `json:"backend"`
+	Node    string    `json:"node"`
+	Until   time.Time `json:"until"`
 }
 
 // ClusterNode is a node record with what it means now.
@@ -441,6 +452,13 @@ func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
 		c.Nodes = append(c.Nodes, cn)
 	}
 	sort.Slice(c.Nodes, func(a, b int) bool { return c.Nodes[a].ID < c.Nodes[b].ID })
+	row, err := call(ctx, s, "lease_row", s.opts.Store.LeaseRow)
+	if err != nil {
+		return c, err
+	}
+	if row.Held() {
+		c.Lease = &ClusterLease{Backend: row.Backend, Node: row.Node, Until: row.Until}
+	}
 	return c, nil
 }
 
@@ -512,13 +530,14 @@ func (s *Service) Ready(ctx context.Context) Readiness {
 		cancel()
 		q := &Check{OK: err == nil}
 		if err != nil {
-			q.Error = "queue (Redis) unreachable: no dispatch or claims until it is back; running attempts finish and are recorded"
+			q.Error = "queue (Redis) unreachable: workers claim due runs from the store and the leader leads on the store's lease row until it is back"
 			if ctx.Err() == nil {
 				s.log.Warn("readiness: queue ping failed", slog.Any("error", err))
 			}
 		}
+		// Not a readiness condition: without Redis the replica goes on
+		// serving, leading and claiming through the store.
 		r.Checks.Queue = q
-		r.Ready = r.Ready && q.OK
 	}
 	if s.opts.ClockError != nil {
 		c := &Check{OK: true}
