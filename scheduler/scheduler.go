@@ -48,6 +48,11 @@ type Scheduler struct {
 	// again (at most maxUnrung).
 	unrungMu sync.Mutex
 	unrung   []storage.QueueItem
+	// queueDown is set by a failed push and cleared by a successful one:
+	// while set, doorbells wait in unrung for the reaper's retry instead
+	// of each dispatch waiting on a queue that does not answer (workers
+	// claim from the store meanwhile).
+	queueDown atomic.Bool
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -387,16 +392,38 @@ func (s *Scheduler) push(ctx context.Context, runs []jobs.Run) {
 		// Route: only replicas that may run it pop its doorbell.
 		items[i] = storage.QueueItem{RunID: r.ID, Job: r.Job, Digest: r.Digest, NotBefore: r.NotBefore, Route: r.Route()}
 	}
-	s.pushItems(ctx, items)
+	s.pushItems(ctx, items, false)
 }
 
+// pushTimeout bounds ringing doorbells: they are hints, and a queue that
+// does not answer must not hold up dispatch (workers poll the store).
+const pushTimeout = 500 * time.Millisecond
+
 // pushItems rings items, keeping those it could not ring for a retry.
-func (s *Scheduler) pushItems(ctx context.Context, items []storage.QueueItem) {
-	err := storecall.Exec(ctx, s.opts.StoreTimeout, func(ctx context.Context) error { return s.opts.Queue.Push(ctx, items...) })
-	if err == nil || ctx.Err() != nil {
+// While the queue is down only the reaper's retry (probe) tries it.
+func (s *Scheduler) pushItems(ctx context.Context, items []storage.QueueItem, probe bool) {
+	if !probe && s.queueDown.Load() {
+		s.stashUnrung(items)
 		return
 	}
-	s.log.Warn("enqueueing runs; ringing them again at the next reap", slog.Int("runs", len(items)), slog.Any("error", err))
+	err := storecall.Exec(ctx, min(s.opts.StoreTimeout, pushTimeout), func(ctx context.Context) error { return s.opts.Queue.Push(ctx, items...) })
+	if err == nil {
+		if s.queueDown.Swap(false) {
+			s.log.Info("queue answers again; ringing doorbells")
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if !s.queueDown.Swap(true) {
+		s.log.Warn("enqueueing runs; ringing them again at the next reap while the queue does not answer", slog.Int("runs", len(items)), slog.Any("error", err))
+	}
+	s.stashUnrung(items)
+}
+
+// stashUnrung keeps doorbells for the reaper's retry, up to maxUnrung.
+func (s *Scheduler) stashUnrung(items []storage.QueueItem) {
 	s.unrungMu.Lock()
 	defer s.unrungMu.Unlock()
 	if room := maxUnrung - len(s.unrung); room > 0 {
@@ -412,7 +439,14 @@ func (s *Scheduler) retryUnrung(ctx context.Context) {
 	s.unrung = nil
 	s.unrungMu.Unlock()
 	if len(items) > 0 {
-		s.pushItems(ctx, items)
+		s.pushItems(ctx, items, true)
+		return
+	}
+	if s.queueDown.Load() {
+		// Nothing to ring: ask the queue whether it answers again.
+		if _, err := storecall.Do(ctx, pushTimeout, s.opts.Queue.Len); err == nil && s.queueDown.Swap(false) {
+			s.log.Info("queue answers again; ringing doorbells")
+		}
 	}
 }
 

@@ -66,8 +66,11 @@ type Queue struct {
 	pool     *Pool
 	key      string
 	blockArg string
-	clock    clock.Clock
-	log      *slog.Logger
+	// block is the BRPOP's server-side wait; a BRPOP that has not
+	// answered block + popGrace after it was sent finds Redis gone.
+	block time.Duration
+	clock clock.Clock
+	log   *slog.Logger
 
 	closeCtx context.Context
 	closeFn  context.CancelFunc
@@ -114,6 +117,7 @@ func NewQueue(pool *Pool, opts QueueOptions) (*Queue, error) {
 		pool:     pool,
 		key:      key,
 		blockArg: strconv.FormatFloat(opts.Block.Seconds(), 'f', -1, 64),
+		block:    opts.Block,
 		clock:    opts.Clock,
 		log:      opts.Logger.With(slog.String("component", "redis_queue"), slog.String("key", key)),
 	}
@@ -179,6 +183,10 @@ func (q *Queue) Push(ctx context.Context, items ...storage.QueueItem) error {
 // deadlineSlack: a read error this close to ctx's deadline is ctx's.
 const deadlineSlack = 50 * time.Millisecond
 
+// popGrace is how long after its server-side wait a BRPOP may take to
+// answer before Redis counts as unreachable.
+const popGrace = 500 * time.Millisecond
+
 // PopMany blocks (BRPOP) until an item arrives, ctx is done (its error is
 // returned) or the queue is closed (storage.ErrClosed), then takes up to
 // limit-1 more that are waiting with one RPOP key count (Redis 6.2+), and
@@ -214,7 +222,12 @@ func (q *Queue) PopMany(ctx context.Context, limit int, routes ...string) ([]sto
 		for i := range keys {
 			args = append(args, keys[(i+turn)%len(keys)])
 		}
-		vals, err := redigo.ByteSlices(q.pool.do(ctx, "BRPOP", append(args, q.blockArg)...))
+		// A Redis that does not answer at all (a blackholed link) is
+		// found out within block + popGrace, not the connection's read
+		// timeout, so that the caller soon claims from the store.
+		bctx, bcancel := context.WithTimeout(ctx, q.block+popGrace)
+		vals, err := redigo.ByteSlices(q.pool.do(bctx, "BRPOP", append(args, q.blockArg)...))
+		bcancel()
 		switch {
 		case errors.Is(err, redigo.ErrNil):
 			q.available()
