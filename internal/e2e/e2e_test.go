@@ -106,6 +106,12 @@ func newScenario(t *testing.T, extra string, args ...string) *scenario {
 
 // newScenarioOn is newScenario on the given Redis and cluster prefix.
 func newScenarioOn(t *testing.T, redisURL, prefix, extra string, args ...string) *scenario {
+	return newScenarioWith(t, redisURL, prefix, TickConfig(tickJobs, extra), args...)
+}
+
+// newScenarioWith is newScenarioOn running the config text cfg, whose
+// tick jobs are named TickJobName(0…tickJobs-1).
+func newScenarioWith(t *testing.T, redisURL, prefix, cfg string, args ...string) *scenario {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("e2e: multi-process tests do not run with -short")
@@ -114,7 +120,7 @@ func newScenarioOn(t *testing.T, redisURL, prefix, extra string, args ...string)
 	s := &scenario{t: t, dir: t.TempDir(), redisURL: redisURL, prefix: prefix}
 	s.storeURL = mysqltest.NewDatabase(t)
 	s.config = filepath.Join(s.dir, "tock.yaml")
-	if err := os.WriteFile(s.config, []byte(TickConfig(tickJobs, extra)), 0o644); err != nil {
+	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +22,10 @@ func TestSentinelMasterKilled(t *testing.T) {
 		t.Skip("e2e: multi-process tests do not run with -short")
 	}
 	set := redistest.StartSentinel(t, time.Second)
-	s := newScenarioOn(t, set.URL(), "sentinel", "")
+	// The bodies log each execution: the audit checks what ran, not only
+	// history.
+	execLog := filepath.Join(t.TempDir(), "executions.log")
+	s := newScenarioWith(t, set.URL(), "sentinel", ExecConfig(tickJobs, execLog))
 	s.runFor(4 * time.Second)
 	atSubsecond(300)
 	killAt := time.Now()
@@ -41,6 +46,40 @@ func TestSentinelMasterKilled(t *testing.T) {
 	rep := s.audit()
 	if rep.MaxDispatchGap > bound {
 		t.Errorf("max dispatch gap %s at %s exceeds lease-ttl + sentinel failover + 1s + slack = %s", rep.MaxDispatchGap, rep.MaxDispatchGapAt, bound)
+	}
+	auditExecutions(t, s, execLog, rep)
+}
+
+// auditExecutions checks the scenario's window against what the job
+// bodies logged: every tick executed, none twice, none against history.
+func auditExecutions(t *testing.T, s *scenario, execLog string, rep Report) {
+	t.Helper()
+	lines, err := ParseExecLog(execLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobsList := s.tickJobs()
+	names := make([]string, len(jobsList))
+	for i, j := range jobsList {
+		names[i] = j.Name
+	}
+	to := rep.To
+	hist, err := CollectHistory(s.ctx(30*time.Second), s.c.Store(), s.from, to, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.c.LogEvents(MsgAttemptLeaseExpired, MsgAttemptFinished, MsgAttemptStopped, MsgAttemptStarted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := AuditExecutions(ExecParams{Jobs: jobsList, From: s.from, To: to, Lines: lines, History: hist, Events: events,
+		LateAfter: FaultRequeueAfter, OvertakeAfter: FaultOvertakeAfter})
+	var b strings.Builder
+	x.Print(&b)
+	t.Logf("executions:\n%s", b.String())
+	if x.TrueDuplicates > 0 || x.StartsAfterLease > 0 || x.Mismatches > 0 || x.Orphans > 0 || x.Unexecuted > 0 {
+		t.Errorf("executions not clean: %d true duplicates, %d starts after a lease, %d mismatches, %d orphans, %d unexecuted ticks",
+			x.TrueDuplicates, x.StartsAfterLease, x.Mismatches, x.Orphans, x.Unexecuted)
 	}
 }
 
