@@ -133,8 +133,15 @@ func (t *term) run(ctx context.Context) error {
 	}
 }
 
+// statesPerJob is the time the job-state read may take per job of the
+// config beyond StoreTimeout: a million jobs' cursors are a read of a
+// million rows, which on a busy machine outlasts a fixed timeout, and a
+// term that gives up on it steps down and starts over cold.
+const statesPerJob = 20 * time.Microsecond
+
 func (t *term) states(ctx context.Context) (map[string]storage.JobState, error) {
-	st, err := storecall.Do(ctx, t.s.opts.StoreTimeout, t.s.opts.Store.JobStates)
+	n := len(t.s.cfg.Load().Jobs)
+	st, err := storecall.Do(ctx, t.s.opts.StoreTimeout+time.Duration(n)*statesPerJob, t.s.opts.Store.JobStates)
 	if err != nil {
 		return nil, fmt.Errorf("reading job states: %w", err)
 	}
