@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"html/template"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,9 +27,11 @@ const (
 	MaxStripJobs = 100
 
 	chartWidth, chartHeight = 640, 150
-	// The plot area inside a chart: room for the y labels on the left and
-	// the x labels below.
-	plotLeft, plotRight, plotTop, plotBottom = 64, 8, 10, 24
+	// The plot area inside a chart: room for the y labels on the left, the
+	// percentile labels on the right and the x labels below.
+	plotLeft, plotRight, plotTop, plotBottom = 64, 96, 10, 24
+	// labelGap is the least vertical distance between percentile labels.
+	labelGap = 12
 )
 
 // history is what a job page draws from its newest runs.
@@ -75,7 +78,8 @@ func newHistory(job string, runs []jobs.Run) history {
 	return h
 }
 
-// runDuration is how long a run's last attempt took; 0 without both ends.
+// runDuration is how long a run took, from its first attempt's start to
+// its end (retries included); 0 without both ends.
 func runDuration(r jobs.Run) time.Duration {
 	if r.StartedAt == nil || r.FinishedAt == nil {
 		return 0
@@ -83,9 +87,9 @@ func runDuration(r jobs.Run) time.Duration {
 	return max(0, r.FinishedAt.Sub(*r.StartedAt))
 }
 
-// lateness is how long after its tick a run started (started_at −
-// scheduled_at); 0 before it started. A manual run due now that a worker
-// took at once is 0 or a few milliseconds.
+// lateness is how long after its tick a run's first attempt started
+// (started_at − scheduled_at); 0 before it started. A manual run due now
+// that a worker took at once is 0 or a few milliseconds.
 func lateness(r jobs.Run) time.Duration {
 	if r.StartedAt == nil {
 		return 0
@@ -129,8 +133,11 @@ func runTip(r jobs.Run) string {
 	if r.StartedAt == nil {
 		return s + " · not started"
 	}
-	s += " · took " + took(r.StartedAt, r.FinishedAt) + " · started " + span(lateness(r)) + " late"
-	return s
+	s += " · took " + took(r.StartedAt, r.FinishedAt)
+	if l := lateness(r); l < 0 {
+		return s + " · started " + span(-l) + " early"
+	}
+	return s + " · started " + span(lateness(r)) + " late"
 }
 
 // mark is a horizontal line across a chart at a percentile.
@@ -181,10 +188,15 @@ func barChart(id, label string, runs []jobs.Run, vals []time.Duration, marks []m
 			runs[i].ID, esc(string(runs[i].Status)), num(float64(plotLeft)+float64(i)*slot+gap/2), num(y0), num(slot-gap),
 			num(max(y1-y0, 1)), esc(fmt.Sprintf("%s %s · %s", id, span(v), runTip(runs[i]))))
 	}
+	// Marks come in increasing value; a label too close to the one below
+	// moves up so both stay legible.
+	prev := math.Inf(1)
 	for _, m := range marks {
+		ly := min(y(m.Value)+4, prev-labelGap)
+		prev = ly
 		fmt.Fprintf(&b, `<g class="mark %s"><line x1="%d" y1="%s" x2="%d" y2="%s"/><text x="%d" y="%s">%s</text><title>%s</title></g>`,
-			esc(m.Name), plotLeft, num(y(m.Value)), chartWidth-plotRight, num(y(m.Value)), chartWidth-plotRight-2,
-			num(y(m.Value)-3), esc(m.Name+" "+span(m.Value)), esc(m.Name+" of "+id+": "+span(m.Value)))
+			esc(m.Name), plotLeft, num(y(m.Value)), chartWidth-plotRight, num(y(m.Value)), chartWidth-plotRight+6,
+			num(ly), esc(m.Name+" "+span(m.Value)), esc(m.Name+" of "+id+": "+span(m.Value)))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())

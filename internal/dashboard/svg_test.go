@@ -77,14 +77,17 @@ func byClass(es []*svgElem, prefix string) []*svgElem {
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-// run is a run of job "j" ticked at t0+i minutes; started and took < 0
-// leave it unstarted.
+// none, as run's started or took, leaves the run unstarted or unfinished.
+const none time.Duration = math.MinInt64
+
+// run is a run of job "j" ticked at t0+id minutes, started that long after
+// its tick and taking took.
 func run(id int64, st jobs.RunStatus, started, took time.Duration) jobs.Run {
 	r := jobs.Run{ID: id, Job: "j", Status: st, Trigger: jobs.TriggerSchedule, ScheduledAt: t0.Add(time.Duration(id) * time.Minute)}
-	if started >= 0 {
+	if started != none {
 		s := r.ScheduledAt.Add(started)
 		r.StartedAt = &s
-		if took >= 0 {
+		if took != none {
 			f := s.Add(took)
 			r.FinishedAt = &f
 		}
@@ -143,9 +146,9 @@ func TestStatusStripCellsAndColors(t *testing.T) {
 	runs := newestFirst(
 		run(1, jobs.StatusSucceeded, time.Second, 2*time.Second),
 		run(2, jobs.StatusFailed, 0, time.Second),
-		run(3, jobs.StatusMissed, -1, -1),
-		run(4, jobs.StatusSkipped, -1, -1),
-		run(5, jobs.StatusRunning, 3*time.Second, -1),
+		run(3, jobs.StatusMissed, none, none),
+		run(4, jobs.StatusSkipped, none, none),
+		run(5, jobs.StatusRunning, 3*time.Second, none),
 	)
 	es := parseSVG(t, statusStrip("j", runs, 12, 22))
 	cells := byClass(es, "cell ")
@@ -188,7 +191,7 @@ func TestHistoryPercentilesAndCharts(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		// Durations 1s..20s, lateness i*10ms; a missed tick every 5th.
 		if i%5 == 0 {
-			rs = append(rs, run(int64(i), jobs.StatusMissed, -1, -1))
+			rs = append(rs, run(int64(i), jobs.StatusMissed, none, none))
 			continue
 		}
 		rs = append(rs, run(int64(i), jobs.StatusSucceeded, time.Duration(i)*10*time.Millisecond, time.Duration(i)*time.Second))
@@ -246,7 +249,7 @@ func TestHistoryEdgeCases(t *testing.T) {
 		t.Errorf("no runs: %+v", h)
 	}
 	// Only unstarted rows: a strip, no charts.
-	h := newHistory("j", newestFirst(run(1, jobs.StatusMissed, -1, -1), run(2, jobs.StatusSkipped, -1, -1)))
+	h := newHistory("j", newestFirst(run(1, jobs.StatusMissed, none, none), run(2, jobs.StatusSkipped, none, none)))
 	if h.Runs != 2 || h.Timed != 0 || h.Duration != "" || h.Lateness != "" {
 		t.Errorf("missed and skipped only: %+v", h)
 	}
@@ -264,6 +267,9 @@ func TestHistoryEdgeCases(t *testing.T) {
 	// A run started before its tick (a manual run taken at once, clocks
 	// apart): negative lateness is drawn below zero, not off the chart.
 	h = newHistory("j", newestFirst(run(1, jobs.StatusSucceeded, -2*time.Second, time.Second), run(2, jobs.StatusSucceeded, time.Second, time.Second)))
+	if tip := byClass(parseSVG(t, h.Strip), "cell ")[0].Title; !strings.HasSuffix(tip, "started 2s early") {
+		t.Errorf("tooltip of a run started before its tick: %q", tip)
+	}
 	for _, b := range byClass(parseSVG(t, h.Lateness), "bar ") {
 		y, _ := strconv.ParseFloat(b.Attr["y"], 64)
 		ht, _ := strconv.ParseFloat(b.Attr["height"], 64)
