@@ -115,7 +115,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 func statusStrip(job string, runs []jobs.Run, cellW, cellH int) template.HTML {
 	var b strings.Builder
 	w := len(runs) * cellW
-	fmt.Fprintf(&b, `<svg class="strip" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
+	fmt.Fprintf(&b, `<svg class="strip" width="%d" height="%d" viewBox="0 0 %d %d" role="group" aria-label="%s">`,
 		w, cellH, w, cellH, esc(fmt.Sprintf("status of the last %d runs of %s, oldest first", len(runs), job)))
 	for i := range runs {
 		r := runs[len(runs)-1-i]
@@ -167,7 +167,7 @@ func barChart(id, label string, runs []jobs.Run, vals []time.Duration, marks []m
 		return float64(plotTop) + ph*float64(top-v)/float64(top-bottom)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" id="%s-chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
+	fmt.Fprintf(&b, `<svg class="chart" id="%s-chart" width="%d" height="%d" viewBox="0 0 %d %d" role="group" aria-label="%s">`,
 		esc(id), chartWidth, chartHeight, chartWidth, chartHeight, esc(label))
 	fmt.Fprintf(&b, `<title>%s</title>`, esc(label))
 	// Axes and their labels: the top of the scale, zero, oldest and newest.

@@ -1,19 +1,26 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/xml"
 	"fmt"
 	"html/template"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tock-sched/tock/internal/api"
+	"github.com/tock-sched/tock/internal/api/apitest"
+	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
 )
 
 // svgElem is an element of a drawn SVG: its name, attributes and the text
@@ -334,5 +341,55 @@ func TestHistoryPages(t *testing.T) {
 	}
 	if !strings.Contains(row("frozen"), "no runs yet") {
 		t.Errorf("jobs page: frozen row %s", row("frozen"))
+	}
+}
+
+// countingStore counts ListRuns calls.
+type countingStore struct {
+	storage.Store
+	listRuns atomic.Int64
+}
+
+func (s *countingStore) ListRuns(ctx context.Context, f storage.RunFilter) ([]jobs.Run, error) {
+	s.listRuns.Add(1)
+	return s.Store.ListRuns(ctx, f)
+}
+
+// TestJobsListStripBound: a config with more jobs than MaxStripJobs costs
+// the jobs list MaxStripJobs run queries, not one per job, and says so.
+func TestJobsListStripBound(t *testing.T) {
+	t.Parallel()
+	h := apitest.NewHistory(t)
+	var cfg strings.Builder
+	cfg.WriteString(apitest.ConfigYAML)
+	for i := 0; i < MaxStripJobs+5; i++ {
+		fmt.Fprintf(&cfg, "  - {name: zz-%03d, schedule: \"@daily\", command: [\"/bin/true\"]}\n", i)
+	}
+	config := apitest.MustConfig(t, cfg.String())
+	st := &countingStore{Store: h.Store}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	clk := clock.NewFake(apitest.Now)
+	svc := api.NewService(api.ServiceOptions{Store: st, Config: func() *jobs.Config { return config }, NodeID: "node-a",
+		LeaseState: func() string { return api.LeaseLeader }, Clock: clk, Logger: log})
+	d, err := New(Options{Service: svc, Clock: clk, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("jobs page: %d", rec.Code)
+	}
+	if n := st.listRuns.Load(); n != MaxStripJobs {
+		t.Errorf("jobs list of %d jobs made %d run queries, want %d", len(config.Jobs), n, MaxStripJobs)
+	}
+	body := rec.Body.String()
+	wantContains(t, "jobs page", body, fmt.Sprintf("drawn for the first %d jobs only", MaxStripJobs),
+		`<rect class="cell c-succeeded"`, `<tr id="job-zz-104"`)
+	// backup (first by name) has its strip; the last jobs link to their page.
+	_, last, _ := strings.Cut(body, `<tr id="job-zz-104"`)
+	last, _, _ = strings.Cut(last, "</tr>")
+	if strings.Contains(last, "<svg") {
+		t.Errorf("job beyond the bound has a strip: %s", last)
 	}
 }
