@@ -230,7 +230,7 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	d.render(w, http.StatusOK, "jobs", d.newPage(w, r, "Jobs", "jobs", js))
+	d.render(w, http.StatusOK, "jobs", d.newPage(w, r, "Jobs", "jobs", d.strips(r, js)))
 }
 
 type runsData struct {
@@ -418,6 +418,8 @@ type jobData struct {
 	Graph    api.DepGraph
 	Error    string
 	Backfill *api.Backfill
+	// History is the picture of the job's newest runs (history.go).
+	History history
 }
 
 // DefaultMaxConcurrent fills the backfill form's field.
@@ -442,6 +444,10 @@ func (d *Dashboard) showJob(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	data.Graph = g
+	if data.History, err = d.jobHistory(r, data.Job.Name); err != nil {
+		d.fail(w, r, err)
+		return
+	}
 	d.render(w, status, "job", d.newPage(w, r, "Job "+data.Job.Name, "jobs", data))
 }
 

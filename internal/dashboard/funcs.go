@@ -15,6 +15,7 @@ func (d *Dashboard) funcs() template.FuncMap {
 		"ts":       formatTime,
 		"ago":      func(t any) string { return relative(timeOf(t), d.now()) },
 		"took":     took,
+		"span":     span,
 		"code":     exitCode,
 		"text":     func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") },
 		"short":    func(s string, n int) string { return cut(s, n) },
