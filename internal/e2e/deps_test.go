@@ -67,30 +67,11 @@ func TestDependentsExactlyOnceThroughLeaderKills(t *testing.T) {
 	// The leader's replica runs no worker, so killing it never kills a
 	// job body: what the files hold is what ran, once per attempt.
 	sched := ReplicaOptions{Args: []string{"--role", "scheduler"}}
-	c, err := NewCluster(context.Background(), Options{Binary: bin, Dir: dir, Config: cfgPath, StoreURL: storeURL,
+	c := startCluster(t, Options{Binary: bin, Dir: dir, Config: cfgPath, StoreURL: storeURL,
 		RedisURL: redisURL, Cluster: prefix, Replicas: 3,
-		PerReplica: []ReplicaOptions{sched, sched, {Args: []string{"--role", "worker"}}}})
-	if err != nil {
-		t.Fatalf("preparing the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			var b strings.Builder
-			c.Tail(&b, 40)
-			t.Log("replica logs:\n" + b.String())
-		}
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
+		PerReplica: []ReplicaOptions{sched, sched, {Args: []string{"--role", "worker"}}}}, 2*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, _, err := c.WaitLeader(ctx, pollEvery, func(n string, _ int64) bool { return n != "" }); err != nil {
-		t.Fatalf("no leader: %v", err)
-	}
 	from := time.Now().Truncate(time.Second).Add(2 * time.Second)
 	st := c.Store()
 
@@ -137,7 +118,7 @@ func TestDependentsExactlyOnceThroughLeaderKills(t *testing.T) {
 
 	// Settle: every upstream run of the window ended and has its rows.
 	var ups, ups2 []jobs.Run
-	err = Poll(ctx, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err := Poll(ctx, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
 		var err error
 		if ups, err = window(ctx, st, "up", from, to); err != nil {
 			return false, err

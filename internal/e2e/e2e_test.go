@@ -123,15 +123,23 @@ func newScenarioWith(t *testing.T, redisURL, prefix, cfg string, args ...string)
 	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	c, err := NewCluster(ctx, Options{
+	s.c = prepareCluster(t, Options{
 		Binary: bin, Dir: s.dir, Config: s.config, StoreURL: s.storeURL, RedisURL: s.redisURL,
 		Cluster: s.prefix, Replicas: 3, Args: args,
 	})
+	s.warmUp()
+	return s
+}
+
+// prepareCluster makes and starts the cluster o describes. Its cleanup
+// dumps the replicas' last log lines when the test failed and stops every
+// process.
+func prepareCluster(t *testing.T, o Options) *Cluster {
+	t.Helper()
+	c, err := NewCluster(context.Background(), o)
 	if err != nil {
 		t.Fatalf("preparing the cluster: %v", err)
 	}
-	s.c = c
 	t.Cleanup(func() {
 		if t.Failed() {
 			var b strings.Builder
@@ -145,8 +153,19 @@ func newScenarioWith(t *testing.T, redisURL, prefix, cfg string, args ...string)
 	if err := c.StartAll(); err != nil {
 		t.Fatal(err)
 	}
-	s.warmUp()
-	return s
+	return c
+}
+
+// startCluster is prepareCluster, then a wait of up to wait for a leader.
+func startCluster(t *testing.T, o Options, wait time.Duration) *Cluster {
+	t.Helper()
+	c := prepareCluster(t, o)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, _, err := c.WaitLeader(ctx, pollEvery, func(n string, _ int64) bool { return n != "" }); err != nil {
+		t.Fatalf("no leader within %s: %v", wait, err)
+	}
+	return c
 }
 
 func (s *scenario) ctx(d time.Duration) context.Context {

@@ -42,32 +42,13 @@ func newPlacementCluster(t *testing.T, config string, labels []string, args ...s
 	for i, l := range labels {
 		per[i].Args = []string{"--labels", l}
 	}
-	c, err := NewCluster(context.Background(), Options{
+	c := startCluster(t, Options{
 		Binary: bin, Dir: dir, Config: path, StoreURL: storeURL, RedisURL: redisURL, Cluster: prefix,
 		Replicas: len(labels), PerReplica: per, Args: append([]string{"--node-alive", placementNodeAlive.String()}, args...),
-	})
-	if err != nil {
-		t.Fatalf("preparing the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			var b strings.Builder
-			c.Tail(&b, 40)
-			t.Log("replica logs:\n" + b.String())
-		}
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
+	}, 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, _, err := c.WaitLeader(ctx, pollEvery, func(n string, _ int64) bool { return n != "" }); err != nil {
-		t.Fatalf("no leader within 30s: %v", err)
-	}
-	err = Poll(ctx, pollEvery, func(ctx context.Context) (bool, error) {
+	err := Poll(ctx, pollEvery, func(ctx context.Context) (bool, error) {
 		nodes, err := c.Store().Nodes(ctx, time.Now().Add(-placementNodeAlive/2))
 		return len(nodes) == len(labels), err
 	})

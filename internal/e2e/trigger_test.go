@@ -33,29 +33,8 @@ func triggerScenario(t *testing.T, config string, replicas int) (*Cluster, strin
 		t.Fatal(err)
 	}
 	redisURL, prefix := redistest.New(t)
-	c, err := NewCluster(context.Background(), Options{Binary: bin, Dir: dir, Config: path, StoreURL: mysqltest.NewDatabase(t),
-		RedisURL: redisURL, Cluster: prefix, Replicas: replicas, HTTP: true})
-	if err != nil {
-		t.Fatalf("preparing the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			var b strings.Builder
-			c.Tail(&b, 40)
-			t.Log("replica logs:\n" + b.String())
-		}
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, _, err := c.WaitLeader(ctx, pollEvery, func(n string, _ int64) bool { return n != "" }); err != nil {
-		t.Fatalf("no leader within 30s: %v", err)
-	}
+	c := startCluster(t, Options{Binary: bin, Dir: dir, Config: path, StoreURL: mysqltest.NewDatabase(t),
+		RedisURL: redisURL, Cluster: prefix, Replicas: replicas, HTTP: true}, 30*time.Second)
 	return c, dir
 }
 
