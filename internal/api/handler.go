@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -271,17 +272,23 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
+	onID(a, w, r, a.svc.Run)
+}
+
+// onID answers a request on /…/{id} with fn's result for the id, as JSON
+// with 200, or fn's or the id's error.
+func onID[T any](a *API, w http.ResponseWriter, r *http.Request, fn func(context.Context, int64) (T, error)) {
 	id, err := ParseRunID("id", r.PathValue("id"))
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	d, err := a.svc.Run(r.Context(), id)
+	v, err := fn(r.Context(), id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {

@@ -396,15 +396,5 @@ func (s *Service) CancelBackfill(ctx context.Context, id int64) (BackfillCancel,
 }
 
 func (a *API) cancelBackfill(w http.ResponseWriter, r *http.Request) {
-	id, err := ParseRunID("id", r.PathValue("id"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	c, err := a.svc.CancelBackfill(r.Context(), id)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, c)
+	onID(a, w, r, a.svc.CancelBackfill)
 }
