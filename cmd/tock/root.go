@@ -47,7 +47,7 @@ func newRoot(c clock.Clock) *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", envOr("TOCK_LOG_FORMAT", "auto"), "log format: json, text, or auto (text on a terminal, else json)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("TOCK_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	root.AddCommand(newRunCmd(g), newValidateCmd(g), newMigrateCmd(g), newJobsCmd(g), newRunsCmd(g),
-		newTriggerCmd(g), newBackfillCmd(g), newPauseCmd(g, true), newPauseCmd(g, false), newCancelCmd(g), newClusterCmd(g))
+		newTriggerCmd(g), newBackfillCmd(g), newPauseCmd(g, true), newPauseCmd(g, false), newCancelCmd(g), newClusterCmd(g), newAuditCmd(g))
 	return root
 }
 
