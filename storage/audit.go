@@ -31,10 +31,22 @@ const (
 	MaxAuditLimit     = 1000
 )
 
-// AuditKeep is the most audit rows a store keeps: Prune deletes older rows
-// beyond it even when no age bound is set, so the table is never
+// AuditKeep is the most audit rows a store keeps: PruneAudit deletes older
+// rows beyond it even when no age bound is set, so the table is never
 // unbounded.
 const AuditKeep = 100_000
+
+// AuditPruneParams are the arguments of Store.PruneAudit.
+type AuditPruneParams struct {
+	// Before, when set, deletes the rows recorded before it.
+	Before time.Time
+	// Keep keeps at most the newest Keep rows; 0 or more than AuditKeep
+	// means AuditKeep.
+	Keep int
+	// Batch bounds the rows deleted per transaction; 0 means the store's
+	// default.
+	Batch int
+}
 
 // Actor is who asks for a change: the name of an API token, or
 // cli:<user>@<host> for the command line on the store, and where the

@@ -209,6 +209,11 @@ type Store interface {
 	// Backfill, CancelBackfill) write their row, with the actor of their
 	// context (WithActor), in the transaction of the change.
 	ListAudit(ctx context.Context, filter AuditFilter) ([]AuditEntry, error)
+	// PruneAudit deletes audit rows older than params.Before and beyond
+	// the newest params.Keep (at most AuditKeep are ever kept), in batches,
+	// and returns how many it deleted. The leader calls it every prune
+	// round, also when run history is kept forever.
+	PruneAudit(ctx context.Context, params AuditPruneParams) (int64, error)
 	// GetRun returns one run with all its attempts (output and epoch
 	// included), and the run's upstream and downstream runs
 	// (Run.UpstreamRuns, Run.DownstreamRuns).

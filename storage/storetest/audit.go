@@ -174,27 +174,39 @@ func testAuditPaging(t *testing.T, s storage.Store) {
 	}
 }
 
-// testAuditPrune: Prune deletes audit rows older than its Before and keeps
-// newer ones.
+// testAuditPrune: PruneAudit deletes rows older than its Before and keeps
+// at most Keep, newest first; Prune of runs leaves the audit alone.
 func testAuditPrune(t *testing.T, s storage.Store) {
 	ctx := storage.WithActor(t.Context(), storage.Actor{Name: "op", Source: storage.SourceCLI})
-	if err := s.SetPaused(ctx, "a", true); err != nil {
-		t.Fatal(err)
+	for i := range 5 {
+		if err := s.SetPaused(ctx, fmt.Sprintf("j%d", i), true); err != nil {
+			t.Fatal(err)
+		}
 	}
 	now, err := s.Now(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Prune(t.Context(), storage.PruneParams{Before: now.Add(-time.Hour)}); err != nil {
+	// A run prune by count (Before now) must not touch the audit trail.
+	if _, err := s.Prune(t.Context(), storage.PruneParams{Before: now.Add(time.Hour), KeepPerJob: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if got := listAudit(t, s, storage.AuditFilter{}); len(got) != 1 {
-		t.Fatalf("after a prune before the row: %d rows, want 1", len(got))
+	if n, err := s.PruneAudit(t.Context(), storage.AuditPruneParams{Before: now.Add(-time.Hour)}); err != nil || n != 0 {
+		t.Fatalf("PruneAudit before the rows = (%d, %v), want 0", n, err)
 	}
-	if _, err := s.Prune(t.Context(), storage.PruneParams{Before: now.Add(time.Hour), Batch: 1}); err != nil {
-		t.Fatal(err)
+	if got := listAudit(t, s, storage.AuditFilter{}); len(got) != 5 {
+		t.Fatalf("after prunes before the rows: %d rows, want 5", len(got))
+	}
+	if n, err := s.PruneAudit(t.Context(), storage.AuditPruneParams{Keep: 2, Batch: 1}); err != nil || n != 3 {
+		t.Fatalf("PruneAudit keep 2 = (%d, %v), want 3", n, err)
+	}
+	if got := listAudit(t, s, storage.AuditFilter{}); len(got) != 2 || got[0].Target != "job/j4" || got[1].Target != "job/j3" {
+		t.Fatalf("after keep 2: %+v, want the newest two", got)
+	}
+	if n, err := s.PruneAudit(t.Context(), storage.AuditPruneParams{Before: now.Add(time.Hour)}); err != nil || n != 2 {
+		t.Fatalf("PruneAudit past the rows = (%d, %v), want 2", n, err)
 	}
 	if got := listAudit(t, s, storage.AuditFilter{}); len(got) != 0 {
-		t.Fatalf("after a prune past the row: %+v, want none", got)
+		t.Fatalf("after a prune past the rows: %+v, want none", got)
 	}
 }

@@ -105,13 +105,22 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 	return out, nil
 }
 
-// pruneAudit deletes audit rows older than before (when set) and beyond
-// the newest storage.AuditKeep, batch rows per transaction.
-func (s *Store) pruneAudit(ctx context.Context, before time.Time, batch int) (int64, error) {
-	var cutoff int64 // rows with id <= cutoff are beyond AuditKeep
+// PruneAudit deletes audit rows older than p.Before (when set) and beyond
+// the newest p.Keep, p.Batch rows per transaction.
+func (s *Store) PruneAudit(ctx context.Context, p storage.AuditPruneParams) (int64, error) {
+	before, batch := p.Before, p.Batch
+	if batch <= 0 {
+		batch = DefaultPruneBatch
+	}
+	batch = min(batch, MaxPruneBatch)
+	keep := p.Keep
+	if keep <= 0 || keep > storage.AuditKeep {
+		keep = storage.AuditKeep
+	}
+	var cutoff int64 // rows with id <= cutoff are beyond keep
 	err := s.query(ctx, "pruning audit rows", func(db *sqlx.DB) error {
 		var ids []int64
-		if err := db.SelectContext(ctx, &ids, "SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?", storage.AuditKeep); err != nil {
+		if err := db.SelectContext(ctx, &ids, "SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?", keep); err != nil {
 			return err
 		}
 		if len(ids) > 0 {

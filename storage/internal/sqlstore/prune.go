@@ -24,8 +24,7 @@ const (
 // not among the newest params.KeepPerJob runs of their job, with their
 // attempts, in transactions of at most params.Batch runs, stopping once it
 // deleted params.Limit runs when that is positive. Scheduled, queued and
-// running runs are never deleted. Audit rows older than params.Before,
-// and beyond the newest storage.AuditKeep, go too (not counted). It returns how many runs it deleted,
+// running runs are never deleted. It returns how many runs it deleted,
 // also when ctx ends it part-way.
 //
 // No lock outlives a batch: the runs of a batch are chosen by a plain
@@ -39,11 +38,6 @@ func (s *Store) Prune(ctx context.Context, p storage.PruneParams) (int64, error)
 		batch = DefaultPruneBatch
 	}
 	batch = min(batch, MaxPruneBatch)
-	// Audit rows share the runs' age bound, and storage.AuditKeep bounds
-	// them when there is none.
-	if _, err := s.pruneAudit(ctx, p.Before, batch); err != nil {
-		return 0, err
-	}
 	var terminal []string
 	for _, st := range jobs.AllStatuses {
 		if st.Terminal() {
