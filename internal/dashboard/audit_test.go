@@ -77,7 +77,7 @@ func TestAuditPage(t *testing.T) {
 	}
 	wantContains(t, "/audit", body, `id="audit"`, `<td class="actor">alice</td>`, `<td class="actor">bob</td>`,
 		`<a href="/jobs/report">job/report</a>`, fmt.Sprintf(`<a href="/runs/%d">run/%d</a>`, r.h.Queued, r.h.Queued),
-		`<td class="action">pause</td>`, `aria-current="page">Audit</a>`)
+		`<td class="action">pause</td>`, `aria-current="page">Audit</a>`, `<span class="user" title="your changes are recorded under this name (Audit)">viewer</span>`)
 	// Rows are newest first: the trigger before the pause.
 	if strings.Index(body, `<td class="action">trigger</td>`) > strings.Index(body, `<td class="action">pause</td>`) {
 		t.Error("/audit is not newest first")

@@ -132,7 +132,9 @@ type page struct {
 	CanWrite bool
 	LoggedIn bool
 	Login    bool
-	CSRF     string
+	// User is the name of the session's token: the actor of its changes.
+	User string
+	CSRF string
 	// Path is the current URL, where the login form returns to.
 	Path string
 	Now  time.Time
@@ -142,7 +144,9 @@ type page struct {
 func (d *Dashboard) newPage(w http.ResponseWriter, r *http.Request, title, nav string, data any) page {
 	id, lease := d.svc.Node()
 	acc := d.access(r)
+	user, _ := d.session(r)
 	return page{
+		User:  user,
 		Title: title, Nav: nav, Node: id, Lease: lease, Version: d.version,
 		CanWrite: acc >= api.AccessWrite,
 		LoggedIn: d.auth.Enabled() && d.sessionAccess(r) > api.AccessNone,
