@@ -467,7 +467,7 @@ func (d *Dashboard) formFailed(w http.ResponseWriter, r *http.Request, name stri
 func (d *Dashboard) backfill(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	req := api.BackfillRequest{From: strings.TrimSpace(r.PostForm.Get("from")), To: strings.TrimSpace(r.PostForm.Get("to")),
-		DryRun: r.PostForm.Get("dry_run") != "", Actor: "dashboard " + r.RemoteAddr}
+		DryRun: r.PostForm.Get("dry_run") != "", Actor: d.actor(r) + " via dashboard " + r.RemoteAddr}
 	if s := strings.TrimSpace(r.PostForm.Get("max_concurrent")); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
