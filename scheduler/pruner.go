@@ -67,6 +67,17 @@ func (s *Scheduler) pruneRound(ctx context.Context) (more bool, err error) {
 			more = true
 		}
 	}
+	// The audit trail: as old as history.keep allows, and never more than
+	// storage.AuditKeep rows (docs/design.md, audit trail).
+	ap := storage.AuditPruneParams{Batch: s.opts.PruneBatch}
+	if h := s.cfg.Load().History; h.Keep > 0 {
+		ap.Before = s.opts.Clock.Now().Add(-h.Keep)
+	}
+	if _, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) (int64, error) {
+		return s.opts.Store.PruneAudit(ctx, ap)
+	}); err != nil {
+		return false, fmt.Errorf("pruning the audit trail: %w", err)
+	}
 	return more, nil
 }
 

@@ -203,6 +203,17 @@ type Store interface {
 	// ListRuns returns runs matching the filter, newest first, with keyset
 	// pagination on (scheduled_at, id) descending via filter.Before.
 	ListRuns(ctx context.Context, filter RunFilter) ([]jobs.Run, error)
+	// ListAudit returns audit rows matching filter, newest first by id
+	// (keyset paging with filter.BeforeID, at most MaxAuditLimit). The
+	// audited methods (TriggerRun, Trigger, SetPaused, RequestCancel,
+	// Backfill, CancelBackfill) write their row, with the actor of their
+	// context (WithActor), in the transaction of the change.
+	ListAudit(ctx context.Context, filter AuditFilter) ([]AuditEntry, error)
+	// PruneAudit deletes audit rows older than params.Before and beyond
+	// the newest params.Keep (at most AuditKeep are ever kept), in batches,
+	// and returns how many it deleted. The leader calls it every prune
+	// round, also when run history is kept forever.
+	PruneAudit(ctx context.Context, params AuditPruneParams) (int64, error)
 	// GetRun returns one run with all its attempts (output and epoch
 	// included), and the run's upstream and downstream runs
 	// (Run.UpstreamRuns, Run.DownstreamRuns).

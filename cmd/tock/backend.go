@@ -56,7 +56,7 @@ func (g *globals) backend(cmd *cobra.Command) (b client.Backend, done func(), er
 	if err != nil {
 		return nil, nil, err
 	}
-	b = client.NewDirect(client.DirectOptions{Store: st, Clock: g.storeClock(cmd.Context(), st),
+	b = client.NewDirect(client.DirectOptions{Store: st, Clock: g.storeClock(cmd.Context(), st), Actor: cliActor(),
 		Config: func() (*jobs.Config, error) { return jobfile.Load(g.config) }})
 	return b, func() { st.Close() }, nil
 }

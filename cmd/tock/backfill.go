@@ -70,14 +70,18 @@ running at once.
 	return cmd
 }
 
-// cliActor names who runs the command, for the backfill record.
+// cliActor names who runs the command on the store (--store mode), for
+// the audit table and the backfill record: cli:<user>@<host>.
 func cliActor() string {
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	host, _ := os.Hostname()
-	return "cli " + name + "@" + host
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return "cli:" + name + "@" + host
 }
 
 func printBackfill(w io.Writer, b api.Backfill) {

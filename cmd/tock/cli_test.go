@@ -363,7 +363,7 @@ func TestCLIModesAgree(t *testing.T) {
 
 // dataCommands are the subcommands that ask a backend.
 var dataCommands = [][]string{
-	{"jobs"}, {"runs"}, {"runs", "show", "1"}, {"trigger", "backup"}, {"pause", "backup"}, {"resume", "backup"}, {"cancel", "1"}, {"cluster"},
+	{"jobs"}, {"runs"}, {"runs", "show", "1"}, {"trigger", "backup"}, {"pause", "backup"}, {"resume", "backup"}, {"cancel", "1"}, {"cluster"}, {"audit"},
 }
 
 // TestCLIServerAuth: every subcommand against a replica that guards reads

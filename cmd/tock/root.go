@@ -43,11 +43,11 @@ func newRoot(c clock.Clock) *cobra.Command {
 	// The server and token come from the environment when used, not as
 	// flag defaults, so that --help never prints them.
 	pf.StringVar(&g.server, "server", "", "URL of a tock node's API, e.g. http://tock-1:8080; jobs, runs, trigger, pause, resume, cancel and cluster then ask it instead of --store (env TOCK_SERVER)")
-	pf.StringVar(&g.token, "token", "", "bearer token for --server: the node's --api-token, or its --api-read-token for reads (env TOCK_TOKEN)")
+	pf.StringVar(&g.token, "token", "", "bearer token for --server: the secret of one of the node's tokens (--api-token without its name:, a token of its --api-token-file, or its --api-read-token for reads); its name is the actor the audit trail records (env TOCK_TOKEN)")
 	pf.StringVar(&g.logFormat, "log-format", envOr("TOCK_LOG_FORMAT", "auto"), "log format: json, text, or auto (text on a terminal, else json)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("TOCK_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	root.AddCommand(newRunCmd(g), newValidateCmd(g), newMigrateCmd(g), newJobsCmd(g), newRunsCmd(g),
-		newTriggerCmd(g), newBackfillCmd(g), newPauseCmd(g, true), newPauseCmd(g, false), newCancelCmd(g), newClusterCmd(g))
+		newTriggerCmd(g), newBackfillCmd(g), newPauseCmd(g, true), newPauseCmd(g, false), newCancelCmd(g), newClusterCmd(g), newAuditCmd(g))
 	return root
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tock-sched/tock/internal/api"
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/scheduler"
@@ -17,6 +18,7 @@ import (
 
 func newRunCmd(g *globals) *cobra.Command {
 	o := replica.Options{}
+	var tokenFile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a replica: schedule (when leader) and execute jobs",
@@ -35,6 +37,21 @@ share the work: one leads and dispatches, all execute.`,
 			// Tokens come from the environment here, not as flag defaults,
 			// so that --help never prints them.
 			o.APIToken, o.APIReadToken = flagOrEnv(o.APIToken, "TOCK_API_TOKEN"), flagOrEnv(o.APIReadToken, "TOCK_API_READ_TOKEN")
+			if o.APIToken != "" {
+				o.APITokenName, o.APIToken = api.ParseToken(o.APIToken)
+			}
+			if tokenFile = flagOrEnv(tokenFile, "TOCK_API_TOKEN_FILE"); tokenFile != "" {
+				data, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return exitError{2, "tock: --api-token-file: " + err.Error()}
+				}
+				if o.APITokens, err = api.ParseTokenFile(tokenFile, data); err != nil {
+					return exitError{2, "tock: --api-token-file: " + err.Error()}
+				}
+			}
+			if err := (api.Auth{Token: o.APIToken, TokenName: o.APITokenName, ReadToken: o.APIReadToken, Tokens: o.APITokens}).Check(); err != nil {
+				return exitError{2, "tock: " + err.Error()}
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			r, err := replica.Open(ctx, o)
@@ -60,7 +77,8 @@ share the work: one leads and dispatches, all execute.`,
 	f.DurationVar(&o.DispatchTimeout, "dispatch-timeout", 10*time.Minute, "a queued run no replica claims within this time fails")
 	f.DurationVar(&o.NodeAlive, "node-alive", scheduler.DefaultNodeAlive, "a replica whose last heartbeat is older than this is not live: it gets no shard of a broadcast tick, and queued shards pinned to it go to another matching replica")
 	f.StringVar(&o.Listen, "listen", envOrUnset("TOCK_LISTEN", replica.DefaultListen), "address of the REST API, web dashboard, /metrics, /healthz and /readyz; empty disables them (env TOCK_LISTEN)")
-	f.StringVar(&o.APIToken, "api-token", "", "bearer token every mutating API call and dashboard action needs (env TOCK_API_TOKEN)")
+	f.StringVar(&o.APIToken, "api-token", "", "bearer token every mutating API call and dashboard action needs, as name:secret or a bare secret (named \"token\"); the name is the actor in the audit trail (env TOCK_API_TOKEN)")
+	f.StringVar(&tokenFile, "api-token-file", "", "file of named API tokens, one name:secret:role a line, role read or operate (env TOCK_API_TOKEN_FILE)")
 	f.DurationVar(&o.Lookahead, "lookahead", time.Second, "the leader writes runs of concurrency-allow jobs up to this long before their tick, workers claim them ahead and start them at the tick; 0 dispatches at the tick")
 	f.DurationVar(&o.ClockWarnOffset, "clock-warn-offset", clock.DefaultWarnOffset, "warn (log, /readyz detail) when this replica's clock is further than this from the store's; times are corrected either way (distributed mode)")
 	f.DurationVar(&o.MaxClockOffset, "max-clock-offset", clock.DefaultMaxOffset, "a replica whose clock is further than this from the store's neither leads nor claims runs (distributed mode)")

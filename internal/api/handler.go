@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
 )
 
 // Prefix is the path prefix of every API route.
@@ -94,6 +95,7 @@ func (a *API) Routes() []Route {
 		{Method: http.MethodPost, Pattern: Prefix + "/runs/{id}/cancel", Write: true, handler: a.cancelRun},
 		{Method: http.MethodPost, Pattern: Prefix + "/backfills/{id}/cancel", Write: true, handler: a.cancelBackfill},
 		{Method: http.MethodGet, Pattern: Prefix + "/cluster", handler: a.cluster},
+		{Method: http.MethodGet, Pattern: Prefix + "/audit", handler: a.listAudit},
 	}
 }
 
@@ -104,8 +106,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 func (a *API) guard(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
-		if !rt.Open && !a.auth.authorize(w, r, rt.Write) {
-			return
+		if !rt.Open {
+			name, ok := a.auth.authorize(w, r, rt.Write)
+			if !ok {
+				return
+			}
+			r = WithActor(r, name, storage.SourceAPI)
 		}
 		if rt.Write && !rt.Body && !a.drain(w, r) {
 			return

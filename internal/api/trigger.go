@@ -351,7 +351,7 @@ func (a *API) backfillJob(w http.ResponseWriter, r *http.Request) {
 	if !a.decodeBody(w, r, &req) {
 		return
 	}
-	req.Actor = "api " + r.RemoteAddr
+	req.Actor = storage.ActorFrom(r.Context()).Name + " via api " + r.RemoteAddr
 	if ua := r.UserAgent(); ua != "" {
 		req.Actor += " (" + ua + ")"
 	}

@@ -40,6 +40,9 @@ type Backend interface {
 	// Cluster returns the leader, its epoch and the nodes seen in the last
 	// day.
 	Cluster(ctx context.Context) (api.Cluster, error)
+	// Audit returns one page of the audit trail (who changed what),
+	// newest first.
+	Audit(ctx context.Context, q AuditQuery) (api.AuditPage, error)
 }
 
 // RunQuery selects run history in the terms of GET /api/v1/runs; empty

@@ -29,8 +29,9 @@ type DirectOptions struct {
 	Logger *slog.Logger
 	// StoreTimeout bounds each store call. Default api.DefaultStoreTimeout.
 	StoreTimeout time.Duration
-	// Actor is recorded on the backfills this backend creates. Default
-	// "cli".
+	// Actor is who makes the changes through this backend: recorded in
+	// the audit table (source cli) and on the backfills it creates.
+	// Default "cli".
 	Actor string
 }
 
@@ -116,6 +117,7 @@ func (s *Direct) Run(ctx context.Context, id int64) (api.RunDetail, error) {
 
 // Trigger records a manual run of a job of the config.
 func (s *Direct) Trigger(ctx context.Context, job string) (jobs.Run, error) {
+	ctx = s.withActor(ctx)
 	if err := s.config(); err != nil {
 		return jobs.Run{}, err
 	}
@@ -126,6 +128,7 @@ func (s *Direct) Trigger(ctx context.Context, job string) (jobs.Run, error) {
 // TriggerWith records a manual run of a job of the config with params,
 // due at req.At; the params are checked against the config.
 func (s *Direct) TriggerWith(ctx context.Context, job string, req api.TriggerRequest) (jobs.Run, error) {
+	ctx = s.withActor(ctx)
 	if err := s.config(); err != nil {
 		return jobs.Run{}, err
 	}
@@ -135,6 +138,7 @@ func (s *Direct) TriggerWith(ctx context.Context, job string, req api.TriggerReq
 
 // Backfill backfills a job of the config over a range of its ticks.
 func (s *Direct) Backfill(ctx context.Context, job string, req api.BackfillRequest) (api.Backfill, error) {
+	ctx = s.withActor(ctx)
 	if err := s.config(); err != nil {
 		return api.Backfill{}, err
 	}
@@ -147,6 +151,7 @@ func (s *Direct) Backfill(ctx context.Context, job string, req api.BackfillReque
 
 // CancelBackfill cancels the runs of a backfill still waiting.
 func (s *Direct) CancelBackfill(ctx context.Context, id int64) (api.BackfillCancel, error) {
+	ctx = s.withActor(ctx)
 	if err := checkRunID(id); err != nil {
 		return api.BackfillCancel{}, err
 	}
@@ -156,6 +161,7 @@ func (s *Direct) CancelBackfill(ctx context.Context, id int64) (api.BackfillCanc
 
 // SetPaused pauses or resumes a job of the config.
 func (s *Direct) SetPaused(ctx context.Context, job string, paused bool) (api.Job, error) {
+	ctx = s.withActor(ctx)
 	if err := s.config(); err != nil {
 		return api.Job{}, err
 	}
@@ -165,6 +171,7 @@ func (s *Direct) SetPaused(ctx context.Context, job string, paused bool) (api.Jo
 
 // Cancel cancels or stops a run.
 func (s *Direct) Cancel(ctx context.Context, id int64) (jobs.Run, error) {
+	ctx = s.withActor(ctx)
 	if err := checkRunID(id); err != nil {
 		return jobs.Run{}, err
 	}
@@ -199,4 +206,9 @@ func local(err error) error {
 		msg = "the store did not answer in time: " + detail.Error()
 	}
 	return &api.Error{Status: e.Status, Msg: msg, Param: e.Param, Err: e.Err}
+}
+
+// withActor names the backend's actor as the one of ctx's changes.
+func (s *Direct) withActor(ctx context.Context) context.Context {
+	return storage.WithActor(ctx, storage.Actor{Name: s.actor, Source: storage.SourceCLI})
 }

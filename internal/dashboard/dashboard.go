@@ -17,6 +17,7 @@ import (
 	"github.com/tock-sched/tock/internal/api"
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
+	"github.com/tock-sched/tock/storage"
 )
 
 //go:embed templates/*.html static
@@ -53,7 +54,7 @@ type Dashboard struct {
 	mux     *http.ServeMux
 }
 
-var pageNames = []string{"jobs", "job", "runs", "run", "cluster", "login", "error"}
+var pageNames = []string{"jobs", "job", "runs", "run", "cluster", "audit", "login", "error"}
 
 // New returns the dashboard.
 func New(o Options) (*Dashboard, error) {
@@ -93,6 +94,7 @@ func New(o Options) (*Dashboard, error) {
 	d.mux.HandleFunc("GET /runs", d.read(d.runsPage))
 	d.mux.HandleFunc("GET /runs/{id}", d.read(d.runPage))
 	d.mux.HandleFunc("GET /cluster", d.read(d.clusterPage))
+	d.mux.HandleFunc("GET /audit", d.read(d.auditPage))
 	d.mux.HandleFunc("GET /login", d.loginPage)
 	d.mux.HandleFunc("POST /login", d.form(d.login))
 	d.mux.HandleFunc("POST /logout", d.form(d.logout))
@@ -130,7 +132,9 @@ type page struct {
 	CanWrite bool
 	LoggedIn bool
 	Login    bool
-	CSRF     string
+	// User is the name of the session's token: the actor of its changes.
+	User string
+	CSRF string
 	// Path is the current URL, where the login form returns to.
 	Path string
 	Now  time.Time
@@ -140,7 +144,9 @@ type page struct {
 func (d *Dashboard) newPage(w http.ResponseWriter, r *http.Request, title, nav string, data any) page {
 	id, lease := d.svc.Node()
 	acc := d.access(r)
+	user, _ := d.session(r)
 	return page{
+		User:  user,
 		Title: title, Nav: nav, Node: id, Lease: lease, Version: d.version,
 		CanWrite: acc >= api.AccessWrite,
 		LoggedIn: d.auth.Enabled() && d.sessionAccess(r) > api.AccessNone,
@@ -220,7 +226,7 @@ func (d *Dashboard) write(h http.HandlerFunc) http.HandlerFunc {
 			d.errorPage(w, r, http.StatusForbidden, "This needs the API token: log in first.")
 			return
 		}
-		h(w, r)
+		h(w, api.WithActor(r, d.actor(r), storage.SourceDashboard))
 	}
 }
 
@@ -339,14 +345,15 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.PostForm.Get("next"))
-	level := d.auth.Grant(r.PostForm.Get("token"))
-	if level == api.AccessNone {
+	name, level := d.auth.Identify(r.PostForm.Get("token"))
+	tok, _ := d.auth.Lookup(name)
+	if level == api.AccessNone || tok.Access != level {
 		d.log.Info("dashboard login refused", slog.String("remote", r.RemoteAddr))
 		d.render(w, http.StatusUnauthorized, "login", d.newPage(w, r, "Log in", "", loginData{Next: next, Error: "That token is not valid."}))
 		return
 	}
 	exp := d.now().Add(SessionTTL)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.newSession(level, exp), Path: "/", Expires: exp,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.newSession(tok, exp), Path: "/", Expires: exp,
 		MaxAge: int(SessionTTL / time.Second), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -466,7 +473,7 @@ func (d *Dashboard) formFailed(w http.ResponseWriter, r *http.Request, name stri
 func (d *Dashboard) backfill(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	req := api.BackfillRequest{From: strings.TrimSpace(r.PostForm.Get("from")), To: strings.TrimSpace(r.PostForm.Get("to")),
-		DryRun: r.PostForm.Get("dry_run") != "", Actor: "dashboard " + r.RemoteAddr}
+		DryRun: r.PostForm.Get("dry_run") != "", Actor: d.actor(r) + " via dashboard " + r.RemoteAddr}
 	if s := strings.TrimSpace(r.PostForm.Get("max_concurrent")); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {

@@ -30,62 +30,70 @@ const SessionTTL = 12 * time.Hour
 // the token.
 func sessionKey(level api.Access, token string) []byte {
 	h := sha256.New()
-	h.Write([]byte("tock-dashboard-session-v1\x00"))
+	h.Write([]byte("tock-dashboard-session-v2\x00"))
 	h.Write([]byte(strconv.Itoa(int(level))))
 	h.Write([]byte{0})
 	h.Write([]byte(token))
 	return h.Sum(nil)
 }
 
-func sessionMAC(key []byte, level api.Access, exp int64) string {
+func sessionMAC(key []byte, level api.Access, exp int64, name string) string {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(strconv.Itoa(int(level)) + "." + strconv.FormatInt(exp, 10)))
+	m.Write([]byte(strconv.Itoa(int(level)) + "." + strconv.FormatInt(exp, 10) + "." + name))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// newSession returns the cookie value of a session of level until exp.
-func (d *Dashboard) newSession(level api.Access, exp time.Time) string {
-	tok := d.auth.Token
-	if level == api.AccessRead {
-		tok = d.auth.ReadToken
-	}
+// newSession returns the cookie value of a session of the token tok until
+// exp: level.exp.name.mac, the name (base64url) being the actor of the
+// session's changes, the MAC keyed by that token's secret.
+func (d *Dashboard) newSession(tok api.NamedToken, exp time.Time) string {
 	e := exp.Unix()
-	return strconv.Itoa(int(level)) + "." + strconv.FormatInt(e, 10) + "." + sessionMAC(sessionKey(level, tok), level, e)
+	return strconv.Itoa(int(tok.Access)) + "." + strconv.FormatInt(e, 10) + "." +
+		base64.RawURLEncoding.EncodeToString([]byte(tok.Name)) + "." + sessionMAC(sessionKey(tok.Access, tok.Secret), tok.Access, e, tok.Name)
 }
 
 // sessionAccess returns the access of the request's session cookie.
 func (d *Dashboard) sessionAccess(r *http.Request) api.Access {
+	_, acc := d.session(r)
+	return acc
+}
+
+// session returns the token name and access of the request's session
+// cookie, or ("", AccessNone).
+func (d *Dashboard) session(r *http.Request) (string, api.Access) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return api.AccessNone
+		return "", api.AccessNone
 	}
 	parts := strings.Split(c.Value, ".")
-	if len(parts) != 3 {
-		return api.AccessNone
+	if len(parts) != 4 {
+		return "", api.AccessNone
 	}
 	lvl, err1 := strconv.Atoi(parts[0])
 	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
-	if err1 != nil || err2 != nil || d.now().Unix() >= exp {
-		return api.AccessNone
+	rawName, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || d.now().Unix() >= exp {
+		return "", api.AccessNone
 	}
-	level := api.Access(lvl)
-	var tok string
-	switch level {
-	case api.AccessWrite:
-		tok = d.auth.Token
-	case api.AccessRead:
-		tok = d.auth.ReadToken
-	default:
-		return api.AccessNone
+	level, name := api.Access(lvl), string(rawName)
+	tok, ok := d.auth.Lookup(name)
+	if !ok || tok.Access != level {
+		return "", api.AccessNone
 	}
-	if tok == "" {
-		return api.AccessNone
+	want := sessionMAC(sessionKey(level, tok.Secret), level, exp, name)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(parts[3])) != 1 {
+		return "", api.AccessNone
 	}
-	want := sessionMAC(sessionKey(level, tok), level, exp)
-	if subtle.ConstantTimeCompare([]byte(want), []byte(parts[2])) != 1 {
-		return api.AccessNone
+	return name, level
+}
+
+// actor is the name changes made by the request are recorded under: its
+// session's token name, or "anonymous" when the dashboard is open.
+func (d *Dashboard) actor(r *http.Request) string {
+	if name, acc := d.session(r); acc > api.AccessNone {
+		return name
 	}
-	return level
+	return api.AnonymousActor
 }
 
 // access is what the request may do: everything when no token is

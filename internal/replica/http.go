@@ -103,7 +103,7 @@ func (r *Replica) startHTTP(ctx context.Context) error {
 	}
 	so.Clock = r.clock
 	svc := api.NewService(so)
-	auth := api.Auth{Token: r.opts.APIToken, ReadToken: r.opts.APIReadToken}
+	auth := api.Auth{Token: r.opts.APIToken, TokenName: r.opts.APITokenName, ReadToken: r.opts.APIReadToken, Tokens: r.opts.APITokens}
 	a, err := api.New(api.Options{Service: svc, Auth: auth, Logger: log})
 	if err != nil {
 		return err

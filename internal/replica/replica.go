@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tock-sched/tock/internal/alerting"
+	"github.com/tock-sched/tock/internal/api"
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/redact"
 	"github.com/tock-sched/tock/jobs"
@@ -87,9 +88,13 @@ type Options struct {
 	// Listen is the address of the API, dashboard and /metrics (see
 	// http.go); empty serves no HTTP.
 	Listen string
-	// APIToken and APIReadToken guard the API and dashboard (api.Auth).
+	// APIToken and APIReadToken guard the API and dashboard (api.Auth);
+	// APITokenName names APIToken (default "token") and APITokens are the
+	// named tokens of --api-token-file.
 	APIToken     string
 	APIReadToken string
+	APITokenName string
+	APITokens    []api.NamedToken
 	// Pprof serves net/http/pprof on Listen under /debug/pprof/.
 	Pprof bool
 	// Lookahead is how long before its tick the leader writes a run

@@ -51,7 +51,7 @@ func (s *Store) Backfill(ctx context.Context, p storage.BackfillParams) (storage
 		if _, err := tx.ExecContext(ctx, "UPDATE backfills SET max_concurrent = ? WHERE id = ?", p.MaxConcurrent, res.ID); err != nil {
 			return fmt.Errorf("setting backfill max_concurrent: %w", err)
 		}
-		return nil
+		return s.audit(ctx, tx, storage.ActionBackfill, "job/"+p.Job, backfillDetail{Backfill: res.ID, From: from, To: to, MaxConcurrent: p.MaxConcurrent})
 	})
 	if err != nil {
 		return storage.BackfillResult{}, err
@@ -249,9 +249,15 @@ func (s *Store) CancelBackfill(ctx context.Context, id int64, now time.Time) (in
 		return 0, fmt.Errorf("backfill %d: %w", id, storage.ErrNotFound)
 	}
 	total := 0
-	for {
+	for first := true; ; first = false {
 		var n int64
 		err := s.write(ctx, fmt.Sprintf("canceling backfill %d", id), func(tx *sqlx.Tx) error {
+			if first {
+				// The first batch records the request (audit rule).
+				if err := s.audit(ctx, tx, storage.ActionCancelBackfill, fmt.Sprintf("backfill/%d", id), struct{}{}); err != nil {
+					return err
+				}
+			}
 			var ids []int64
 			if err := tx.SelectContext(ctx, &ids, "SELECT id FROM runs WHERE backfill_id = ? AND status = 'scheduled' "+
 				"ORDER BY scheduled_at, id LIMIT ?"+s.d.ForUpdate, id, batchLimit); err != nil {

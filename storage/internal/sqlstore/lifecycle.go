@@ -49,8 +49,10 @@ func (s *Store) TriggerRun(ctx context.Context, p storage.TriggerParams) (jobs.R
 	r := &newRow{NewRun: storage.NewRun{Job: text(p.Job), ScheduledAt: at, Trigger: jobs.TriggerManual,
 		Status: jobs.StatusScheduled, MaxAttempts: 1, NotBefore: at}, waitsFor: -1, params: p.Params}
 	err := s.write(ctx, fmt.Sprintf("triggering job %q", p.Job), func(tx *sqlx.Tx) (err error) {
-		r.id, err = s.insertOne(ctx, tx, r, now)
-		return err
+		if r.id, err = s.insertOne(ctx, tx, r, now); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, storage.ActionTrigger, "job/"+p.Job, triggerDetail{Run: r.id, At: at, Params: p.Params})
 	})
 	if err != nil {
 		return jobs.Run{}, err
@@ -200,9 +202,12 @@ func (s *Store) RequestCancel(ctx context.Context, id int64, now time.Time) (job
 			run.CancelRequested = true
 			_, err = tx.ExecContext(ctx, "UPDATE runs SET cancel_requested = 1 WHERE id = ?", id)
 		default:
-			err = fmt.Errorf("%w: run is already %s", storage.ErrConflict, run.Status)
+			return fmt.Errorf("%w: run is already %s", storage.ErrConflict, run.Status)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, storage.ActionCancel, fmt.Sprintf("run/%d", id), cancelDetail{Job: run.Job, Status: run.Status, CancelRequested: run.CancelRequested})
 	})
 	if err != nil && !errors.Is(err, storage.ErrConflict) {
 		return jobs.Run{}, err

@@ -116,7 +116,14 @@ func (s *Store) SetPaused(ctx context.Context, job string, paused bool) error {
 	return s.write(ctx, fmt.Sprintf("setting job %q paused=%t", job, paused), func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO job_state (job, paused, tick_cursor) VALUES (?, ?, NULL) "+
 			s.d.Upsert("job")+" paused = "+s.d.Inserted("paused"), text(job), paused)
-		return err
+		if err != nil {
+			return err
+		}
+		action := storage.ActionResume
+		if paused {
+			action = storage.ActionPause
+		}
+		return s.audit(ctx, tx, action, "job/"+job, struct{}{})
 	})
 }
 
