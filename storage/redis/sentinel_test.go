@@ -67,6 +67,11 @@ func TestSentinelFailover(t *testing.T) {
 	if _, err := p.do(ctx, "SET", "before", "1"); err != nil {
 		t.Fatalf("SET through the sentinel: %v", err)
 	}
+	// Replication is asynchronous: wait until the replica has the write,
+	// so that the promoted replica must show it.
+	if n, err := redigo.Int(p.do(ctx, "WAIT", 1, 5000)); err != nil || n < 1 {
+		t.Fatalf("WAIT for the replica: %d replicas, %v", n, err)
+	}
 	if got := serverRunID(t, p); got != runID(t, set.Master.Addr) {
 		t.Fatalf("the pool reached server %s, not the master", got)
 	}
