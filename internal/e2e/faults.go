@@ -68,13 +68,24 @@ type FaultScenario struct {
 // leaderFault reports whether the scenario takes the leader out of
 // service, so that another replica must take over.
 func (s FaultScenario) leaderFault() bool {
-	return s.Target == TargetLeader && s.Kind != FaultSkew && s.Kind != FaultNone
+	return s.Target == TargetLeader && s.Kind != FaultSkew && s.Kind != FaultNone && !s.redis()
 }
 
-// FaultPollBound bounds the start lateness p99 while Redis is down for
+// redis reports whether the scenario cuts Redis. A leader cut off from
+// Redis goes on leading on the store's lease row: no failover, and no
+// dispatch gap beyond lease-ttl + 1s is allowed.
+func (s FaultScenario) redis() bool { return strings.HasPrefix(string(s.Kind), "redis-") }
+
+// FaultPollBound bounds the start lateness p99 while Redis is refused to
 // every replica: the workers' poll interval (worker.DefaultPollInterval,
-// ±20%) plus FaultLatenessP99.
-const FaultPollBound = 600*time.Millisecond + FaultLatenessP99
+// ±20%) plus FaultLatenessP99. A blackholed Redis (no answer at all) is
+// found out only when a pop has not answered within the queue's block
+// (redis.DefaultQueueBlock, 1s) and 500ms: runs due meanwhile start that
+// much later, so FaultBlackholeBound adds it.
+const (
+	FaultPollBound      = 600*time.Millisecond + FaultLatenessP99
+	FaultBlackholeBound = FaultPollBound + 1500*time.Millisecond
+)
 
 // steady reports whether the scenario keeps every replica in service
 // (control and skew runs): no attempt may be lost and start lateness is
@@ -736,9 +747,19 @@ func (f *faultRun) judge() {
 			fail("start lateness p99 %s > %s (tock's, from its attempt-started lines; the bodies' p99 is %s)", ms(x.TockLateness.P99), ms(FaultLatenessP99), ms(x.Lateness.P99))
 		}
 	}
-	if f.sc.Target == TargetAll && strings.HasPrefix(string(f.sc.Kind), "redis-") && x.TockLateness.P99 > FaultPollBound && !f.env.CountsOnly {
-		fail("start lateness p99 %s > %s with Redis down for every replica (tock's, from its attempt-started lines; the bodies' p99 is %s)",
-			ms(x.TockLateness.P99), ms(FaultPollBound), ms(x.Lateness.P99))
+	if f.sc.Target == TargetAll && f.sc.redis() && !f.env.CountsOnly {
+		bound := FaultPollBound
+		if f.sc.Kind == FaultRedisBlackhole {
+			bound = FaultBlackholeBound
+		}
+		if x.TockLateness.P99 > bound {
+			fail("start lateness p99 %s > %s with Redis down for every replica (tock's, from its attempt-started lines; the bodies' p99 is %s)",
+				ms(x.TockLateness.P99), ms(bound), ms(x.Lateness.P99))
+		}
+	}
+	if f.sc.Target == TargetLeader && f.sc.redis() && h.MaxDispatchGap > FaultLeaseTTL+time.Second && !f.env.CountsOnly {
+		fail("max dispatch gap %s > lease-ttl + 1s = %s with the leader cut off from Redis (it leads on the store's lease row)",
+			ms(h.MaxDispatchGap), ms(FaultLeaseTTL+time.Second))
 	}
 	if f.sc.leaderFault() {
 		switch {
