@@ -91,6 +91,13 @@ type Defaults struct {
 	AlertFailures int `json:"alert_failures"`
 }
 
+// Settings are the settings the defaults give a job before its own keys.
+func (d Defaults) Settings() Settings {
+	return Settings{Timezone: d.Timezone, Timeout: d.Timeout, Retries: d.Retries, RetryBackoff: d.RetryBackoff,
+		RetryBackoffMax: d.RetryBackoffMax, Concurrency: d.Concurrency, Misfire: d.Misfire, CatchupWindow: d.CatchupWindow,
+		Jitter: d.Jitter, MaxConcurrency: d.MaxConcurrency, AlertLate: d.AlertLate, AlertFailures: d.AlertFailures}
+}
+
 // BuiltinDefaults returns the defaults that apply when a file has no
 // defaults block.
 func BuiltinDefaults() Defaults {

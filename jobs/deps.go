@@ -102,7 +102,7 @@ func (c *Config) indexDeps() {
 	}
 	c.depsIndexed = true
 	for _, j := range c.Jobs {
-		if j.Deps == nil {
+		if j.deps() == nil {
 			continue
 		}
 		if c.dependents == nil {
@@ -132,7 +132,7 @@ func (e DepEdge) String() string { return fmt.Sprintf("%s -> %s (%s)", e.Upstrea
 func (c *Config) DepEdges() []DepEdge {
 	var out []DepEdge
 	for _, j := range c.Jobs {
-		if j.Deps == nil {
+		if j.deps() == nil {
 			continue
 		}
 		for _, u := range j.Deps.After {

@@ -36,7 +36,7 @@ func TestDepCondition(t *testing.T) {
 
 func TestDepsJSON(t *testing.T) {
 	t.Parallel()
-	j := Job{Name: "b", Deps: &Deps{After: []Upstream{{Job: "a", On: DepFailure}}}}
+	j := Job{Name: "b", Settings: &Settings{Deps: &Deps{After: []Upstream{{Job: "a", On: DepFailure}}}}}
 	b, err := json.Marshal(&j)
 	if err != nil {
 		t.Fatal(err)

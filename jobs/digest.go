@@ -139,7 +139,7 @@ func (c *canon) jobDigest(j *Job) string {
 	// claims (I7): a worker whose copy says the job is pinned elsewhere, or
 	// is not broadcast, must not claim its runs. A job without run_on
 	// encodes nothing, so its digest stays what it was before run_on.
-	if p := j.RunOn; p != nil {
+	if p := j.placement(); p != nil {
 		c.strMap("run_on.labels", p.Labels)
 		if p.Broadcast {
 			c.int("run_on.broadcast", 1)
@@ -147,7 +147,7 @@ func (c *canon) jobDigest(j *Job) string {
 	}
 	// Params change what executes; a job without them encodes nothing,
 	// so its digest stays what it was before params existed.
-	if ps := j.Params; ps != nil {
+	if ps := j.params(); ps != nil {
 		c.count("params", "#", int64(len(ps.List)))
 		for _, p := range ps.List {
 			c.str("param.name", p.Name)

@@ -39,7 +39,7 @@ type HTTPSpec struct {
 }
 
 // Settings are a job's limits and policies, defaults merged (the fields of
-// Defaults, in the same order, so that one converts to the other). Jobs whose
+// Defaults first, Defaults.Settings), and its rarely set blocks. Jobs whose
 // settings are equal share one Settings value (a file of a million jobs
 // holds a handful), so a Settings is read-only once a job points at it:
 // give a job other settings by pointing it at another value.
@@ -64,6 +64,48 @@ type Settings struct {
 	// AlertFailures makes the leader raise the job's failures alert when
 	// its last AlertFailures finished runs all failed; 0 turns it off.
 	AlertFailures int `json:"alert_failures"`
+
+	// Rarely set, so kept here rather than on every job: jobs that set
+	// them get settings of their own (the pointers differ).
+	// RunOn is the job's run_on block (placement: required labels,
+	// broadcast); nil for a job that runs anywhere, once per tick.
+	RunOn *Placement `json:"run_on,omitempty"`
+
+	// Deps lists the upstream jobs whose runs start this job's runs
+	// (after:); nil for a job without. A job with Deps may have no
+	// Schedule: it then runs only when its upstreams do.
+	Deps *Deps `json:"after,omitempty"`
+
+	// Params are the parameters the job declares (params:), nil when it
+	// declares none.
+	Params *ParamSpec `json:"params,omitempty"`
+}
+
+// placement, deps and params read the rarely set blocks, nil for a job
+// built by hand without settings.
+func (j *Job) placement() *Placement {
+	if j.Settings == nil {
+		return nil
+	}
+	return j.Settings.RunOn
+}
+
+func (j *Job) deps() *Deps {
+	if j.Settings == nil {
+		return nil
+	}
+	return j.Settings.Deps
+}
+
+// ParamSpec is the job's declared parameters; nil for none (and for a job
+// built by hand without settings).
+func (j *Job) ParamSpec() *ParamSpec { return j.params() }
+
+func (j *Job) params() *ParamSpec {
+	if j.Settings == nil {
+		return nil
+	}
+	return j.Settings.Params
 }
 
 // zeroSettings is what a job built without settings points at once sealed.
@@ -90,19 +132,6 @@ type Job struct {
 	Paused bool `json:"paused"`
 	// Line is the line of the job in its config file.
 	Line int32 `json:"line"`
-
-	// RunOn is the job's run_on block (placement: required labels,
-	// broadcast); nil for a job that runs anywhere, once per tick.
-	RunOn *Placement `json:"run_on,omitempty"`
-
-	// Deps lists the upstream jobs whose runs start this job's runs
-	// (after:); nil for a job without. A job with Deps may have no
-	// Schedule: it then runs only when its upstreams do.
-	Deps *Deps `json:"after,omitempty"`
-
-	// Params are the parameters the job declares (params:), nil when it
-	// declares none.
-	Params *ParamSpec `json:"params,omitempty"`
 
 	// Digest identifies the definition (schedule, executor, env, limits):
 	// a worker runs a dispatched run only if its own copy has the same digest

@@ -189,7 +189,7 @@ func paramNames(list []Param) string {
 // execute with this definition.
 func (j *Job) ParamsForRun(run map[string]string) (map[string]string, error) {
 	if len(run) == 0 {
-		return j.Params.Defaults(), nil
+		return j.params().Defaults(), nil
 	}
-	return j.Params.Resolve(run)
+	return j.params().Resolve(run)
 }

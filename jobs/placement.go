@@ -144,19 +144,21 @@ func (l Labels) MatchesText(want string) bool {
 
 // RunsOn reports whether a replica carrying labels may run j's runs.
 func (j *Job) RunsOn(labels Labels) bool {
-	return j.RunOn == nil || labels.Includes(j.RunOn.Labels)
+	p := j.placement()
+	return p == nil || labels.Includes(p.Labels)
 }
 
 // Broadcast reports whether j runs one shard per matching replica.
-func (j *Job) Broadcast() bool { return j.RunOn != nil && j.RunOn.Broadcast }
+func (j *Job) Broadcast() bool { p := j.placement(); return p != nil && p.Broadcast }
 
 // RequiredLabels is the text form of the labels j's runs require; "" for
 // none.
 func (j *Job) RequiredLabels() string {
-	if j.RunOn == nil {
+	p := j.placement()
+	if p == nil {
 		return ""
 	}
-	return j.RunOn.Labels.String()
+	return p.Labels.String()
 }
 
 // Doorbell routes. A queued run's doorbell goes to the queue of its route

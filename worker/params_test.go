@@ -68,7 +68,7 @@ func TestPoolPassesParams(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			leaderDef = &jobs.Job{Name: "p", Digest: j.Digest, Params: &jobs.ParamSpec{List: append([]jobs.Param{path}, j.Params.List...)}}
+			leaderDef = &jobs.Job{Name: "p", Digest: j.Digest, Settings: &jobs.Settings{Params: &jobs.ParamSpec{List: append([]jobs.Param{path}, j.Params.List...)}}}
 		}
 		if _, err := r.store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: r.epoch, Now: r.clk.Now(),
 			Job: func(string) *jobs.Job { return leaderDef }}); err != nil {

@@ -32,15 +32,15 @@ type depRef struct {
 }
 
 // after reads a job's after list: names (after: [a, b]) or mappings
-// (after: [{job: a, on: failure}]), mixed freely.
-func (d *decoder) after(n *yaml.Node, path string, j *jobs.Job) {
+// (after: [{job: a, on: failure}]), mixed freely; nil when it is bad.
+func (d *decoder) after(n *yaml.Node, path string, j *jobs.Job) *jobs.Deps {
 	if (n.Kind == yaml.ScalarNode && !isNull(n)) || n.Kind == yaml.MappingNode {
 		// after: a or after: {job: a} — one upstream.
 		n = &yaml.Node{Kind: yaml.SequenceNode, Line: n.Line, Column: n.Column, Content: []*yaml.Node{n}}
 	}
 	if isNull(n) || n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		d.errorf(n, path, "expected a list of upstream jobs such as [extract] or [{job: extract, on: failure}], got %s", describe(n))
-		return
+		return nil
 	}
 	deps := &jobs.Deps{}
 	ref := depRef{job: j}
@@ -100,10 +100,11 @@ func (d *decoder) after(n *yaml.Node, path string, j *jobs.Job) {
 		ref.nodes = append(ref.nodes, nameNode)
 		ref.paths = append(ref.paths, p)
 	}
-	if ok {
-		j.Deps = deps
-		d.deps = append(d.deps, ref)
+	if !ok {
+		return nil
 	}
+	d.deps = append(d.deps, ref)
+	return deps
 }
 
 // checkDeps checks what needs every job: that each upstream exists (with

@@ -98,12 +98,12 @@ func (d *decoder) params(n *yaml.Node, path string) *jobs.ParamSpec {
 // paramEnv refuses env entries that a parameter's variable would set: a
 // parameter must never change the job's own environment, nor the job's
 // environment hide a parameter.
-func (d *decoder) paramEnv(m fields, path string, j *jobs.Job) {
-	if j.Params == nil || len(j.Env) == 0 {
+func (d *decoder) paramEnv(m fields, path string, j *jobs.Job, ps *jobs.ParamSpec) {
+	if ps == nil || len(j.Env) == 0 {
 		return
 	}
 	e := m.at("env")
-	for _, p := range j.Params.List {
+	for _, p := range ps.List {
 		if _, clash := j.Env[jobs.EnvName(p.Name)]; clash {
 			d.errorf(e.val, join(join(path, "env"), jobs.EnvName(p.Name)), "set by parameter %q; rename the variable or the parameter", p.Name)
 		}

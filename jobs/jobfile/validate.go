@@ -328,7 +328,7 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 		return nil, nil
 	}
 	j := &jobs.Job{Line: int32(n.Line)}
-	st := jobs.Settings(defs)
+	st := defs.Settings()
 
 	var nameNode *yaml.Node
 	if e, ok := m.get("name"); !ok {
@@ -354,7 +354,7 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 		}
 	}
 	if e, ok := m.get("after"); ok {
-		d.after(e.val, join(path, "after"), j)
+		st.Deps = d.after(e.val, join(path, "after"), j)
 	}
 	if e, ok := m.get("schedule"); !ok {
 		// A job that follows others may run only when they do.
@@ -387,8 +387,11 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 		}
 	}
 	if e, ok := m.get("params"); ok {
-		j.Params = d.params(e.val, join(path, "params"))
-		d.paramEnv(m, path, j)
+		st.Params = d.params(e.val, join(path, "params"))
+		d.paramEnv(m, path, j, st.Params)
+	}
+	if e, ok := m.get("run_on"); ok {
+		st.RunOn = d.runOn(e.val, join(path, "run_on"))
 	}
 	d.limits(m, path, limits{
 		timeout: &st.Timeout, retryBackoff: &st.RetryBackoff, retryBackoffMax: &st.RetryBackoffMax,
@@ -401,9 +404,6 @@ func (d *decoder) job(n *yaml.Node, path string, defs jobs.Defaults, defaultLoc 
 		if v, ok := d.boolean(e.val, join(path, "paused")); ok {
 			j.Paused = v
 		}
-	}
-	if e, ok := m.get("run_on"); ok {
-		j.RunOn = d.runOn(e.val, join(path, "run_on"))
 	}
 	return j, nameNode
 }

@@ -38,8 +38,7 @@ func depsConfig(deps ...*jobs.Job) *jobs.Config {
 func depJob(name string, after ...jobs.Upstream) *jobs.Job {
 	return &jobs.Job{
 		Name:     name,
-		Deps:     &jobs.Deps{After: after},
-		Settings: &jobs.Settings{Concurrency: jobs.ConcurrencyAllow, Retries: 2, CatchupWindow: time.Hour},
+		Settings: &jobs.Settings{Concurrency: jobs.ConcurrencyAllow, Retries: 2, CatchupWindow: time.Hour, Deps: &jobs.Deps{After: after}},
 	}
 }
 

@@ -323,8 +323,8 @@ func testPromotePlacement(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	e := bump(t, s)
 	defs := map[string]*jobs.Job{
-		"gpu": {Name: "gpu", Digest: "d-gpu", Settings: &jobs.Settings{}, RunOn: &jobs.Placement{Labels: jobs.Labels{"gpu": "true", "zone": "a"}}},
-		"all": {Name: "all", Digest: "d-all", Settings: &jobs.Settings{}, RunOn: &jobs.Placement{Broadcast: true}},
+		"gpu": {Name: "gpu", Digest: "d-gpu", Settings: &jobs.Settings{RunOn: &jobs.Placement{Labels: jobs.Labels{"gpu": "true", "zone": "a"}}}},
+		"all": {Name: "all", Digest: "d-all", Settings: &jobs.Settings{RunOn: &jobs.Placement{Broadcast: true}}},
 	}
 	for _, name := range []string{"gpu", "all"} {
 		if _, err := s.Trigger(ctx, name, t0); err != nil {

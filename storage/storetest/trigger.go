@@ -36,7 +36,7 @@ func paramJob(t *testing.T, name string) *jobs.Job {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Job{Name: name, Digest: "d-" + name, Params: &jobs.ParamSpec{List: []jobs.Param{day, id}}}
+	return &jobs.Job{Name: name, Digest: "d-" + name, Settings: &jobs.Settings{Params: &jobs.ParamSpec{List: []jobs.Param{day, id}}}}
 }
 
 func promote(t *testing.T, s storage.Store, epoch int64, now time.Time, defs ...*jobs.Job) []jobs.Run {

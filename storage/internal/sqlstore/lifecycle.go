@@ -121,7 +121,7 @@ func (s *Store) promote(ctx context.Context, tx *sqlx.Tx, run jobs.Run, p storag
 		// A manual run executes with exactly the params it shows: those
 		// given, defaults filled in, as the leader's definition says.
 		var err error
-		if params, err = j.Params.Resolve(run.Params); err != nil {
+		if params, err = j.ParamSpec().Resolve(run.Params); err != nil {
 			reason = fmt.Sprintf(reasonParams, err)
 		}
 	default:
