@@ -121,18 +121,11 @@ func (r *rig) start(o Options) {
 // dispatch inserts a queued run of job and rings its doorbell.
 func (r *rig) dispatch(job string, at time.Time) jobs.Run {
 	r.t.Helper()
-	j := r.cfg.Job(job)
-	runs, err := r.store.Dispatch(context.Background(), storage.DispatchParams{Epoch: r.epoch, Now: r.clk.Now(), Runs: []storage.NewRun{{
-		Job: j.Name, Digest: j.Digest, ScheduledAt: at, Trigger: jobs.TriggerSchedule, Status: jobs.StatusQueued,
-		MaxAttempts: j.MaxAttempts(), NotBefore: r.clk.Now(), Concurrency: j.Concurrency,
-	}}})
-	if err != nil || len(runs) != 1 {
-		r.t.Fatalf("dispatch: %v %v", runs, err)
-	}
-	if err := r.queue.Push(context.Background(), storage.QueueItem{RunID: runs[0].ID, Job: job, Digest: j.Digest}); err != nil {
+	run := r.queueRow(job, at)
+	if err := r.queue.Push(context.Background(), storage.QueueItem{RunID: run.ID, Job: job, Digest: run.Digest}); err != nil {
 		r.t.Fatal(err)
 	}
-	return runs[0]
+	return run
 }
 
 func (r *rig) wait(ch chan jobs.Run, what string) jobs.Run {

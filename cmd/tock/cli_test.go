@@ -57,15 +57,7 @@ var modes = []mode{{"store", storeFixture}, {"server", serverFixture}}
 func storeFixture(t *testing.T) ([]string, *apitest.History) {
 	t.Helper()
 	dir := t.TempDir()
-	url := "sqlite:" + filepath.Join(dir, "tock.db")
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, url, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("opening store: %v", err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrating: %v", err)
-	}
+	url, st := migratedStore(t, dir)
 	h := apitest.NewHistoryIn(t, st)
 	// The CLI opens the file itself.
 	if err := st.Close(); err != nil {
@@ -76,6 +68,35 @@ func storeFixture(t *testing.T) ([]string, *apitest.History) {
 		t.Fatal(err)
 	}
 	return []string{"--store", url, "--config", cfg}, h
+}
+
+// migratedStore opens a migrated SQLite store in dir and returns its
+// --store URL with it; the caller closes it (the CLI opens the file itself).
+func migratedStore(t *testing.T, dir string) (string, *sqlite.Store) {
+	t.Helper()
+	url := "sqlite:" + filepath.Join(dir, "tock.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, url, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrating: %v", err)
+	}
+	return url, st
+}
+
+// expectExit returns a runner of the CLI with flags appended that fails
+// the test unless the exit code is the one given.
+func expectExit(t *testing.T, flags []string) func(code int, args ...string) result {
+	return func(code int, args ...string) result {
+		t.Helper()
+		r := cli(append(args, flags...)...)
+		if r.code != code {
+			t.Fatalf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", args, r.code, code, r.stdout, r.stderr)
+		}
+		return r
+	}
 }
 
 // serverFixture serves the history's API with a token, for --server.

@@ -11,7 +11,6 @@ import (
 	"github.com/tock-sched/tock/internal/api/apitest"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
-	"github.com/tock-sched/tock/storage/sqlite"
 )
 
 const placementYAML = `
@@ -29,15 +28,8 @@ func TestValidatePlacement(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("TOCK_LABELS", "")
 	dir := t.TempDir()
-	url := "sqlite:" + filepath.Join(dir, "tock.db")
+	url, st := migratedStore(t, dir)
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, url, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for _, n := range []storage.Node{
 		{ID: "a1", Role: "all", Labels: jobs.Labels{"zone": "a"}, Heartbeat: apitest.Now},
 		{ID: "b1", Role: "worker", Labels: jobs.Labels{"zone": "b"}, Heartbeat: apitest.Now},

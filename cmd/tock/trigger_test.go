@@ -44,14 +44,7 @@ func TestCLITriggerParamsAt(t *testing.T) {
 	clearEnv(t)
 	for mode, flags := range paramsModes(t) {
 		t.Run(mode, func(t *testing.T) {
-			run := func(code int, args ...string) result {
-				t.Helper()
-				r := cli(append(args, flags...)...)
-				if r.code != code {
-					t.Fatalf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", args, r.code, code, r.stdout, r.stderr)
-				}
-				return r
-			}
+			run := expectExit(t, flags)
 			r := run(0, "trigger", "params", "--param", "customer=acme", "--param", "day=2026-02-02")
 			m := runIDRE.FindStringSubmatch(r.stdout)
 			if m == nil {
@@ -102,14 +95,7 @@ func TestCLIBackfill(t *testing.T) {
 	clearEnv(t)
 	for mode, flags := range paramsModes(t) {
 		t.Run(mode, func(t *testing.T) {
-			run := func(code int, args ...string) result {
-				t.Helper()
-				r := cli(append(args, flags...)...)
-				if r.code != code {
-					t.Fatalf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", args, r.code, code, r.stdout, r.stderr)
-				}
-				return r
-			}
+			run := expectExit(t, flags)
 			dry := run(0, "backfill", "backup", "--from", "1h", "--to", "30m", "--dry-run")
 			if !strings.Contains(dry.stdout, "would create 2 runs") || !strings.Contains(dry.stdout, "(dry run)") {
 				t.Errorf("dry run printed:\n%s", dry.stdout)

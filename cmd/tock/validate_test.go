@@ -12,7 +12,6 @@ import (
 	"github.com/tock-sched/tock/internal/api/apitest"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
-	"github.com/tock-sched/tock/storage/sqlite"
 	"github.com/tock-sched/tock/storage/storetest"
 )
 
@@ -70,15 +69,8 @@ func must[T any](v T, err error) T {
 func TestRunsShowLinks(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()
-	url := "sqlite:" + filepath.Join(dir, "tock.db")
+	url, st := migratedStore(t, dir)
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, url, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	src := apitest.ConfigYAML + "  - name: publish\n    after: [backup]\n    command: [\"/bin/true\"]\n"
 	cfg := apitest.MustConfig(t, src)
 	epoch := must(st.BumpEpoch(ctx, "n1"))

@@ -120,10 +120,9 @@ func (a *API) guard(rt Route) http.Handler {
 	})
 }
 
-// drain reads and discards a mutating call's body (none is expected), so an
-// oversized one is refused with 413 rather than ignored.
-func (a *API) drain(w http.ResponseWriter, r *http.Request) bool {
-	_, err := io.Copy(io.Discard, r.Body)
+// bodyRead answers a failed read of the request body: 413 when it was
+// over the cap, 400 otherwise; it reports whether the read succeeded.
+func bodyRead(w http.ResponseWriter, err error) bool {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -134,6 +133,13 @@ func (a *API) drain(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// drain reads and discards a mutating call's body (none is expected), so an
+// oversized one is refused with 413 rather than ignored.
+func (a *API) drain(w http.ResponseWriter, r *http.Request) bool {
+	_, err := io.Copy(io.Discard, r.Body)
+	return bodyRead(w, err)
 }
 
 // notFound answers API paths no route serves: 405 with Allow when the path

@@ -321,13 +321,7 @@ func (s *Service) backfillPreview(ctx context.Context, name string, from, to tim
 // refused.
 func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
-		return false
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "reading request body failed")
+	if !bodyRead(w, err) {
 		return false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
