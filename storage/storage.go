@@ -155,8 +155,18 @@ type Store interface {
 	ClaimDue(ctx context.Context, params ClaimDueParams) ([]jobs.Run, error)
 	// Heartbeat extends a running attempt's lease. It returns whether a
 	// cancel was requested, and ErrLeaseLost if the attempt is no longer
-	// running on this node.
+	// running on this node. With params.Output set it also stores that
+	// output as FlushOutput would, in the same transaction.
 	Heartbeat(ctx context.Context, params HeartbeatParams) (cancel bool, err error)
+	// FlushOutput stores the output a running attempt captured so far
+	// (live output), replacing what the attempt stored before, if and only
+	// if the attempt is still running on params.Node (fenced like
+	// Heartbeat); ErrLeaseLost, changing nothing, otherwise. GetRun shows
+	// it as the running attempt's output. Finish and FinishMany replace it
+	// with the final output (deleting it when FinishParams.Flushed says
+	// there is some), and ReapExpired and RecoverNode keep it as the lost
+	// attempt's output.
+	FlushOutput(ctx context.Context, params OutputParams) error
 	// Finish closes an attempt and sets the run's state in one transaction:
 	// terminal, or back to queued (not before params.RetryAt) when a retry
 	// remains. ErrLeaseLost if the attempt was reaped meanwhile.
@@ -463,6 +473,25 @@ type HeartbeatParams struct {
 	Attempt    int
 	Node       string
 	LeaseUntil time.Time
+	// Output, when set, is live output to store with the heartbeat (see
+	// Store.FlushOutput).
+	Output *LiveOutput
+}
+
+// LiveOutput is the output a running attempt captured so far, rendered
+// as an ended attempt's (head and tail kept within the output cap, the
+// middle counted in Dropped: I8).
+type LiveOutput struct {
+	Output  string
+	Dropped int64
+}
+
+// OutputParams are the arguments of Store.FlushOutput.
+type OutputParams struct {
+	RunID   int64
+	Attempt int
+	Node    string
+	LiveOutput
 }
 
 // FinishParams are the arguments of Store.Finish and of each item of
@@ -477,6 +506,9 @@ type FinishParams struct {
 	Error         string
 	Output        string
 	OutputDropped int64
+	// Flushed says the attempt stored live output (FlushOutput, or a
+	// Heartbeat with output), or may have: Finish deletes it.
+	Flushed bool
 	// RetryAt, when set and attempts remain, sends the run back to queued
 	// (trigger unchanged) not before that time instead of ending it.
 	RetryAt *time.Time

@@ -51,7 +51,7 @@ func execProcess(ctx context.Context, j *jobs.Job, argv []string, opts Options) 
 	begin := time.Now()
 	g := &procGroup{pgid: child.Pid, grace: opts.KillGrace, exited: child.Done()}
 
-	out := NewCappedBuffer(opts.OutputLimit)
+	out := opts.Output
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)

@@ -44,6 +44,12 @@ type Options struct {
 	// OutputLimit is how many bytes of output are kept, half from the start
 	// and half from the end. Default DefaultOutputLimit.
 	OutputLimit int
+	// Output, when set, is the buffer the attempt's output goes to (a
+	// command's stdout and stderr, an http job's response body) instead of
+	// one of the executor's own, so that the caller can read it while the
+	// attempt runs (CappedBuffer.Snapshot); its own limit applies, not
+	// OutputLimit. Result.Output is rendered from it. Default none.
+	Output *CappedBuffer
 	// Env is extra "K=V" entries for command and shell jobs, applied after
 	// the job's own env and before the variables Fence and ScheduledAt set.
 	// Default none.
@@ -159,6 +165,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = defaultHTTPClient
+	}
+	if o.Output == nil {
+		o.Output = NewCappedBuffer(o.OutputLimit)
 	}
 	return o
 }

@@ -112,7 +112,7 @@ func execHTTP(ctx context.Context, j *jobs.Job, opts Options) Result {
 	}
 	defer resp.Body.Close()
 
-	out := NewCappedBuffer(opts.OutputLimit)
+	out := opts.Output
 	_, err = io.Copy(out, resp.Body)
 	res := Result{
 		ExitCode:      intPtr(resp.StatusCode),

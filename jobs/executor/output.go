@@ -1,9 +1,10 @@
 package executor
 
 import (
-	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/tock-sched/tock/jobs"
 )
 
 // CappedBuffer is an io.Writer that keeps at most a fixed number of bytes of
@@ -107,9 +108,21 @@ func (b *CappedBuffer) String() string {
 	return string(head) + DroppedMarker(dropped) + string(tail)
 }
 
-// DroppedMarker is the text CappedBuffer.String puts where n bytes were cut.
-func DroppedMarker(n int64) string {
-	return "\n… [" + strconv.FormatInt(n, 10) + " bytes dropped] …\n"
+// DroppedMarker is the text CappedBuffer.String puts where n bytes were cut
+// (jobs.DroppedMarker).
+func DroppedMarker(n int64) string { return jobs.DroppedMarker(n) }
+
+// Snapshot returns, under one lock, what String and Dropped would return
+// and Len: a consistent view of the output so far while the job still
+// writes (live output). It copies at most the buffer's limit.
+func (b *CappedBuffer) Snapshot() (output string, dropped, total int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	head, tail, dropped := b.parts()
+	if dropped == 0 {
+		return string(head) + string(tail), 0, b.total
+	}
+	return string(head) + DroppedMarker(dropped) + string(tail), dropped, b.total
 }
 
 // parts returns the kept head and tail (the tail unrolled from the ring) and

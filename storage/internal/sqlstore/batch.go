@@ -242,6 +242,15 @@ func (s *Store) finishMany(ctx context.Context, what string, params []storage.Fi
 		if err := s.insertEndedAttempts(ctx, tx, items); err != nil {
 			return err
 		}
+		var flushed []int64
+		for _, it := range items {
+			if it.p.Flushed {
+				flushed = append(flushed, it.p.RunID)
+			}
+		}
+		if err := s.deleteLiveOutput(ctx, tx, flushed); err != nil {
+			return err
+		}
 		return s.updateFinishedRuns(ctx, tx, items)
 	})
 	if err != nil {

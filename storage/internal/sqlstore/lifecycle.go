@@ -164,6 +164,11 @@ func (s *Store) Heartbeat(ctx context.Context, p storage.HeartbeatParams) (bool,
 			s.t(p.LeaseUntil), p.RunID, p.Attempt, text(p.Node)); err != nil {
 			return err
 		}
+		if o := p.Output; o != nil {
+			if err := s.storeOutput(ctx, tx, storage.OutputParams{RunID: p.RunID, Attempt: p.Attempt, Node: p.Node, LiveOutput: *o}); err != nil {
+				return err
+			}
+		}
 		return tx.GetContext(ctx, &cancel, "SELECT cancel_requested FROM runs WHERE id = ?", p.RunID)
 	})
 	return cancel, err

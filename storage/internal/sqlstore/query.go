@@ -234,6 +234,9 @@ func (s *Store) GetRun(ctx context.Context, id int64) (jobs.Run, []jobs.Attempt,
 		// The attempts table holds ended attempts; the running one is on
 		// the run row.
 		if a, ok := row.heldAttempt(); ok {
+			if err := s.liveOutput(ctx, tx, &a); err != nil {
+				return err
+			}
 			atts = append(atts, a)
 		}
 		return nil

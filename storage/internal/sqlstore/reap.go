@@ -157,6 +157,9 @@ func (s *Store) loseAttempts(ctx context.Context, tx *sqlx.Tx, rows []runRow, no
 		}
 		out = append(out, run)
 	}
+	if err := s.keepLiveOutput(ctx, tx, ended); err != nil {
+		return nil, err
+	}
 	if err := s.insertAttempts(ctx, tx, ended); err != nil {
 		return nil, err
 	}
