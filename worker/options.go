@@ -22,6 +22,7 @@ const (
 	DefaultFinishBatch       = 128
 	DefaultClaimTimeout      = 2 * time.Second
 	DefaultPollInterval      = 500 * time.Millisecond
+	DefaultOutputFlush       = time.Second
 	// minStartMargin is the smallest default StartMargin.
 	minStartMargin = 100 * time.Millisecond
 )
@@ -51,6 +52,12 @@ type Options struct {
 	// OutputLimit caps captured output per attempt. Default
 	// executor.DefaultOutputLimit.
 	OutputLimit int
+	// OutputFlush is how often a running attempt's output goes to the
+	// store while new bytes arrive (live output: Store.FlushOutput, or
+	// with a heartbeat): at most one snapshot of the capped output per
+	// interval, whatever the job prints. Negative turns live output off
+	// (output reaches the store when the attempt ends). Default 1s.
+	OutputFlush time.Duration
 	// StoreTimeout bounds each store call. Default 10s.
 	StoreTimeout time.Duration
 	// ClaimTimeout is how long a claim may take before the pool hands its
@@ -141,6 +148,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.OutputLimit <= 0 {
 		o.OutputLimit = executor.DefaultOutputLimit
+	}
+	if o.OutputFlush == 0 {
+		o.OutputFlush = DefaultOutputFlush
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = DefaultStoreTimeout

@@ -81,6 +81,10 @@ type Pool struct {
 	finisherDone chan struct{}
 	// fallbacks counts the finisher's one-by-one retries.
 	fallbacks sync.WaitGroup
+
+	// outputs holds the live output of each attempt running here, by run
+	// ID (output.go).
+	outputs sync.Map
 }
 
 // New returns a Pool running jobs of cfg; Start runs it.
@@ -382,10 +386,15 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 	log := p.log.With(slog.String("job", job.Name), slog.Int64("run_id", run.ID), slog.Int("attempt", run.Attempt))
 	ctx, cancel := context.WithCancelCause(p.runCtx)
 	defer cancel(nil)
+	live := p.newLiveOutput(run)
+	defer p.doneLiveOutput(live)
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		p.heartbeat(ctx, cancel, run, fence)
+		var flusher sync.WaitGroup
+		flusher.Go(func() { p.flushOutput(ctx, live) })
+		p.heartbeat(ctx, cancel, run, fence, live)
+		flusher.Wait()
 	}()
 	// gate is the attempt's last word before its job starts: a run claimed
 	// ahead waits for its instant (its lease kept by the heartbeat; a
@@ -423,6 +432,7 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 		Params:      params,
 		KillGrace:   p.opts.KillGrace,
 		OutputLimit: p.opts.OutputLimit,
+		Output:      live.buffer(),
 		HTTPClient:  p.httpClient,
 		// The job learns its run, attempt and fencing token (I10).
 		Fence:       run.Fence(),
@@ -532,6 +542,7 @@ func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, h
 	final, err := p.record(storage.FinishParams{
 		RunID: run.ID, Attempt: run.Attempt, Node: p.opts.Node, Status: res.Status, FinishedAt: now,
 		ExitCode: res.ExitCode, Error: res.Error, Output: res.Output, OutputDropped: res.OutputDropped, RetryAt: retryAt,
+		Flushed: p.flushedOutput(run),
 	})
 	switch {
 	case errors.Is(err, storage.ErrLeaseLost):
@@ -558,8 +569,9 @@ func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, h
 // on a cancel request, a lost lease, or at its local lease deadline when it
 // could not renew in time (I10). The deadline is checked first whenever the
 // goroutine wakes, so a replica thawed after a freeze stops the attempt
-// before it sends anything.
-func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, run jobs.Run, fence *leaseFence) {
+// before it sends anything. A beat carries the live output when new bytes
+// arrived and no flush is in flight (one statement less).
+func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, run jobs.Run, fence *leaseFence, live *liveOutput) {
 	next := p.opts.Clock.Now().Add(p.opts.HeartbeatInterval)
 	t := p.opts.Clock.NewTimer(p.untilNext(next, fence))
 	defer t.Stop()
@@ -578,11 +590,18 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, ru
 			t.Reset(p.untilNext(next, fence))
 			continue
 		}
+		hb := storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt, Node: p.opts.Node, LeaseUntil: now.Add(p.opts.AttemptLease)}
+		out, total, withOutput := live.take(now, false)
+		if withOutput {
+			hb.Output = &out
+		}
 		// Bounded by the deadline: past it the attempt stops anyway.
 		cancelReq, err := storecall.Do(ctx, min(p.opts.StoreTimeout, fence.until().Sub(now)), func(ctx context.Context) (bool, error) {
-			return p.opts.Store.Heartbeat(ctx, storage.HeartbeatParams{RunID: run.ID, Attempt: run.Attempt,
-				Node: p.opts.Node, LeaseUntil: now.Add(p.opts.AttemptLease)})
+			return p.opts.Store.Heartbeat(ctx, hb)
 		})
+		if withOutput {
+			live.put(total, err == nil)
+		}
 		switch {
 		case errors.Is(err, storage.ErrLeaseLost):
 			cancel(ErrAttemptLost)

@@ -14,11 +14,13 @@ import (
 	"github.com/tock-sched/tock/internal/replica"
 	"github.com/tock-sched/tock/scheduler"
 	"github.com/tock-sched/tock/storage/fallback"
+	"github.com/tock-sched/tock/worker"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
 	o := replica.Options{}
 	var tokenFile string
+	var outputFlush time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a replica: schedule (when leader) and execute jobs",
@@ -52,6 +54,14 @@ share the work: one leads and dispatches, all execute.`,
 			if err := (api.Auth{Token: o.APIToken, TokenName: o.APITokenName, ReadToken: o.APIReadToken, Tokens: o.APITokens}).Check(); err != nil {
 				return exitError{2, "tock: " + err.Error()}
 			}
+			switch {
+			case outputFlush < 0:
+				return exitError{2, "tock: --output-flush must not be negative (0 turns live output off)"}
+			case outputFlush == 0:
+				o.OutputFlush = -1
+			default:
+				o.OutputFlush = outputFlush
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			r, err := replica.Open(ctx, o)
@@ -71,6 +81,7 @@ share the work: one leads and dispatches, all execute.`,
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", replica.DefaultShutdownGrace, "time running attempts get to finish after SIGTERM before they are canceled")
 	f.DurationVar(&o.LeaseTTL, "lease-ttl", replica.DefaultLeaseTTL, "leader lease TTL (distributed mode)")
 	f.DurationVar(&o.RedisFallbackAfter, "redis-fallback-after", fallback.DefaultAfter, "when Redis has been unreachable this long, replicas compete for the store's lease row instead (distributed mode)")
+	f.DurationVar(&outputFlush, "output-flush", worker.DefaultOutputFlush, "while an attempt runs, its output (capped like the final output) goes to the store this often when it printed something, for tock runs logs -f, the API and the dashboard; 0 stores output only when the attempt ends")
 	f.DurationVar(&o.AttemptLease, "attempt-lease", 30*time.Second, "an attempt without a heartbeat for this long is lost and retried")
 	f.DurationVar(&o.ReapInterval, "reap-interval", time.Second, "how often the leader reaps expired attempts and re-enqueues queued runs")
 	f.DurationVar(&o.RequeueAfter, "requeue-after", scheduler.DefaultRequeueAfter, "a queued run unclaimed this long has its doorbell rung again (a doorbell lost in transit, e.g. popped by a replica that was cut off, is rung again after it)")

@@ -74,6 +74,10 @@ type Options struct {
 	// AttemptLease is how long an attempt stays owned without a heartbeat.
 	// Default worker.DefaultAttemptLease.
 	AttemptLease time.Duration
+	// OutputFlush is how often a running attempt's output goes to the
+	// store while it prints (worker.Options.OutputFlush): 0 means
+	// worker.DefaultOutputFlush, negative turns live output off.
+	OutputFlush time.Duration
 	// ReapInterval and RequeueAfter tune the reaper (tests shorten them).
 	ReapInterval time.Duration
 	RequeueAfter time.Duration
@@ -290,7 +294,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	if o.Role != RoleScheduler {
 		r.Workers = worker.New(cfg, worker.Options{
 			Node: o.NodeID, Labels: o.ParsedLabels, Store: r.store, Queue: r.queue, Clock: r.clock, Logger: o.Logger,
-			Workers: o.Workers, AttemptLease: o.AttemptLease, Healthy: r.clockHealthy,
+			Workers: o.Workers, AttemptLease: o.AttemptLease, OutputFlush: o.OutputFlush, Healthy: r.clockHealthy,
 			Events: r.ops.metrics.WorkerEvents(),
 		})
 	}
