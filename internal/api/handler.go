@@ -38,6 +38,9 @@ type API struct {
 	log     *slog.Logger
 	maxBody int64
 	mux     *http.ServeMux
+	// streamsCtx ends the log streams (CloseStreams).
+	streamsCtx   context.Context
+	closeStreams context.CancelFunc
 }
 
 // Route is one method and path pattern the API serves.
@@ -71,6 +74,7 @@ func New(opts Options) (*API, error) {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	a := &API{svc: opts.Service, auth: opts.Auth, log: opts.Logger.With(slog.String("component", "api")), maxBody: opts.MaxBodyBytes, mux: http.NewServeMux()}
+	a.streamsCtx, a.closeStreams = context.WithCancel(context.Background())
 	for _, rt := range a.Routes() {
 		a.mux.Handle(rt.Method+" "+rt.Pattern, a.guard(rt))
 	}
@@ -92,6 +96,7 @@ func (a *API) Routes() []Route {
 		{Method: http.MethodPost, Pattern: Prefix + "/jobs/{name}/resume", Write: true, handler: a.pauseJob(false)},
 		{Method: http.MethodGet, Pattern: Prefix + "/runs", handler: a.listRuns},
 		{Method: http.MethodGet, Pattern: Prefix + "/runs/{id}", handler: a.getRun},
+		{Method: http.MethodGet, Pattern: Prefix + "/runs/{id}/logs", handler: a.runLogs},
 		{Method: http.MethodPost, Pattern: Prefix + "/runs/{id}/cancel", Write: true, handler: a.cancelRun},
 		{Method: http.MethodPost, Pattern: Prefix + "/backfills/{id}/cancel", Write: true, handler: a.cancelBackfill},
 		{Method: http.MethodGet, Pattern: Prefix + "/cluster", handler: a.cluster},

@@ -68,6 +68,9 @@ type ServiceOptions struct {
 	StoreTimeout time.Duration
 	// PingTimeout bounds the readiness store ping. Default 2s.
 	PingTimeout time.Duration
+	// LogPoll is how often a followed attempt's output is read from the
+	// store (FollowLogs). Default DefaultLogPoll.
+	LogPoll time.Duration
 }
 
 // Service is what the API and the dashboard do, independent of HTTP.
@@ -89,6 +92,9 @@ func NewService(opts ServiceOptions) *Service {
 	}
 	if opts.PingTimeout <= 0 {
 		opts.PingTimeout = DefaultPingTimeout
+	}
+	if opts.LogPoll <= 0 {
+		opts.LogPoll = DefaultLogPoll
 	}
 	if opts.LeaseState == nil {
 		opts.LeaseState = func() string { return LeaseWorkerOnly }

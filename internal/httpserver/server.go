@@ -253,7 +253,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	errLog := slog.NewLogLogger(o.Logger.With(slog.String("component", "http")).Handler(), slog.LevelWarn)
-	return &Server{opts: o, srv: &http.Server{
+	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		ReadTimeout:       o.ReadTimeout,
@@ -261,7 +261,13 @@ func New(o Options) (*Server, error) {
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errLog,
-	}}, nil
+	}
+	if s, ok := o.API.(interface{ CloseStreams() }); ok {
+		// A log stream lasts as long as its attempt: end it rather than
+		// wait for it at shutdown.
+		srv.RegisterOnShutdown(s.CloseStreams)
+	}
+	return &Server{opts: o, srv: srv}, nil
 }
 
 // HTTPServer returns the underlying server (its timeouts, for tests).
