@@ -281,6 +281,15 @@ var cliCases = []cliCase{
 			}
 		}},
 	{name: "runs show not found", cmds: one("runs", "show", "999"), code: 1, stderr: []string{"tock: run 999 not found\n"}},
+	{name: "runs logs", cmds: func(h *apitest.History) [][]string { return [][]string{{"runs", "logs", id(h.Failed)}} },
+		stdout: []string{"disk full\n"}, stderr: []string{"-- attempt 1 of run ", " failed (exit 3): exit status 3\n"}},
+	{name: "runs logs follow ended", cmds: func(h *apitest.History) [][]string { return [][]string{{"runs", "logs", "-f", id(h.Failed)}} },
+		stdout: []string{"disk full\n"}, stderr: []string{" failed (exit 3): exit status 3\n"}},
+	{name: "runs logs running", cmds: func(h *apitest.History) [][]string { return [][]string{{"runs", "logs", id(h.Running)}} },
+		stderr: []string{"-- attempt 1 of run ", " is running (-f follows it)\n"}},
+	{name: "runs logs not found", cmds: one("runs", "logs", "999"), code: 1, stderr: []string{"tock: run 999 not found\n"}},
+	{name: "runs logs no such attempt", cmds: func(h *apitest.History) [][]string { return [][]string{{"runs", "logs", "--attempt", "4", id(h.Failed)}} },
+		code: 1, stderr: []string{" has no attempt 4 (it has 1)\n"}},
 	{name: "runs show not a number", cmds: one("runs", "show", "abc"), code: 2, stderr: []string{`tock: run id "abc": want a number`}},
 	{name: "trigger", cmds: func(*apitest.History) [][]string {
 		return [][]string{{"trigger", "backup"}, {"runs", "--trigger", "manual"}}
@@ -384,7 +393,7 @@ func TestCLIModesAgree(t *testing.T) {
 
 // dataCommands are the subcommands that ask a backend.
 var dataCommands = [][]string{
-	{"jobs"}, {"runs"}, {"runs", "show", "1"}, {"trigger", "backup"}, {"pause", "backup"}, {"resume", "backup"}, {"cancel", "1"}, {"cluster"}, {"audit"},
+	{"jobs"}, {"runs"}, {"runs", "show", "1"}, {"runs", "logs", "1"}, {"trigger", "backup"}, {"pause", "backup"}, {"resume", "backup"}, {"cancel", "1"}, {"cluster"}, {"audit"},
 }
 
 // TestCLIServerAuth: every subcommand against a replica that guards reads

@@ -97,7 +97,7 @@ func newRunsCmd(g *globals) *cobra.Command {
 	fl.IntVar(&q.Limit, "limit", api.DefaultRunLimit, fmt.Sprintf("rows, at most %d", api.MaxRunLimit))
 	outputFlag(cmd, &output)
 	fl.BoolVar(&withOutput, "with-output", true, "include each run's last captured output in -o json")
-	cmd.AddCommand(newRunsShowCmd(g))
+	cmd.AddCommand(newRunsShowCmd(g), newRunsLogsCmd(g))
 	return cmd
 }
 

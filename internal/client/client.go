@@ -21,6 +21,13 @@ type Backend interface {
 	Runs(ctx context.Context, q RunQuery) (api.RunPage, error)
 	// Run returns one run with its attempts and their output.
 	Run(ctx context.Context, id int64) (api.RunDetail, error)
+	// Logs returns the output of attempt (0: the latest) of run id as
+	// the store has it: while the attempt runs, what its worker flushed.
+	Logs(ctx context.Context, id int64, attempt int) (api.RunLogs, error)
+	// FollowLogs calls emit with the output of attempt (0: the latest) of
+	// run id as it reaches the store, then with its end, and returns nil
+	// once the attempt ended (api.Service.FollowLogs).
+	FollowLogs(ctx context.Context, id int64, attempt int, emit func(api.LogEvent) error) error
 	// Trigger records a manual run of job; the leader queues it.
 	Trigger(ctx context.Context, job string) (jobs.Run, error)
 	// TriggerWith records a manual run of job with the request's params,

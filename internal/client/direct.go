@@ -115,6 +115,24 @@ func (s *Direct) Run(ctx context.Context, id int64) (api.RunDetail, error) {
 	return d, local(err)
 }
 
+// Logs returns the output of one attempt of a run.
+func (s *Direct) Logs(ctx context.Context, id int64, attempt int) (api.RunLogs, error) {
+	if err := checkRunID(id); err != nil {
+		return api.RunLogs{}, err
+	}
+	l, err := s.svc.Logs(ctx, id, attempt)
+	return l, local(err)
+}
+
+// FollowLogs follows the output of one attempt of a run, reading the
+// store every api.DefaultLogPoll.
+func (s *Direct) FollowLogs(ctx context.Context, id int64, attempt int, emit func(api.LogEvent) error) error {
+	if err := checkRunID(id); err != nil {
+		return err
+	}
+	return local(s.svc.FollowLogs(ctx, id, attempt, 0, emit))
+}
+
 // Trigger records a manual run of a job of the config.
 func (s *Direct) Trigger(ctx context.Context, job string) (jobs.Run, error) {
 	ctx = s.withActor(ctx)
