@@ -288,7 +288,9 @@ var cliCases = []cliCase{
 	{name: "runs logs running", cmds: func(h *apitest.History) [][]string { return [][]string{{"runs", "logs", id(h.Running)}} },
 		stderr: []string{"-- attempt 1 of run ", " is running (-f follows it)\n"}},
 	{name: "runs logs not found", cmds: one("runs", "logs", "999"), code: 1, stderr: []string{"tock: run 999 not found\n"}},
-	{name: "runs logs no such attempt", cmds: func(h *apitest.History) [][]string { return [][]string{{"runs", "logs", "--attempt", "4", id(h.Failed)}} },
+	{name: "runs logs no such attempt", cmds: func(h *apitest.History) [][]string {
+		return [][]string{{"runs", "logs", "--attempt", "4", id(h.Failed)}}
+	},
 		code: 1, stderr: []string{" has no attempt 4 (it has 1)\n"}},
 	{name: "runs show not a number", cmds: one("runs", "show", "abc"), code: 2, stderr: []string{`tock: run id "abc": want a number`}},
 	{name: "trigger", cmds: func(*apitest.History) [][]string {
