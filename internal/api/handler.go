@@ -38,9 +38,7 @@ type API struct {
 	log     *slog.Logger
 	maxBody int64
 	mux     *http.ServeMux
-	// streamsCtx ends the log streams (CloseStreams).
-	streamsCtx   context.Context
-	closeStreams context.CancelFunc
+	logs    *LogStreams
 }
 
 // Route is one method and path pattern the API serves.
@@ -74,7 +72,7 @@ func New(opts Options) (*API, error) {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	a := &API{svc: opts.Service, auth: opts.Auth, log: opts.Logger.With(slog.String("component", "api")), maxBody: opts.MaxBodyBytes, mux: http.NewServeMux()}
-	a.streamsCtx, a.closeStreams = context.WithCancel(context.Background())
+	a.logs = NewLogStreams(a.svc, a.log)
 	for _, rt := range a.Routes() {
 		a.mux.Handle(rt.Method+" "+rt.Pattern, a.guard(rt))
 	}
@@ -287,6 +285,8 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, p)
 }
+
+func (a *API) runLogs(w http.ResponseWriter, r *http.Request) { a.logs.ServeHTTP(w, r) }
 
 func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	onID(a, w, r, a.svc.Run)

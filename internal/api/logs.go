@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -164,38 +165,68 @@ var errStreamClosed = errors.New("api: server shutting down")
 // sends a comment, so that proxies and load balancers keep it open.
 const streamKeepalive = 15 * time.Second
 
-// runLogs answers GET /api/v1/runs/{id}/logs: the attempt's output as
-// JSON, or, with ?follow=1 or Accept: text/event-stream, a Server-Sent
-// Events stream of its new output ("output" events, id the next offset)
-// that ends with an "end" event once the attempt ended.
-func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
+// LogStreams serves an attempt's output over HTTP, for the API and the
+// dashboard: as JSON, or, with ?follow=1 or Accept: text/event-stream, as
+// a Server-Sent Events stream of its new output ("output" events, id the
+// next offset) that ends with an "end" event once the attempt ended.
+// Every stream is owned by its request: it ends when the attempt ends,
+// the client goes away, or Close is called (server shutdown).
+type LogStreams struct {
+	svc   *Service
+	log   *slog.Logger
+	ctx   context.Context
+	close context.CancelFunc
+}
+
+// NewLogStreams returns LogStreams reading svc.
+func NewLogStreams(svc *Service, log *slog.Logger) *LogStreams {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &LogStreams{svc: svc, log: log, ctx: ctx, close: cancel}
+}
+
+// Close ends every stream in flight and any opened later.
+func (ls *LogStreams) Close() { ls.close() }
+
+// ServeHTTP answers GET …/runs/{id}/logs.
+func (ls *LogStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fail := func(err error) {
+		status, msg := StatusOf(err)
+		body := ErrorBody{Error: msg}
+		var e *Error
+		if errors.As(err, &e) {
+			body.Param = e.Param
+		} else {
+			ls.log.Error("request failed", slog.Any("error", err))
+		}
+		writeJSON(w, status, body)
+	}
 	id, err := ParseRunID("id", r.PathValue("id"))
 	if err != nil {
-		a.fail(w, err)
+		fail(err)
 		return
 	}
 	attempt, from, err := logsQuery(r)
 	if err != nil {
-		a.fail(w, err)
+		fail(err)
 		return
 	}
 	follow := r.URL.Query().Get("follow")
 	if follow != "" && follow != "0" && follow != "1" && follow != "true" && follow != "false" {
-		a.fail(w, paramError("follow", "%s: want 1 or 0", quote(follow)))
+		fail(paramError("follow", "%s: want 1 or 0", quote(follow)))
 		return
 	}
 	stream := follow == "1" || follow == "true" || follow == "" && acceptsEventStream(r)
 	// An unknown run or attempt is a plain error answer, before any stream.
-	l, err := a.svc.Logs(r.Context(), id, attempt)
+	l, err := ls.svc.Logs(r.Context(), id, attempt)
 	if err != nil {
-		a.fail(w, err)
+		fail(err)
 		return
 	}
 	if !stream {
 		writeJSON(w, http.StatusOK, l)
 		return
 	}
-	a.streamLogs(w, r, id, attempt, from)
+	ls.stream(w, r, id, attempt, from)
 }
 
 // acceptsEventStream reports whether the client asked for an event stream.
@@ -210,7 +241,7 @@ func acceptsEventStream(r *http.Request) bool {
 
 // streamLogs sends the log stream; it returns when the attempt ended, the
 // client went away or the server shuts down.
-func (a *API) streamLogs(w http.ResponseWriter, r *http.Request, id int64, attempt int, from int64) {
+func (ls *LogStreams) stream(w http.ResponseWriter, r *http.Request, id int64, attempt int, from int64) {
 	rc := http.NewResponseController(w)
 	// The server's write timeout bounds answers, not a stream that lasts
 	// as long as the attempt.
@@ -223,27 +254,27 @@ func (a *API) streamLogs(w http.ResponseWriter, r *http.Request, id int64, attem
 	w.WriteHeader(http.StatusOK)
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	stop := context.AfterFunc(a.streamsCtx, func() { cancel(errStreamClosed) })
+	stop := context.AfterFunc(ls.ctx, func() { cancel(errStreamClosed) })
 	defer stop()
-	last := a.svc.Now()
+	last := ls.svc.Now()
 	send := func(s string) error {
 		if _, err := io.WriteString(w, s); err != nil {
 			return err
 		}
-		last = a.svc.Now()
+		last = ls.svc.Now()
 		return rc.Flush()
 	}
 	// Reconnect after 2s if the connection drops (EventSource).
 	if err := send("retry: 2000\n\n"); err != nil {
 		return
 	}
-	err := a.svc.FollowLogs(ctx, id, attempt, from, func(ev LogEvent) error {
+	err := ls.svc.FollowLogs(ctx, id, attempt, from, func(ev LogEvent) error {
 		switch {
 		case ev.Output != nil:
 			return send(sseEvent("output", strconv.FormatInt(ev.Output.Next, 10), ev.Output))
 		case ev.End != nil:
 			return send(sseEvent("end", "", ev.End))
-		case a.svc.Now().Sub(last) >= streamKeepalive:
+		case ls.svc.Now().Sub(last) >= streamKeepalive:
 			return send(": keepalive\n\n")
 		}
 		return nil
@@ -270,4 +301,4 @@ func sseEvent(name, id string, v any) string {
 
 // CloseStreams ends every log stream in flight, so that a server shutting
 // down does not wait for attempts to end; the httpserver calls it.
-func (a *API) CloseStreams() { a.closeStreams() }
+func (a *API) CloseStreams() { a.logs.Close() }

@@ -52,6 +52,8 @@ type Dashboard struct {
 	csrfKey []byte
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
+	// logs serves the event streams of the run page's live output.
+	logs *api.LogStreams
 }
 
 var pageNames = []string{"jobs", "job", "runs", "run", "cluster", "audit", "login", "error"}
@@ -72,6 +74,7 @@ func New(o Options) (*Dashboard, error) {
 	}
 	d := &Dashboard{svc: o.Service, auth: o.Auth, log: o.Logger.With(slog.String("component", "dashboard")), clock: o.Clock,
 		version: o.Version, breakers: o.Breakers, csrfKey: randomBytes(32), pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	d.logs = api.NewLogStreams(o.Service, d.log)
 	for _, name := range pageNames {
 		t, err := template.New("layout.html").Funcs(d.funcs()).ParseFS(files, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -93,6 +96,9 @@ func New(o Options) (*Dashboard, error) {
 	d.mux.HandleFunc("POST /jobs/{name}/backfill", d.form(d.write(d.backfill)))
 	d.mux.HandleFunc("GET /runs", d.read(d.runsPage))
 	d.mux.HandleFunc("GET /runs/{id}", d.read(d.runPage))
+	// The run page's live output (static/live.js): the API's stream, with
+	// the dashboard's session instead of a bearer token.
+	d.mux.HandleFunc("GET /runs/{id}/logs", d.read(d.logs.ServeHTTP))
 	d.mux.HandleFunc("GET /cluster", d.read(d.clusterPage))
 	d.mux.HandleFunc("GET /audit", d.read(d.auditPage))
 	d.mux.HandleFunc("GET /login", d.loginPage)
@@ -109,10 +115,13 @@ func New(o Options) (*Dashboard, error) {
 	return d, nil
 }
 
+// CloseStreams ends the live output streams in flight (server shutdown).
+func (d *Dashboard) CloseStreams() { d.logs.Close() }
+
 // ServeHTTP serves the dashboard.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")

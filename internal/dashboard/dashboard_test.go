@@ -151,8 +151,35 @@ func TestOutputIsEscaped(t *testing.T) {
 		t.Fatalf("run page carries the job's <script> unescaped")
 	}
 	wantContains(t, "run page", body, `&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;`)
-	if !regexp.MustCompile(`(?s)<pre class="output">&lt;script&gt;.*backup done`).MatchString(body) {
+	if !regexp.MustCompile(`(?s)<pre class="output"[^>]*>&lt;script&gt;.*backup done`).MatchString(body) {
 		t.Errorf("output not in <pre>")
+	}
+}
+
+// TestRunPageLiveOutput: a running attempt's page shows the output stored
+// so far with a refresh link, and points its script at the log stream,
+// which the session's read access opens.
+func TestRunPageLiveOutput(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, api.Auth{})
+	if err := r.h.Store.FlushOutput(t.Context(), storage.OutputParams{RunID: r.h.Running, Attempt: 1, Node: "node-a",
+		LiveOutput: storage.LiveOutput{Output: "step 1 <ok>\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body, hdr := r.get(r.c, fmt.Sprintf("/runs/%d", r.h.Running))
+	wantContains(t, "run page", body, `step 1 &lt;ok&gt;`)
+	wantContains(t, "run page", body, fmt.Sprintf(`data-live="/runs/%d/logs?follow=1&amp;attempt=1&amp;offset=12"`, r.h.Running))
+	wantContains(t, "run page", body, `<script src="/static/live.js" defer></script>`)
+	wantContains(t, "run page", body, fmt.Sprintf(`<a href="/runs/%d#attempt-1">refresh</a>`, r.h.Running))
+	if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "connect-src 'self'") {
+		t.Errorf("CSP %q allows no script or stream", csp)
+	}
+	status, body, hdr := r.get(r.c, fmt.Sprintf("/runs/%d/logs", r.h.Running))
+	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") || !strings.Contains(body, `step 1 \u003cok\u003e`) {
+		t.Errorf("GET /runs/%d/logs: %d %s %s", r.h.Running, status, hdr.Get("Content-Type"), body)
+	}
+	if status, body, _ := r.get(r.c, "/static/live.js"); status != 200 || !strings.Contains(body, "EventSource") {
+		t.Errorf("live.js: %d", status)
 	}
 }
 

@@ -20,6 +20,7 @@ func (d *Dashboard) funcs() template.FuncMap {
 		"text":     func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") },
 		"short":    func(s string, n int) string { return cut(s, n) },
 		"terminal": func(s jobs.RunStatus) bool { return s.Terminal() },
+		"outbytes": jobs.OutputBytes,
 		"selected": func(a, b string) bool { return a == b },
 		"deref": func(p *string) string {
 			if p == nil {

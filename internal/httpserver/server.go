@@ -262,10 +262,12 @@ func New(o Options) (*Server, error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errLog,
 	}
-	if s, ok := o.API.(interface{ CloseStreams() }); ok {
-		// A log stream lasts as long as its attempt: end it rather than
-		// wait for it at shutdown.
-		srv.RegisterOnShutdown(s.CloseStreams)
+	for _, h := range []http.Handler{o.API, o.Dashboard} {
+		if s, ok := h.(interface{ CloseStreams() }); ok {
+			// A log stream lasts as long as its attempt: end it rather
+			// than wait for it at shutdown.
+			srv.RegisterOnShutdown(s.CloseStreams)
+		}
 	}
 	return &Server{opts: o, srv: srv}, nil
 }
