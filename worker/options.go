@@ -112,6 +112,9 @@ type Events struct {
 	NotStarted func(run jobs.Run)
 	// Finished is called after the result was recorded (or given up on).
 	Finished func(run jobs.Run, res executor.Result)
+	// OutputStored is called when a snapshot of a running attempt's
+	// output of bytes bytes was stored, by a flush or with a heartbeat.
+	OutputStored func(run jobs.Run, bytes int, heartbeat bool)
 	// StoreError is called on a failed store call.
 	StoreError func(op string, err error)
 	// BreakerChanged is called when an http target's circuit breaker is

@@ -75,7 +75,7 @@ func (p *Pool) flushedOutput(run jobs.Run) bool {
 }
 
 // take returns a snapshot when bytes arrived since the last one the store
-// took, holding mu until the caller reports the outcome with put; ok is
+// took, holding mu until the caller reports the outcome with putOutput; ok is
 // false, holding nothing, when there is nothing new. With wait false it
 // gives up when a write is in flight (the heartbeat must not wait).
 func (l *liveOutput) take(now time.Time, wait bool) (out storage.LiveOutput, total int64, ok bool) {
@@ -103,12 +103,16 @@ func (l *liveOutput) lastTaken() time.Time {
 	return l.last
 }
 
-// put ends a take: the store took the snapshot of total bytes, or not.
-func (l *liveOutput) put(total int64, stored bool) {
+// put ends a take of out: the store took the snapshot of total bytes, or
+// not.
+func (p *Pool) putOutput(l *liveOutput, out storage.LiveOutput, total int64, stored, heartbeat bool) {
 	if stored {
 		l.sent = total
 	}
 	l.mu.Unlock()
+	if stored && p.opts.Events.OutputStored != nil {
+		p.opts.Events.OutputStored(l.run, len(out.Output), heartbeat)
+	}
 }
 
 // flushOutput writes l to the store every OutputFlush while bytes arrive,
@@ -137,7 +141,7 @@ func (p *Pool) flushOutput(ctx context.Context, l *liveOutput) {
 				return p.opts.Store.FlushOutput(ctx, storage.OutputParams{RunID: l.run.ID, Attempt: l.run.Attempt,
 					Node: p.opts.Node, LiveOutput: out})
 			})
-			l.put(total, err == nil)
+			p.putOutput(l, out, total, err == nil, false)
 			switch {
 			case errors.Is(err, storage.ErrLeaseLost):
 				return

@@ -600,7 +600,7 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, ru
 			return p.opts.Store.Heartbeat(ctx, hb)
 		})
 		if withOutput {
-			live.put(total, err == nil)
+			p.putOutput(live, out, total, err == nil, true)
 		}
 		switch {
 		case errors.Is(err, storage.ErrLeaseLost):

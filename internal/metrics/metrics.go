@@ -59,6 +59,8 @@ type Metrics struct {
 	jobAlert      *prometheus.GaugeVec
 	termStarts    *prometheus.CounterVec
 	shards        prometheus.Counter
+	liveWrites    *prometheus.CounterVec
+	liveBytes     prometheus.Counter
 
 	observeOnce sync.Once
 }
@@ -129,7 +131,17 @@ func New() *Metrics {
 		Name: "tock_broadcast_shards_total",
 		Help: "Shards of broadcast ticks (run_on.broadcast) queued by this replica while leader, one per live matching replica per tick; tock_dispatched_total counts their ticks.",
 	})
-	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts, m.shards)
+	m.liveWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tock_live_output_writes_total",
+		Help: "Snapshots of running attempts' output this replica stored (live output, every --output-flush while a job prints), by how: flush (a statement of its own) or heartbeat (carried by a lease renewal).",
+	}, []string{"via"})
+	m.liveWrites.WithLabelValues("flush")
+	m.liveWrites.WithLabelValues("heartbeat")
+	m.liveBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tock_live_output_bytes_total",
+		Help: "Bytes of output in the live output snapshots this replica stored (each at most the output cap).",
+	})
+	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts, m.shards, m.liveWrites, m.liveBytes)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -439,6 +451,14 @@ func (m *Metrics) WorkerEvents() worker.Events {
 		},
 		Finished:   m.observeFinish,
 		NotStarted: func(jobs.Run) { m.notStarted.Inc() },
+		OutputStored: func(_ jobs.Run, bytes int, heartbeat bool) {
+			via := "flush"
+			if heartbeat {
+				via = "heartbeat"
+			}
+			m.liveWrites.WithLabelValues(via).Inc()
+			m.liveBytes.Add(float64(bytes))
+		},
 		StoreError: func(op string, _ error) { m.StoreError(op) },
 		BreakerChanged: func(target string, s worker.BreakerState) {
 			m.breakerState.WithLabelValues(target).Set(float64(s))
