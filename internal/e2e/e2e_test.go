@@ -61,7 +61,7 @@ func TestMain(m *testing.M) {
 }
 
 // tockBinary builds the tock binary once per test process.
-func tockBinary(t *testing.T) string {
+func tockBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		if binDir, buildErr = os.MkdirTemp("", "tock-e2e-"); buildErr != nil {
