@@ -197,14 +197,17 @@ func WriteError(w http.ResponseWriter, status int, msg string) { writeError(w, s
 
 // fail writes err as the client may see it. Service errors were logged
 // where they happened; anything else is logged here.
-func (a *API) fail(w http.ResponseWriter, err error) {
+func (a *API) fail(w http.ResponseWriter, err error) { writeFailure(a.log, w, err) }
+
+// writeFailure is API.fail with the logger given.
+func writeFailure(log *slog.Logger, w http.ResponseWriter, err error) {
 	status, msg := StatusOf(err)
 	body := ErrorBody{Error: msg}
 	var e *Error
 	if errors.As(err, &e) {
 		body.Param = e.Param
 	} else {
-		a.log.Error("request failed", slog.Any("error", err))
+		log.Error("request failed", slog.Any("error", err))
 	}
 	writeJSON(w, status, body)
 }

@@ -189,17 +189,7 @@ func (ls *LogStreams) Close() { ls.close() }
 
 // ServeHTTP answers GET …/runs/{id}/logs.
 func (ls *LogStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fail := func(err error) {
-		status, msg := StatusOf(err)
-		body := ErrorBody{Error: msg}
-		var e *Error
-		if errors.As(err, &e) {
-			body.Param = e.Param
-		} else {
-			ls.log.Error("request failed", slog.Any("error", err))
-		}
-		writeJSON(w, status, body)
-	}
+	fail := func(err error) { writeFailure(ls.log, w, err) }
 	id, err := ParseRunID("id", r.PathValue("id"))
 	if err != nil {
 		fail(err)

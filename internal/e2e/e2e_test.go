@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -447,19 +446,11 @@ func TestKill9WorkerMidAttempt(t *testing.T) {
 `, pidDir)
 	s := newScenario(t, extra)
 	s.runFor(4 * time.Second)
-	out, err := exec.Command(tockBinary(t), "trigger", "sleeper", "-c", s.config, "--store", s.storeURL).CombinedOutput()
-	if err != nil {
-		t.Fatalf("tock trigger: %v\n%s", err, out)
-	}
-	m := triggeredRe.FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("tock trigger printed no run id: %s", out)
-	}
-	runID, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	runID := triggerRun(t, tockBinary(t), s.config, s.storeURL, "sleeper")
 
 	var run jobs.Run
 	var pid1 int
-	err = Poll(s.ctx(20*time.Second), pollEvery, func(ctx context.Context) (bool, error) {
+	err := Poll(s.ctx(20*time.Second), pollEvery, func(ctx context.Context) (bool, error) {
 		r, _, err := s.c.Store().GetRun(ctx, runID)
 		if err != nil {
 			return false, err

@@ -37,6 +37,21 @@ func chattyConfig(gates string) string {
 `, gates)
 }
 
+// triggerRun runs `tock trigger job` on the store and returns the run's id.
+func triggerRun(t *testing.T, bin, config, storeURL, job string) int64 {
+	t.Helper()
+	out, err := exec.Command(bin, "trigger", job, "-c", config, "--store", storeURL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tock trigger: %v\n%s", err, out)
+	}
+	m := triggeredRe.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("tock trigger printed no run id: %s", out)
+	}
+	id, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return id
+}
+
 // follower is a `tock runs logs -f` process and what it printed so far.
 type follower struct {
 	name   string
@@ -199,19 +214,7 @@ func TestLiveOutputFollowAndKill9(t *testing.T) {
 		t.Cleanup(cancel)
 		return ctx
 	}
-	trigger := func() int64 {
-		t.Helper()
-		out, err := exec.Command(bin, "trigger", "chatty", "-c", config, "--store", storeURL).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tock trigger: %v\n%s", err, out)
-		}
-		m := triggeredRe.FindSubmatch(out)
-		if m == nil {
-			t.Fatalf("tock trigger printed no run id: %s", out)
-		}
-		id, _ := strconv.ParseInt(string(m[1]), 10, 64)
-		return id
-	}
+	trigger := func() int64 { return triggerRun(t, bin, config, storeURL, "chatty") }
 	open := func(run int64, attempt int) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(gates, fmt.Sprintf("%d.%d", run, attempt)), nil, 0o644); err != nil {
