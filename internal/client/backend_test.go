@@ -390,3 +390,52 @@ func TestRunQueryValues(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendsFollowLogs: both backends follow an ended attempt to the
+// same output and end, the running one's stored output as far as it goes,
+// and name an unknown run alike.
+func TestBackendsFollowLogs(t *testing.T) {
+	t.Parallel()
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			b, h := k.open(t)
+			ctx := t.Context()
+			var text strings.Builder
+			var end *api.RunLogs
+			err := b.FollowLogs(ctx, h.Failed, 0, func(ev api.LogEvent) error {
+				if ev.Output != nil {
+					text.WriteString(ev.Output.Text)
+				}
+				if ev.End != nil {
+					end = ev.End
+				}
+				return nil
+			})
+			if err != nil || text.String() != "disk full\n" || end == nil || end.Status != jobs.StatusFailed || end.ExitCode == nil || *end.ExitCode != 3 {
+				t.Fatalf("FollowLogs of the failed run: %v, text %q, end %+v", err, text.String(), end)
+			}
+			if err := h.Store.FlushOutput(ctx, storage.OutputParams{RunID: h.Running, Attempt: 1, Node: "node-a",
+				LiveOutput: storage.LiveOutput{Output: "so far\n"}}); err != nil {
+				t.Fatal(err)
+			}
+			if l, err := b.Logs(ctx, h.Running, 0); err != nil || l.Output != "so far\n" || l.Ended || l.Bytes != 7 {
+				t.Fatalf("Logs of the running run: %+v, %v", l, err)
+			}
+			// The first event of a follow is the output so far; the
+			// caller's error ends the follow with that error.
+			stop := errors.New("seen enough")
+			err = b.FollowLogs(ctx, h.Running, 1, func(ev api.LogEvent) error {
+				if ev.Output != nil && ev.Output.Text == "so far\n" {
+					return stop
+				}
+				return nil
+			})
+			if !errors.Is(err, stop) {
+				t.Fatalf("FollowLogs of the running run returned %v, want the emit's error", err)
+			}
+			err = b.FollowLogs(ctx, 999999, 0, func(api.LogEvent) error { return nil })
+			checkError(t, err, 404, storage.ErrNotFound, "", "run 999999 not found")
+		})
+	}
+}
