@@ -320,10 +320,13 @@ func (t *term) flush(ctx context.Context, mark *storage.Watermark) error {
 	}
 	s := t.s
 	now := s.opts.Clock.Now()
+	spans := t.traceDispatch(ctx)
+	defer spans.end()
 	queued, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
 		return s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors, Watermark: mark,
 			LiveSince: now.Add(-s.opts.NodeAlive)})
 	})
+	spans.dispatched(queued, err)
 	if err != nil {
 		return fmt.Errorf("dispatching %d runs: %w", len(t.batch), err)
 	}

@@ -296,6 +296,10 @@ type NewRun struct {
 	// DepsPending says the job has dependents in the leader's config: once
 	// the run ends, ResolveDeps decides them.
 	DepsPending bool
+	// Traceparent is the W3C traceparent of the leader's dispatch span,
+	// stored with the row (every shard of a broadcast gets it) and
+	// returned with the run by the claims; "" stores none.
+	Traceparent string
 }
 
 // DispatchParams are the arguments of Store.Dispatch.

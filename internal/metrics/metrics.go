@@ -59,6 +59,7 @@ type Metrics struct {
 	jobAlert      *prometheus.GaugeVec
 	termStarts    *prometheus.CounterVec
 	shards        prometheus.Counter
+	traceFailed   prometheus.Counter
 
 	observeOnce sync.Once
 }
@@ -129,7 +130,11 @@ func New() *Metrics {
 		Name: "tock_broadcast_shards_total",
 		Help: "Shards of broadcast ticks (run_on.broadcast) queued by this replica while leader, one per live matching replica per tick; tock_dispatched_total counts their ticks.",
 	})
-	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts, m.shards)
+	m.traceFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tock_trace_export_failures_total",
+		Help: "Spans this replica failed to export (OTLP endpoint unreachable or refusing); they are dropped, runs are not affected.",
+	})
+	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts, m.shards, m.traceFailed)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -370,6 +375,9 @@ func (m *Metrics) observe(src Sources) {
 		}),
 	)
 }
+
+// TraceExportFailed counts spans whose export failed (tracing.Options.ExportFailed).
+func (m *Metrics) TraceExportFailed(spans int) { m.traceFailed.Add(float64(spans)) }
 
 // StoreError counts a failed store call of operation op.
 func (m *Metrics) StoreError(op string) { m.storeErrors.WithLabelValues(op).Inc() }

@@ -14,6 +14,7 @@ import (
 	"github.com/tock-sched/tock/internal/api"
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/redact"
+	"github.com/tock-sched/tock/internal/tracing"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/jobs/jobfile"
@@ -201,6 +202,8 @@ type Replica struct {
 	startedAt time.Time
 	closeOnce sync.Once
 	ops       opsSurface // metrics and HTTP server (http.go)
+	// tracing is nil unless the OTEL_* variables turn tracing on.
+	tracing *tracing.Tracing
 }
 
 // Open loads the config, opens and migrates the store and builds the parts.
@@ -268,6 +271,11 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	}
 	r.startedAt = r.clock.Now().UTC()
 	r.initOps() // http.go: metrics, fed by the Events below
+	if r.tracing, err = tracing.Setup(ctx, tracing.Options{Node: o.NodeID, Logger: o.Logger,
+		ExportFailed: r.ops.metrics.TraceExportFailed}); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if o.Role != RoleWorker {
 		// The leader watches the jobs' alerts for as long as it leads.
 		alerts := alerting.New(alerting.Options{
@@ -279,7 +287,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
 			NodeAlive: o.NodeAlive,
 			Lookahead: o.Lookahead, Healthy: r.clockHealthy, Term: alerts.Run,
-			Events: r.schedulerEvents(),
+			Events: r.schedulerEvents(), Tracer: r.tracing.Tracer(),
 		}
 		if IsEmbedded(o.StoreURL) {
 			// One replica, nobody to hand over to: retry at once.
@@ -291,7 +299,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 		r.Workers = worker.New(cfg, worker.Options{
 			Node: o.NodeID, Labels: o.ParsedLabels, Store: r.store, Queue: r.queue, Clock: r.clock, Logger: o.Logger,
 			Workers: o.Workers, AttemptLease: o.AttemptLease, Healthy: r.clockHealthy,
-			Events: r.ops.metrics.WorkerEvents(),
+			Events: r.ops.metrics.WorkerEvents(), Tracer: r.tracing.Tracer(),
 		})
 	}
 	r.reloader = NewReloader(o.ConfigPath, cfg, o.Logger, r.apply)
@@ -392,8 +400,9 @@ func (r *Replica) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	log.Info("tock started", slog.String("version", Version), slog.String("role", r.opts.Role),
-		slog.String("store", redact.URL(r.opts.StoreURL)), slog.Int("jobs", len(r.Config().Jobs)), slog.String("config_digest", r.Config().Digest))
+	log.Info("tock started", append([]any{slog.String("version", Version), slog.String("role", r.opts.Role),
+		slog.String("store", redact.URL(r.opts.StoreURL)), slog.Int("jobs", len(r.Config().Jobs)), slog.String("config_digest", r.Config().Digest)},
+		r.tracing.LogAttrs()...)...)
 	<-ctx.Done()
 	log.Info("shutting down", slog.Duration("grace", r.opts.ShutdownGrace))
 	r.stopHTTP() // http.go: no new triggers while the rest stops
@@ -446,6 +455,14 @@ func (r *Replica) Store() storage.Store { return r.store }
 // Close releases the store and Redis connections.
 func (r *Replica) Close() {
 	r.closeOnce.Do(func() {
+		// After the scheduler and the pool stopped: their last spans
+		// are queued. Bounded, so an unreachable collector cannot hold
+		// up a stop.
+		ctx, cancel := context.WithTimeout(context.Background(), tracing.DefaultShutdownTimeout)
+		if err := r.tracing.Shutdown(ctx); err != nil {
+			r.log.Warn("flushing spans at shutdown", slog.Any("error", err))
+		}
+		cancel()
 		if r.redisLease != nil {
 			r.redisLease.Close()
 		}
