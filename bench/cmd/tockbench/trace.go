@@ -18,12 +18,21 @@ type traceMode struct {
 }
 
 // traceModes are the modes -trace asks for: with it, off then on, side by
-// side; without it, one run under the caller's own environment.
-func traceModes(trace bool) []traceMode {
+// side, rounds times (alternating, so that a drift of the machine's load
+// shows in both); without it, one run under the caller's own environment.
+func traceModes(trace bool, rounds int) []traceMode {
 	if !trace {
 		return []traceMode{{}}
 	}
-	return []traceMode{{label: ", tracing off"}, {on: true, label: ", tracing on"}}
+	var out []traceMode
+	for i := range max(rounds, 1) {
+		suffix := ""
+		if rounds > 1 {
+			suffix = fmt.Sprintf(" #%d", i+1)
+		}
+		out = append(out, traceMode{label: ", tracing off" + suffix}, traceMode{on: true, label: ", tracing on" + suffix})
+	}
+	return out
 }
 
 // spansPerRun are the spans of a one-attempt run: dispatch, claim,
