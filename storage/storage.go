@@ -214,6 +214,10 @@ type Store interface {
 	// and returns how many it deleted. The leader calls it every prune
 	// round, also when run history is kept forever.
 	PruneAudit(ctx context.Context, params AuditPruneParams) (int64, error)
+	// RecordAudit writes one audit row for a change made outside the
+	// store (a replica loading or reloading its config), with the actor
+	// of ctx; rec.Detail is marshaled to JSON.
+	RecordAudit(ctx context.Context, rec AuditRecord) error
 	// GetRun returns one run with all its attempts (output and epoch
 	// included), and the run's upstream and downstream runs
 	// (Run.UpstreamRuns, Run.DownstreamRuns).

@@ -303,6 +303,9 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 		})
 	}
 	r.reloader = NewReloader(o.ConfigPath, cfg, o.Logger, r.apply)
+	r.reloader.Changed = func(prev, cfg *jobs.Config, err error) {
+		r.configChanged(storage.ActionConfigReload, prev, cfg, err)
+	}
 	return r, nil
 }
 
@@ -382,7 +385,8 @@ func (r *Replica) Run(ctx context.Context) error {
 	}
 	defer r.stopHTTP()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); r.configChanged(storage.ActionConfigLoad, nil, r.Config(), nil) }()
 	go func() { defer wg.Done(); r.reloader.Run(bg) }()
 	go func() { defer wg.Done(); r.membership(bg) }()
 	go func() { defer wg.Done(); r.runClock(bg) }() // clock.go

@@ -474,15 +474,24 @@ func (s *Store) advanceCursors(ctx context.Context, tx *sqlx.Tx, cursors map[str
 	// opposite orders.
 	sort.Strings(names)
 	inserted := s.d.Inserted("tick_cursor")
+	query := func(rows int) string {
+		return "INSERT INTO job_state (job, paused, tick_cursor) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, 0, ?), ", rows), ", ") + " " + s.d.Upsert("job") +
+			" tick_cursor = CASE WHEN tick_cursor IS NULL OR tick_cursor < " + inserted + " THEN " + inserted + " ELSE tick_cursor END"
+	}
+	ex := newChunkExec(ctx, tx, s.d.PrepareChunks && len(names) >= 2*chunkRows, query(chunkRows))
+	defer ex.close()
+	args := make([]any, 0, 2*chunkRows)
 	return chunks(len(names), chunkRows, func(lo, hi int) error {
-		args := make([]any, 0, 2*(hi-lo))
+		args = args[:0]
 		for _, name := range names[lo:hi] {
 			args = append(args, text(name), s.t(cursors[name]))
 		}
-		q := "INSERT INTO job_state (job, paused, tick_cursor) VALUES " +
-			strings.TrimSuffix(strings.Repeat("(?, 0, ?), ", hi-lo), ", ") + " " + s.d.Upsert("job") +
-			" tick_cursor = CASE WHEN tick_cursor IS NULL OR tick_cursor < " + inserted + " THEN " + inserted + " ELSE tick_cursor END"
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		q := ""
+		if hi-lo != chunkRows {
+			q = query(hi - lo)
+		}
+		if err := ex.exec(q, args); err != nil {
 			return fmt.Errorf("advancing schedule cursors: %w", err)
 		}
 		return nil
