@@ -152,3 +152,22 @@ func TestExportFailureCounted(t *testing.T) {
 }
 
 func newLogger(w *bytes.Buffer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+
+// TestConsoleExporter: OTEL_TRACES_EXPORTER=console writes the spans as
+// JSON to the console writer, flushed by Shutdown.
+func TestConsoleExporter(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	tr, err := Setup(context.Background(), Options{Node: "n", Console: &out, Getenv: env(map[string]string{"OTEL_TRACES_EXPORTER": "console"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.Tracer().Start(context.Background(), "to-the-console")
+	span.End()
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"Name":"to-the-console"`) {
+		t.Errorf("console output lacks the span:\n%s", out.String())
+	}
+}
