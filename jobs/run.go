@@ -141,6 +141,10 @@ type Run struct {
 	// DownstreamRuns are the dependency runs (and skipped rows) that
 	// followed this run. Like UpstreamRuns, only Store.GetRun fills it.
 	DownstreamRuns []int64 `json:"downstream_runs,omitempty"`
+	// Traceparent is the W3C traceparent of the span that dispatched the
+	// run, written with its row by a leader that traces (OTEL_*
+	// variables); "" otherwise. Its trace id finds the run's trace.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // Attempt is one execution of a run on one node.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/tock-sched/tock/internal/storecall"
@@ -162,6 +164,7 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 		}
 	}
 	t.sched.rekey(cfg)
+	nexts := t.nextsFromNow(cfg, states, catchUp, now)
 	for i, j := range cfg.Jobs {
 		st := states[j.Name]
 		old := t.sched.entryOf(i)
@@ -176,7 +179,13 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 			if st.Cursor.IsZero() || !inHeap && !catchUp {
 				t.cursors[j.Name] = now
 			}
-			t.sched.set(j, j.Next(later(now, st.Cursor)))
+			var next time.Time
+			if nexts != nil {
+				next = nexts[i]
+			} else {
+				next = j.Next(later(now, st.Cursor))
+			}
+			t.sched.setAt(i, j, next)
 			if err := t.flushFull(ctx); err != nil {
 				return err
 			}
@@ -196,6 +205,44 @@ func (t *term) load(ctx context.Context, cfg *jobs.Config, states map[string]sto
 		t.s.opts.Events.Loaded(t.sched.len())
 	}
 	return nil
+}
+
+// parallelNextsMin is the config size from which load computes the next
+// ticks of the jobs that start from now on all cores before its walk:
+// robfig/cron's Next is a quarter of a cold million-job load, and the walk
+// itself (cursors, heap, store writes) is serial.
+const parallelNextsMin = 20_000
+
+// nextsFromNow returns, for each job of cfg that load will schedule from
+// max(now, its cursor) — a job new to the heap without catch-up, or one
+// changed — its next tick from there, computed on GOMAXPROCS goroutines
+// that end before it returns; the other entries stay zero. Nil below
+// parallelNextsMin jobs or on one core: load then asks each job itself.
+func (t *term) nextsFromNow(cfg *jobs.Config, states map[string]storage.JobState, catchUp bool, now time.Time) []time.Time {
+	workers := runtime.GOMAXPROCS(0)
+	if len(cfg.Jobs) < parallelNextsMin || workers < 2 {
+		return nil
+	}
+	nexts := make([]time.Time, len(cfg.Jobs))
+	per := (len(cfg.Jobs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(cfg.Jobs); lo += per {
+		hi := min(lo+per, len(cfg.Jobs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, j := range cfg.Jobs[lo:hi] {
+				old := t.sched.entryOf(lo + i)
+				cursor := states[j.Name].Cursor
+				if old != nil && old.job.Digest == j.Digest || old == nil && catchUp && !cursor.IsZero() {
+					continue
+				}
+				nexts[lo+i] = j.Next(later(now, cursor))
+			}
+		}()
+	}
+	wg.Wait()
+	return nexts
 }
 
 // catchUp plans every tick of j in (cursor, now] and schedules the next.
@@ -320,10 +367,13 @@ func (t *term) flush(ctx context.Context, mark *storage.Watermark) error {
 	}
 	s := t.s
 	now := s.opts.Clock.Now()
+	spans := t.traceDispatch(ctx)
+	defer spans.end()
 	queued, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
 		return s.opts.Store.Dispatch(ctx, storage.DispatchParams{Epoch: t.epoch, Now: now, Runs: t.batch, Cursors: t.cursors, Watermark: mark,
 			LiveSince: now.Add(-s.opts.NodeAlive)})
 	})
+	spans.dispatched(queued, err)
 	if err != nil {
 		return fmt.Errorf("dispatching %d runs: %w", len(t.batch), err)
 	}

@@ -111,10 +111,14 @@ func (s *schedule) peek() *entry {
 // set inserts or moves the entry of j, a job of the schedule's config; a
 // zero next removes it (the schedule never fires again).
 func (s *schedule) set(j *jobs.Job, next time.Time) {
-	i := s.cfg.Index(j.Name)
-	if i < 0 {
-		return
+	if i := s.cfg.Index(j.Name); i >= 0 {
+		s.setAt(i, j, next)
 	}
+}
+
+// setAt is set for the job at position i of the config, known to the
+// caller: a load walking the config saves a name lookup per job.
+func (s *schedule) setAt(i int, j *jobs.Job, next time.Time) {
 	e := s.pos[i]
 	if next.IsZero() {
 		if e != nil {

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
@@ -113,6 +115,10 @@ type Options struct {
 	// Events, when set, receives leadership and dispatch events (metrics,
 	// tests).
 	Events Events
+	// Tracer, when set, records a dispatch span per run the leader writes
+	// and stores its traceparent with the row (trace.go). Default nil: no
+	// tracing, and no traceparent written.
+	Tracer trace.Tracer
 }
 
 // Events are hooks for metrics and tests; each may be nil.

@@ -10,6 +10,9 @@ const (
 	SourceCLI       = "cli"
 	SourceAPI       = "api"
 	SourceDashboard = "dashboard"
+	// SourceConfig marks a replica applying its config file: at start,
+	// and on each reload (SIGHUP or the file watcher).
+	SourceConfig = "config"
 	// SourceInternal marks a change made without an actor in its context
 	// (a test, or code that forgot to name one).
 	SourceInternal = "internal"
@@ -23,6 +26,13 @@ const (
 	ActionCancel         = "cancel"
 	ActionBackfill       = "backfill"
 	ActionCancelBackfill = "cancel_backfill"
+	// ActionConfigLoad is a replica starting with a config; ActionConfigReload
+	// one applying a changed file, ActionConfigReloadFailed one refusing
+	// an invalid file (it keeps the config it had). Recorded with
+	// RecordAudit under the actor config:NODE.
+	ActionConfigLoad         = "config_load"
+	ActionConfigReload       = "config_reload"
+	ActionConfigReloadFailed = "config_reload_failed"
 )
 
 // DefaultAuditLimit and MaxAuditLimit bound a ListAudit page.
@@ -78,6 +88,14 @@ func ActorFrom(ctx context.Context) Actor {
 	return Actor{Name: "unknown", Source: SourceInternal}
 }
 
+// AuditRecord is an audit row RecordAudit writes: what was done to what,
+// with a short detail object.
+type AuditRecord struct {
+	Action string
+	Target string
+	Detail any
+}
+
 // AuditEntry is one row of the audit table: a change that committed.
 type AuditEntry struct {
 	ID int64 `json:"id"`
@@ -86,7 +104,8 @@ type AuditEntry struct {
 	Actor  string    `json:"actor"`
 	Source string    `json:"source"`
 	Action string    `json:"action"`
-	// Target is what the action changed: job/NAME, run/ID or backfill/ID.
+	// Target is what the action changed: job/NAME, run/ID, backfill/ID or
+	// config/FILE.
 	Target string `json:"target"`
 	// Detail is a short JSON object: the run a trigger created and its
 	// time and params, a backfill's range, a cancel's outcome.

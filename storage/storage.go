@@ -224,6 +224,10 @@ type Store interface {
 	// and returns how many it deleted. The leader calls it every prune
 	// round, also when run history is kept forever.
 	PruneAudit(ctx context.Context, params AuditPruneParams) (int64, error)
+	// RecordAudit writes one audit row for a change made outside the
+	// store (a replica loading or reloading its config), with the actor
+	// of ctx; rec.Detail is marshaled to JSON.
+	RecordAudit(ctx context.Context, rec AuditRecord) error
 	// GetRun returns one run with all its attempts (output and epoch
 	// included), and the run's upstream and downstream runs
 	// (Run.UpstreamRuns, Run.DownstreamRuns).
@@ -306,6 +310,10 @@ type NewRun struct {
 	// DepsPending says the job has dependents in the leader's config: once
 	// the run ends, ResolveDeps decides them.
 	DepsPending bool
+	// Traceparent is the W3C traceparent of the leader's dispatch span,
+	// stored with the row (every shard of a broadcast gets it) and
+	// returned with the run by the claims; "" stores none.
+	Traceparent string
 }
 
 // DispatchParams are the arguments of Store.Dispatch.

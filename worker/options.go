@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/executor"
@@ -101,6 +103,10 @@ type Options struct {
 	Breaker BreakerOptions
 	// Events, when set, receives attempt events (metrics, tests).
 	Events Events
+	// Tracer, when set, records claim, attempt and finish spans under the
+	// run's dispatch span and gives jobs the attempt's traceparent
+	// (trace.go). Default nil: no tracing, and jobs get no traceparent.
+	Tracer trace.Tracer
 }
 
 // Events are hooks for metrics and tests; each may be nil.

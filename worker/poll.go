@@ -103,7 +103,7 @@ func (p *Pool) pollMany(ctx context.Context, n int) int {
 	// A run due before the next poll is claimed now and started at its
 	// time, as a doorbell rung ahead would be.
 	horizon := now.Add(min(p.opts.PollInterval, maxClaimAhead))
-	sent := now
+	sent, began := now, time.Now()
 	runs, err := p.opts.Store.ClaimDue(ctx, storage.ClaimDueParams{Node: p.opts.Node, Labels: p.opts.Labels,
 		Now: now, Horizon: horizon, LeaseUntil: now.Add(p.opts.AttemptLease), Limit: n, Accept: accept})
 	if err != nil {
@@ -117,6 +117,7 @@ func (p *Pool) pollMany(ctx context.Context, n int) int {
 		clock.Sleep(ctx, p.opts.Clock, p.pollPause())
 		return 0
 	}
+	p.claimed(runs, began, claimViaPoll)
 	started := 0
 	for _, run := range runs {
 		c, ok := reserved[run.ID]

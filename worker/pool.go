@@ -384,7 +384,8 @@ func (p *Pool) jobSem(j *jobs.Job) chan struct{} {
 // execute runs one attempt to its recorded end.
 func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 	log := p.log.With(slog.String("job", job.Name), slog.Int64("run_id", run.ID), slog.Int("attempt", run.Attempt))
-	ctx, cancel := context.WithCancelCause(p.runCtx)
+	actx, traceparent := p.attemptContext(run)
+	ctx, cancel := context.WithCancelCause(actx)
 	defer cancel(nil)
 	live := p.newLiveOutput(run)
 	defer p.doneLiveOutput(live)
@@ -440,7 +441,9 @@ func (p *Pool) execute(job *jobs.Job, run jobs.Run, fence *leaseFence) {
 		// A broadcast shard learns its place (TOCK_SHARD_INDEX/TOTAL).
 		Shard:      run.Shard,
 		ShardTotal: run.ShardTotal,
-		StartGate:  gate,
+		// The job continues the run's trace (TRACEPARENT, traceparent).
+		Traceparent: traceparent,
+		StartGate:   gate,
 	})
 	if res.NotStarted {
 		p.refused(ctx, cancel, hbDone, log, job, run, ErrStartFenced)
@@ -529,6 +532,7 @@ func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, h
 
 	if errors.Is(cause, ErrAttemptLost) {
 		log.Warn("attempt stopped: its lease was taken away", slog.String("status", string(res.Status)))
+		attemptLost(ctx, res)
 		return
 	}
 	now := p.opts.Clock.Now()
@@ -539,11 +543,13 @@ func (p *Pool) endAttempt(ctx context.Context, cancel context.CancelCauseFunc, h
 		t := now.Add(jobs.Backoff(job.RetryBackoff, job.RetryBackoffMax, run.Attempt+1))
 		retryAt = &t
 	}
+	spans := p.traceFinish(ctx, run)
 	final, err := p.record(storage.FinishParams{
 		RunID: run.ID, Attempt: run.Attempt, Node: p.opts.Node, Status: res.Status, FinishedAt: now,
 		ExitCode: res.ExitCode, Error: res.Error, Output: res.Output, OutputDropped: res.OutputDropped, RetryAt: retryAt,
 		Flushed: p.flushedOutput(run),
 	})
+	spans.end(res, final, err)
 	switch {
 	case errors.Is(err, storage.ErrLeaseLost):
 		log.Warn("attempt result not recorded: the attempt was reaped meanwhile", slog.String("status", string(res.Status)))
@@ -692,6 +698,7 @@ func (p *Pool) mayClaim(ctx context.Context) bool {
 func (p *Pool) claim(ctx context.Context, items []storage.QueueItem, params []storage.ClaimParams) ([]jobs.Run, error) {
 	var runs []jobs.Run
 	var err error
+	began := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -720,6 +727,7 @@ func (p *Pool) claim(ctx context.Context, items []storage.QueueItem, params []st
 		}
 		p.storeDown.Store(true)
 	}
+	p.claimed(runs, began, claimViaQueue)
 	return runs, err
 }
 

@@ -264,6 +264,9 @@ func printRun(w io.Writer, r jobs.Run, atts []jobs.Attempt) {
 	if r.BackfillID != 0 {
 		fmt.Fprintf(tw, "backfill\t%d\n", r.BackfillID)
 	}
+	if r.Traceparent != "" {
+		fmt.Fprintf(tw, "traceparent\t%s\n", r.Traceparent)
+	}
 	if len(r.Params) > 0 {
 		keys := make([]string, 0, len(r.Params))
 		for k := range r.Params {

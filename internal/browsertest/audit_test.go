@@ -34,8 +34,11 @@ func TestAuditInBrowser(t *testing.T) {
 		t.Fatalf("the Audit link led to %s", p)
 	}
 	rows := b.table("audit")
-	if len(rows) != 2 {
-		t.Fatalf("/audit rows %v, want the resume and the pause", rows)
+	if len(rows) != 3 {
+		t.Fatalf("/audit rows %v, want the resume, the pause and the replica's config load", rows)
+	}
+	if r := rows[2]; r["Action"] != "config_load" || r["Actor"] != "config:tock-1" || r["Source"] != "config" || r["Target"] != "config/tock.yaml" {
+		t.Errorf("oldest row = %v, want the config load of tock-1", r)
 	}
 	for i, want := range []string{"resume", "pause"} {
 		r := rows[i]

@@ -61,6 +61,7 @@ type Metrics struct {
 	shards        prometheus.Counter
 	liveWrites    *prometheus.CounterVec
 	liveBytes     prometheus.Counter
+	traceFailed   prometheus.Counter
 
 	observeOnce sync.Once
 }
@@ -141,7 +142,11 @@ func New() *Metrics {
 		Name: "tock_live_output_bytes_total",
 		Help: "Bytes of output in the live output snapshots this replica stored (each at most the output cap).",
 	})
-	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts, m.shards, m.liveWrites, m.liveBytes)
+	m.traceFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tock_trace_export_failures_total",
+		Help: "Spans this replica failed to export (OTLP endpoint unreachable or refusing); they are dropped, runs are not affected.",
+	})
+	m.reg.MustRegister(m.pruned, m.breakerState, m.notStarted, m.termStarts, m.shards, m.traceFailed, m.liveWrites, m.liveBytes)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -382,6 +387,9 @@ func (m *Metrics) observe(src Sources) {
 		}),
 	)
 }
+
+// TraceExportFailed counts spans whose export failed (tracing.Options.ExportFailed).
+func (m *Metrics) TraceExportFailed(spans int) { m.traceFailed.Add(float64(spans)) }
 
 // StoreError counts a failed store call of operation op.
 func (m *Metrics) StoreError(op string) { m.storeErrors.WithLabelValues(op).Inc() }

@@ -69,6 +69,10 @@ type Reloader struct {
 	known  bool
 	// Reloaded, when set, is called after every reload attempt (tests).
 	Reloaded func(cfg *jobs.Config, err error)
+	// Changed, when set, is called after a reload that read new bytes:
+	// with the config replaced and the one applied, or with the config
+	// kept and the error of the file refused. Same bytes call nothing.
+	Changed func(prev, cfg *jobs.Config, err error)
 }
 
 // NewReloader returns a Reloader of path whose config in force is initial,
@@ -120,6 +124,7 @@ func (r *Reloader) Reload() {
 		cfg, err = jobfile.Parse(r.path, data)
 	}
 	r.mu.Lock()
+	prev := r.current
 	r.lastErr = err
 	if err != nil {
 		r.failures++
@@ -127,13 +132,16 @@ func (r *Reloader) Reload() {
 		r.current = cfg
 		r.loaded, r.known = sum, true
 	}
-	cb := r.Reloaded
+	cb, changed := r.Reloaded, r.Changed
 	r.mu.Unlock()
 	if err != nil {
 		r.log.Error("config reload failed; keeping the previous config", slog.String("file", r.path), slog.Any("error", err))
 	} else {
 		r.log.Info("config reloaded", slog.String("file", r.path), slog.Int("jobs", len(cfg.Jobs)), slog.String("config_digest", cfg.Digest))
 		r.apply(cfg)
+	}
+	if changed != nil {
+		changed(prev, cfg, err)
 	}
 	if cb != nil {
 		cb(cfg, err)

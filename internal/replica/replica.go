@@ -14,6 +14,7 @@ import (
 	"github.com/tock-sched/tock/internal/api"
 	"github.com/tock-sched/tock/internal/clock"
 	"github.com/tock-sched/tock/internal/redact"
+	"github.com/tock-sched/tock/internal/tracing"
 	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/jobs/executor"
 	"github.com/tock-sched/tock/jobs/jobfile"
@@ -205,6 +206,8 @@ type Replica struct {
 	startedAt time.Time
 	closeOnce sync.Once
 	ops       opsSurface // metrics and HTTP server (http.go)
+	// tracing is nil unless the OTEL_* variables turn tracing on.
+	tracing *tracing.Tracing
 }
 
 // Open loads the config, opens and migrates the store and builds the parts.
@@ -272,6 +275,11 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	}
 	r.startedAt = r.clock.Now().UTC()
 	r.initOps() // http.go: metrics, fed by the Events below
+	if r.tracing, err = tracing.Setup(ctx, tracing.Options{Node: o.NodeID, Logger: o.Logger,
+		ExportFailed: r.ops.metrics.TraceExportFailed}); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if o.Role != RoleWorker {
 		// The leader watches the jobs' alerts for as long as it leads.
 		alerts := alerting.New(alerting.Options{
@@ -283,7 +291,7 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 			ReapInterval: o.ReapInterval, RequeueAfter: o.RequeueAfter, DispatchTimeout: o.DispatchTimeout,
 			NodeAlive: o.NodeAlive,
 			Lookahead: o.Lookahead, Healthy: r.clockHealthy, Term: alerts.Run,
-			Events: r.schedulerEvents(),
+			Events: r.schedulerEvents(), Tracer: r.tracing.Tracer(),
 		}
 		if IsEmbedded(o.StoreURL) {
 			// One replica, nobody to hand over to: retry at once.
@@ -295,10 +303,13 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 		r.Workers = worker.New(cfg, worker.Options{
 			Node: o.NodeID, Labels: o.ParsedLabels, Store: r.store, Queue: r.queue, Clock: r.clock, Logger: o.Logger,
 			Workers: o.Workers, AttemptLease: o.AttemptLease, OutputFlush: o.OutputFlush, Healthy: r.clockHealthy,
-			Events: r.ops.metrics.WorkerEvents(),
+			Events: r.ops.metrics.WorkerEvents(), Tracer: r.tracing.Tracer(),
 		})
 	}
 	r.reloader = NewReloader(o.ConfigPath, cfg, o.Logger, r.apply)
+	r.reloader.Changed = func(prev, cfg *jobs.Config, err error) {
+		r.configChanged(storage.ActionConfigReload, prev, cfg, err)
+	}
 	return r, nil
 }
 
@@ -378,7 +389,8 @@ func (r *Replica) Run(ctx context.Context) error {
 	}
 	defer r.stopHTTP()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); r.configChanged(storage.ActionConfigLoad, nil, r.Config(), nil) }()
 	go func() { defer wg.Done(); r.reloader.Run(bg) }()
 	go func() { defer wg.Done(); r.membership(bg) }()
 	go func() { defer wg.Done(); r.runClock(bg) }() // clock.go
@@ -396,8 +408,9 @@ func (r *Replica) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	log.Info("tock started", slog.String("version", Version), slog.String("role", r.opts.Role),
-		slog.String("store", redact.URL(r.opts.StoreURL)), slog.Int("jobs", len(r.Config().Jobs)), slog.String("config_digest", r.Config().Digest))
+	log.Info("tock started", append([]any{slog.String("version", Version), slog.String("role", r.opts.Role),
+		slog.String("store", redact.URL(r.opts.StoreURL)), slog.Int("jobs", len(r.Config().Jobs)), slog.String("config_digest", r.Config().Digest)},
+		r.tracing.LogAttrs()...)...)
 	<-ctx.Done()
 	log.Info("shutting down", slog.Duration("grace", r.opts.ShutdownGrace))
 	r.stopHTTP() // http.go: no new triggers while the rest stops
@@ -450,6 +463,14 @@ func (r *Replica) Store() storage.Store { return r.store }
 // Close releases the store and Redis connections.
 func (r *Replica) Close() {
 	r.closeOnce.Do(func() {
+		// After the scheduler and the pool stopped: their last spans
+		// are queued. Bounded, so an unreachable collector cannot hold
+		// up a stop.
+		ctx, cancel := context.WithTimeout(context.Background(), tracing.DefaultShutdownTimeout)
+		if err := r.tracing.Shutdown(ctx); err != nil {
+			r.log.Warn("flushing spans at shutdown", slog.Any("error", err))
+		}
+		cancel()
 		if r.redisLease != nil {
 			r.redisLease.Close()
 		}

@@ -92,6 +92,11 @@ type Options struct {
 	// ScheduledAt is the run's scheduled time, sent as TOCK_SCHEDULED_AT and
 	// X-Tock-Scheduled-At (RFC 3339, UTC, whole seconds) when not zero.
 	ScheduledAt time.Time
+	// Traceparent is the W3C traceparent of the attempt's span when tock
+	// traces (OTEL_* variables): command and shell jobs get it as
+	// TRACEPARENT, http jobs as the traceparent header, set like the
+	// variables above (after the job's own). "" sends neither.
+	Traceparent string
 	// Shard and ShardTotal place a broadcast shard (jobs.Run.Shard,
 	// jobs.Run.ShardTotal): when ShardTotal > 0 the job gets
 	// TOCK_SHARD_INDEX (0-based) and TOCK_SHARD_TOTAL, an http job the
@@ -131,6 +136,9 @@ func attemptVars(j *jobs.Job, opts Options) []attemptVar {
 	}
 	if !opts.ScheduledAt.IsZero() {
 		vs = append(vs, attemptVar{"TOCK_SCHEDULED_AT", "X-Tock-Scheduled-At", opts.ScheduledAt.UTC().Format(time.RFC3339)})
+	}
+	if opts.Traceparent != "" {
+		vs = append(vs, attemptVar{"TRACEPARENT", "traceparent", opts.Traceparent})
 	}
 	if opts.ShardTotal > 0 {
 		vs = append(vs,

@@ -167,6 +167,7 @@ func escapePath(path string) string {
 
 var dialect = sqlstore.Dialect{
 	Name:           "sqlite",
+	PrepareChunks:  true,
 	DriverName:     "sqlite3",
 	Goose:          goose.DialectSQLite3,
 	Migrations:     migrations.SQLite,

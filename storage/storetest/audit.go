@@ -15,6 +15,7 @@ var auditCases = []testCase{
 	{"AuditRefusedActionHasNoRow", testAuditRefused},
 	{"AuditPaging", testAuditPaging},
 	{"AuditPrune", testAuditPrune},
+	{"AuditRecord", testAuditRecord},
 }
 
 func listAudit(t *testing.T, s storage.Store, f storage.AuditFilter) []storage.AuditEntry {
@@ -208,5 +209,28 @@ func testAuditPrune(t *testing.T, s storage.Store) {
 	}
 	if got := listAudit(t, s, storage.AuditFilter{}); len(got) != 0 {
 		t.Fatalf("after a prune past the rows: %+v, want none", got)
+	}
+}
+
+// testAuditRecord: RecordAudit writes a row of its own with the actor of
+// its context and the detail as JSON; a record without an action is refused.
+func testAuditRecord(t *testing.T, s storage.Store) {
+	ctx := storage.WithActor(t.Context(), storage.Actor{Name: "config:n1", Source: storage.SourceConfig})
+	err := s.RecordAudit(ctx, storage.AuditRecord{Action: storage.ActionConfigReload, Target: "config/tock.yaml",
+		Detail: map[string]any{"to": "abc", "added": 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordAudit(ctx, storage.AuditRecord{Target: "config/tock.yaml"}); err == nil {
+		t.Fatal("RecordAudit without an action: no error")
+	}
+	got := listAudit(t, s, storage.AuditFilter{})
+	if len(got) != 1 {
+		t.Fatalf("ListAudit = %+v, want one row", got)
+	}
+	e := got[0]
+	if e.Actor != "config:n1" || e.Source != storage.SourceConfig || e.Action != storage.ActionConfigReload ||
+		e.Target != "config/tock.yaml" || e.Detail != `{"added":2,"to":"abc"}` {
+		t.Fatalf("row = %+v", e)
 	}
 }

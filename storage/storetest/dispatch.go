@@ -24,6 +24,7 @@ var dispatchCases = []testCase{
 	{"ConcurrencyAllow", testAllow},
 	{"Cursors", testCursors},
 	{"CursorsProvenByRows", testCursorsProvenByRows},
+	{"CursorsMany", testCursorsMany},
 	{"TimePrecision", testTimePrecision},
 }
 
@@ -376,6 +377,48 @@ func testCursors(t *testing.T, s storage.Store) {
 	}
 	check(map[string]storage.JobState{"a": {Job: "a", Cursor: t0.Add(2 * time.Minute)},
 		"b": {Job: "b", Cursor: t0.Add(time.Hour)}, "c": {Job: "c", Paused: true, Cursor: t0}})
+}
+
+// testCursorsMany advances the cursors of a few thousand jobs in one
+// Dispatch, new rows and then existing ones: the stores cut such writes into
+// chunks (and SQLite reuses a prepared statement for the full ones), and
+// every row must land, the last partial chunk included, never moving a
+// cursor back.
+func testCursorsMany(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	e := bump(t, s)
+	const n = 2345
+	first, second := map[string]time.Time{}, map[string]time.Time{}
+	for i := range n {
+		name := fmt.Sprintf("job-%05d", i)
+		first[name] = t0.Add(time.Duration(i) * time.Second)
+		// Odd jobs move on, even ones are offered an older cursor.
+		second[name] = t0.Add(time.Duration(i+1-2*(i%2)) * time.Hour)
+		if i%2 == 0 {
+			second[name] = t0.Add(-time.Hour)
+		}
+	}
+	for _, c := range []map[string]time.Time{first, second} {
+		if _, err := s.Dispatch(ctx, storage.DispatchParams{Epoch: e, Now: t0, Cursors: c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.JobStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("JobStates holds %d jobs, want %d", len(got), n)
+	}
+	for name, at := range first {
+		want := at
+		if second[name].After(at) {
+			want = second[name]
+		}
+		if !got[name].Cursor.Equal(want) {
+			t.Fatalf("cursor of %s = %v, want %v", name, got[name].Cursor, want)
+		}
+	}
 }
 
 // testCursorsProvenByRows checks that a cursor equal to a tick row of its

@@ -26,7 +26,7 @@ type testCase struct {
 // suite calls Migrate); it should close it in t.Cleanup.
 func RunSuite(t *testing.T, open func(t *testing.T) storage.Store) {
 	var cases []testCase
-	for _, group := range [][]testCase{basicCases, dispatchCases, lifecycleCases, batchCases, reapCases, queryCases, pruneCases, placementCases, depsCases, triggerCases, claimDueCases, auditCases, outputCases} {
+	for _, group := range [][]testCase{basicCases, dispatchCases, lifecycleCases, batchCases, reapCases, queryCases, pruneCases, placementCases, depsCases, triggerCases, claimDueCases, auditCases, traceCases, outputCases} {
 		cases = append(cases, group...)
 	}
 	run := func(t *testing.T, tc testCase) {

@@ -54,6 +54,10 @@ type options struct {
 	dworkers   int
 	keep       bool
 	profileDir string
+	// trace runs each fire scenario of tock twice: tracing off, then on;
+	// traceRounds times, alternating.
+	trace       bool
+	traceRounds int
 }
 
 func parseInts(s string) ([]int, error) {
@@ -98,6 +102,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 12000, "--workers of the embedded tock (slots are held by runs claimed ahead: at least the jobs due together)")
 	flag.IntVar(&o.dworkers, "dworkers", 4000, "--workers of each distributed tock replica")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, configs)")
+	flag.IntVar(&o.traceRounds, "trace-rounds", 1, "fire latency with -trace: rounds of (tracing off, tracing on), alternating")
+	flag.BoolVar(&o.trace, "trace", false, "fire latency: run each tock scenario twice, tracing off and tracing on (every span exported over OTLP/HTTP to an in-process receiver)")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of one replica during the throughput run here")
 	flag.Parse()
 	var err error
@@ -175,14 +181,16 @@ func run(ctx context.Context, o options) error {
 	if o.only["fire"] {
 		for _, n := range o.sizes {
 			for _, dist := range []bool{false, true} {
-				logf("fire latency: tock (distributed %v), %d jobs every %s", dist, n, o.period)
-				f, overhead, err := env.fireTock(ctx, dist, n, o.period, o.ticks)
-				if err != nil {
-					return fmt.Errorf("fire latency of tock, %d jobs: %w", n, err)
+				for _, tr := range traceModes(o.trace, o.traceRounds) {
+					logf("fire latency: tock (distributed %v%s), %d jobs every %s", dist, tr.label, n, o.period)
+					f, overhead, err := env.fireTraced(ctx, tr, dist, n, o.period, o.ticks)
+					if err != nil {
+						return fmt.Errorf("fire latency of tock, %d jobs%s: %w", n, tr.label, err)
+					}
+					rep.fire = append(rep.fire, f)
+					rep.overhead = append(rep.overhead, overhead)
+					logFire(f)
 				}
-				rep.fire = append(rep.fire, f)
-				rep.overhead = append(rep.overhead, overhead)
-				logFire(f)
 			}
 		}
 	}

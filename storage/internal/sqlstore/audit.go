@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -64,6 +65,16 @@ func (s *Store) audit(ctx context.Context, tx *sqlx.Tx, action, target string, d
 		return fmt.Errorf("writing audit row: %w", err)
 	}
 	return nil
+}
+
+// RecordAudit writes rec with the actor of ctx in a transaction of its own.
+func (s *Store) RecordAudit(ctx context.Context, rec storage.AuditRecord) error {
+	if rec.Action == "" {
+		return errors.New("audit record without an action")
+	}
+	return s.write(ctx, "record audit", func(tx *sqlx.Tx) error {
+		return s.audit(ctx, tx, rec.Action, rec.Target, rec.Detail)
+	})
 }
 
 // ListAudit returns audit rows matching f, newest first by id.

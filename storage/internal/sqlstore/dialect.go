@@ -97,6 +97,13 @@ type Dialect struct {
 	// its own worth asking (SQLite runs in this process), and Now answers
 	// the process clock after a ping.
 	NowQuery string
+	// PrepareChunks says that a statement run for many full chunks of a
+	// large write is worth preparing once per transaction: true where the
+	// engine runs in process and prepares every statement it executes
+	// (SQLite), false where the driver interpolates arguments client-side
+	// and a prepare would be a round trip of its own (MySQL with
+	// interpolateParams).
+	PrepareChunks bool
 	// Classify tells duplicate-key and transient driver errors apart from
 	// the others; it must look through wrapping (errors.As).
 	Classify func(error) ErrorKind

@@ -21,10 +21,10 @@ const (
 
 // insertRunCols are the columns newRow.args fills, in its order.
 const insertRunCols = "job, digest, scheduled_at, tick_key, trig, status, max_attempts, " +
-	"not_before, created_at, enqueued_at, finished_at, error, shard, shard_total, pinned_node, run_on_labels, deps_pending, params, backfill_id"
+	"not_before, created_at, enqueued_at, finished_at, error, shard, shard_total, pinned_node, run_on_labels, deps_pending, params, backfill_id, traceparent"
 
 // insertRunN is the number of insertRunCols.
-const insertRunN = 19
+const insertRunN = 20
 
 // newRow is a run about to be inserted.
 type newRow struct {
@@ -68,14 +68,14 @@ func (s *Store) args(r *newRow, now time.Time) []any {
 		backfill = r.backfill
 	}
 	return []any{r.Job, r.Digest, s.t(r.ScheduledAt), tick, string(r.Trigger), string(r.Status), r.MaxAttempts,
-		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, r.shard, r.shardTotal, r.pinned, r.RunOnLabels, r.DepsPending, encodeParams(r.params), backfill}
+		s.t(r.NotBefore), s.t(now), enqueued, s.nt(r.finishedAt), r.Error, r.shard, r.shardTotal, r.pinned, r.RunOnLabels, r.DepsPending, encodeParams(r.params), backfill, traceparentArg(r.Traceparent)}
 }
 
 func (r *newRow) run(now time.Time) jobs.Run {
 	run := jobs.Run{ID: r.id, Job: r.Job, Digest: r.Digest, ScheduledAt: r.ScheduledAt, Trigger: r.Trigger,
 		Status: r.Status, MaxAttempts: r.MaxAttempts, NotBefore: r.NotBefore, CreatedAt: now, Error: r.Error,
 		Shard: r.shard, ShardTotal: r.shardTotal, PinnedNode: r.pinned, RunOnLabels: r.RunOnLabels,
-		Params: r.params, BackfillID: r.backfill}
+		Params: r.params, BackfillID: r.backfill, Traceparent: r.Traceparent}
 	if !r.finishedAt.IsZero() {
 		f := r.finishedAt
 		run.FinishedAt = &f
@@ -474,15 +474,24 @@ func (s *Store) advanceCursors(ctx context.Context, tx *sqlx.Tx, cursors map[str
 	// opposite orders.
 	sort.Strings(names)
 	inserted := s.d.Inserted("tick_cursor")
+	query := func(rows int) string {
+		return "INSERT INTO job_state (job, paused, tick_cursor) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, 0, ?), ", rows), ", ") + " " + s.d.Upsert("job") +
+			" tick_cursor = CASE WHEN tick_cursor IS NULL OR tick_cursor < " + inserted + " THEN " + inserted + " ELSE tick_cursor END"
+	}
+	ex := newChunkExec(ctx, tx, s.d.PrepareChunks && len(names) >= 2*chunkRows, query(chunkRows))
+	defer ex.close()
+	args := make([]any, 0, 2*chunkRows)
 	return chunks(len(names), chunkRows, func(lo, hi int) error {
-		args := make([]any, 0, 2*(hi-lo))
+		args = args[:0]
 		for _, name := range names[lo:hi] {
 			args = append(args, text(name), s.t(cursors[name]))
 		}
-		q := "INSERT INTO job_state (job, paused, tick_cursor) VALUES " +
-			strings.TrimSuffix(strings.Repeat("(?, 0, ?), ", hi-lo), ", ") + " " + s.d.Upsert("job") +
-			" tick_cursor = CASE WHEN tick_cursor IS NULL OR tick_cursor < " + inserted + " THEN " + inserted + " ELSE tick_cursor END"
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		q := ""
+		if hi-lo != chunkRows {
+			q = query(hi - lo)
+		}
+		if err := ex.exec(q, args); err != nil {
 			return fmt.Errorf("advancing schedule cursors: %w", err)
 		}
 		return nil

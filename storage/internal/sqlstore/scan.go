@@ -60,7 +60,7 @@ func (d dbTime) ptr() *time.Time {
 // ended attempts only; GetRun shows the running one from these columns.
 const runCols = "id, job, digest, scheduled_at, trig, status, attempt, max_attempts, node, " +
 	"not_before, created_at, started_at, finished_at, exit_code, error, cancel_requested, " +
-	"attempt_started_at, lease_until, attempt_epoch, shard, shard_total, pinned_node, run_on_labels, params, backfill_id"
+	"attempt_started_at, lease_until, attempt_epoch, shard, shard_total, pinned_node, run_on_labels, params, backfill_id, traceparent"
 
 type runRow struct {
 	ID              int64          `db:"id"`
@@ -88,6 +88,7 @@ type runRow struct {
 	RunOnLabels     string         `db:"run_on_labels"`
 	Params          sql.NullString `db:"params"`
 	BackfillID      sql.NullInt64  `db:"backfill_id"`
+	Traceparent     sql.NullString `db:"traceparent"`
 }
 
 // heldAttempt is the attempt a running run holds, as the history shows
@@ -124,6 +125,7 @@ func (r runRow) run() jobs.Run {
 		RunOnLabels:     r.RunOnLabels,
 		Params:          decodeParams(r.Params),
 		BackfillID:      r.BackfillID.Int64,
+		Traceparent:     r.Traceparent.String,
 	}
 }
 
@@ -236,4 +238,17 @@ func decodeParams(v sql.NullString) map[string]string {
 		return nil
 	}
 	return p
+}
+
+// maxTraceparent is the width of the traceparent column; a W3C version 00
+// traceparent is 55 characters.
+const maxTraceparent = 128
+
+// traceparentArg is the traceparent column's value: NULL for none, and for
+// one too long to be a traceparent (tracing never fails a dispatch).
+func traceparentArg(tp string) any {
+	if tp == "" || len(tp) > maxTraceparent {
+		return nil
+	}
+	return tp
 }

@@ -1,0 +1,82 @@
+package scheduler
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/tock-sched/tock/internal/runtrace"
+	"github.com/tock-sched/tock/storage"
+)
+
+// TestDispatchSpans: with a tracer, each run the leader writes has a root
+// dispatch span naming the job, tick, epoch and node, the run's id once
+// its row exists, and the row stores that span's traceparent.
+func TestDispatchSpans(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	r := newRig(t, everyMinute)
+	r.s.opts.Tracer = tp.Tracer("test")
+	epoch := r.start()
+	r.step(2 * time.Minute) // a at 12:01 and 12:02, b at 12:02
+	r.waitQueued(3)
+
+	spans := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range exp.GetSpans().Snapshots() {
+		if s.Name() != runtrace.SpanDispatch {
+			t.Errorf("span %q, want only dispatch spans", s.Name())
+			continue
+		}
+		tp := "00-" + s.SpanContext().TraceID().String() + "-" + s.SpanContext().SpanID().String() + "-01"
+		spans[tp] = s
+	}
+	runs := r.runs(storage.RunFilter{})
+	if len(runs) != 3 || len(spans) != 3 {
+		t.Fatalf("%d runs, %d dispatch spans; want 3 of each", len(runs), len(spans))
+	}
+	for _, run := range runs {
+		s, ok := spans[run.Traceparent]
+		if !ok {
+			t.Errorf("run %d stores traceparent %q, no dispatch span's", run.ID, run.Traceparent)
+			continue
+		}
+		if s.Parent().IsValid() {
+			t.Errorf("run %d: dispatch span has a parent", run.ID)
+		}
+		want := map[attribute.Key]string{
+			runtrace.KeyJob: run.Job, runtrace.KeyTick: run.ScheduledAt.UTC().Format(time.RFC3339Nano),
+			runtrace.KeyEpoch: strconv.FormatInt(epoch, 10), runtrace.KeyNode: "n1", runtrace.KeyStatus: "queued",
+			runtrace.KeyRunID: strconv.FormatInt(run.ID, 10), runtrace.KeyTrigger: "schedule",
+		}
+		got := map[attribute.Key]string{}
+		for _, a := range s.Attributes() {
+			got[a.Key] = a.Value.Emit()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("run %d: dispatch span %s = %q, want %q", run.ID, k, got[k], v)
+			}
+		}
+	}
+}
+
+// TestDispatchWithoutTracer: without a tracer no row gets a traceparent.
+func TestDispatchWithoutTracer(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, everyMinute)
+	r.start()
+	r.step(2 * time.Minute)
+	r.waitQueued(3)
+	for _, run := range r.runs(storage.RunFilter{}) {
+		if run.Traceparent != "" {
+			t.Errorf("run %d: traceparent %q, want none", run.ID, run.Traceparent)
+		}
+	}
+}
