@@ -32,8 +32,9 @@ const releaseMinJobs = 10000
 // the freed pages only gradually, so a replica's RSS would stay near its
 // load-time peak for minutes. It forces a collection, which takes about half
 // a second at a million jobs, so it runs once per load, when the garbage is
-// garbage: after the parse at start (Open), and after each schedule build
-// (Replica.releaseAfterBuild), not while one is under way.
+// garbage: after the parse at start (Open, on a goroutine while the start
+// goes on), and after each schedule build (Replica.releaseAfterBuild), not
+// while one is under way.
 func releaseMemory(log *slog.Logger, jobs int) {
 	if jobs < releaseMinJobs {
 		return

@@ -219,7 +219,6 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	releaseMemory(o.Logger, len(cfg.Jobs))
 	if o.Role != RoleScheduler {
 		// Only a replica that runs jobs needs tock-exec.
 		if err := checkSupervisor(o.ConfigPath, cfg); err != nil {
@@ -227,6 +226,10 @@ func Open(ctx context.Context, o Options) (*Replica, error) {
 		}
 	}
 	r := &Replica{opts: o, log: o.Logger}
+	// The parse's garbage goes back to the OS beside the rest of the
+	// start (store, migrations, the leader's schedule build), not before
+	// it: a forced collection of a million-job parse takes half a second.
+	r.releaseAfterBuild(len(cfg.Jobs))
 	// A replica that goes silent (partition, freeze) must not keep the
 	// leader row locked past the time a new leader needs it (I11).
 	if r.store, err = openStore(ctx, o.StoreURL, o.Logger, sessionIdleTimeout(o.LeaseTTL)); err != nil {
