@@ -1,10 +1,7 @@
 package replica
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,20 +31,7 @@ func TestConfigChangesAudited(t *testing.T) {
 		}
 	}
 	write(auditV1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := Open(t.Context(), Options{ConfigPath: path, StoreURL: "sqlite:" + filepath.Join(dir, "a.db"), NodeID: "n1", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	r := runReplica(t, path, "n1")
 
 	// rows waits until the audit trail holds n rows and returns them,
 	// oldest first.

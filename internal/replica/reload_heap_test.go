@@ -1,10 +1,7 @@
 package replica
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,20 +41,7 @@ func TestReloadsKeepHeapFlat(t *testing.T) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(context.Background(), Options{ConfigPath: path, StoreURL: "sqlite:" + filepath.Join(dir, "tock.db"),
-		NodeID: "heap", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	r := runReplica(t, path, "heap")
 	waitLoads := func(n int64) {
 		t.Helper()
 		deadline := time.Now().Add(time.Minute)
