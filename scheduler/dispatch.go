@@ -448,21 +448,25 @@ func (t *term) poll(ctx context.Context) error {
 		return fmt.Errorf("reading paused jobs: %w", err)
 	}
 	t.storePaused = stored
+	spans := t.tracePromote(ctx)
 	promoted, err := storecall.Do(ctx, s.opts.StoreTimeout, func(ctx context.Context) ([]jobs.Run, error) {
 		return s.opts.Store.PromoteScheduled(ctx, storage.PromoteParams{Epoch: t.epoch, Now: s.opts.Clock.Now(), Job: t.cfg.Job,
 			Dependents: t.cfg.Dependents,
 			Paused: func(name string) bool {
 				j := t.cfg.Job(name)
 				return stored[name] || j != nil && j.Paused
-			}})
+			},
+			Traceparent: spans.params()})
 	})
 	if err != nil {
+		spans.end(nil, err)
 		return fmt.Errorf("promoting scheduled runs: %w", err)
 	}
 	if len(promoted) > 0 {
 		t.log.Info("scheduled runs queued (manual, backfill)", slog.Int("runs", len(promoted)))
 	}
 	s.push(ctx, promoted)
+	spans.end(promoted, nil)
 	if err := t.resolveDeps(ctx); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -60,6 +61,85 @@ func (spans dispatchSpans) dispatched(queued []jobs.Run, err error) {
 // end ends the spans, once the doorbells rang.
 func (spans dispatchSpans) end() {
 	for _, span := range spans {
+		span.End()
+	}
+}
+
+// promoteSpans are the dispatch spans of the runs one promotion queues
+// (manual triggers, backfills): the leader dispatches them by promoting
+// their rows, so their traces start there as a scheduled run's does.
+type promoteSpans struct {
+	t   *term
+	ctx context.Context
+
+	mu     sync.Mutex
+	byRun  map[int64]trace.Span
+	tps    map[int64]string
+	closed bool
+}
+
+// tracePromote returns the spans of a promotion about to run, nil when the
+// scheduler does not trace.
+func (t *term) tracePromote(ctx context.Context) *promoteSpans {
+	if t.s.opts.Tracer == nil {
+		return nil
+	}
+	return &promoteSpans{t: t, ctx: ctx, byRun: map[int64]trace.Span{}, tps: map[int64]string{}}
+}
+
+// traceparent is storage.PromoteParams.Traceparent: it starts the run's
+// dispatch span, once per run however often a retried transaction asks,
+// and none once the promotion is over (a store call that outlived its
+// timeout).
+func (p *promoteSpans) traceparent(run jobs.Run) string {
+	if p == nil {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ""
+	}
+	if tp, ok := p.tps[run.ID]; ok {
+		return tp
+	}
+	t := p.t
+	sctx, span := t.s.opts.Tracer.Start(p.ctx, runtrace.SpanDispatch, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(runtrace.KeyJob.String(run.Job), runtrace.Tick(run.ScheduledAt), runtrace.KeyNode.String(t.s.opts.Node),
+			runtrace.KeyEpoch.Int64(t.epoch), runtrace.KeyTrigger.String(string(run.Trigger)),
+			runtrace.KeyStatus.String(string(jobs.StatusQueued)), runtrace.KeyRunID.Int64(run.ID)))
+	tp := runtrace.Traceparent(sctx)
+	p.byRun[run.ID], p.tps[run.ID] = span, tp
+	return tp
+}
+
+// params returns the Traceparent hook for PromoteParams: nil without spans.
+func (p *promoteSpans) params() func(jobs.Run) string {
+	if p == nil {
+		return nil
+	}
+	return p.traceparent
+}
+
+// end ends the spans once the promotion is over: those of runs it queued
+// as they are, the others (a transaction that did not commit) with its
+// error.
+func (p *promoteSpans) end(promoted []jobs.Run, err error) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	queued := make(map[int64]bool, len(promoted))
+	for _, r := range promoted {
+		queued[r.ID] = true
+	}
+	for id, span := range p.byRun {
+		if !queued[id] && err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "promotion failed")
+		}
 		span.End()
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/tock-sched/tock/internal/runtrace"
+	"github.com/tock-sched/tock/jobs"
 	"github.com/tock-sched/tock/storage"
 )
 
@@ -77,6 +78,69 @@ func TestDispatchWithoutTracer(t *testing.T) {
 	for _, run := range r.runs(storage.RunFilter{}) {
 		if run.Traceparent != "" {
 			t.Errorf("run %d: traceparent %q, want none", run.ID, run.Traceparent)
+		}
+	}
+}
+
+// TestPromotedRunsGetDispatchSpans: a manual trigger is dispatched by the
+// leader's promotion; with a tracer that promotion starts the run's root
+// dispatch span (trigger manual, the run's id) and stores its traceparent
+// on the row, so the claim continues the same trace as for a scheduled run.
+func TestPromotedRunsGetDispatchSpans(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	r := newRig(t, everyMinute)
+	r.s.opts.Tracer = tp.Tracer("test")
+	epoch := r.start()
+	<-r.loaded
+	run, err := r.store.Trigger(context.Background(), "a", r.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.s.Wake()
+	var got jobs.Run
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if got, _, err = r.store.GetRun(context.Background(), run.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == jobs.StatusQueued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("manual trigger not promoted: %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond) // waiting on another goroutine's store write, not on time
+	}
+	var dispatch []sdktrace.ReadOnlySpan
+	for deadline := time.Now().Add(10 * time.Second); len(dispatch) == 0; {
+		for _, s := range exp.GetSpans().Snapshots() {
+			if s.Name() == runtrace.SpanDispatch {
+				dispatch = append(dispatch, s)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no dispatch span ended for the promoted run")
+		}
+		time.Sleep(10 * time.Millisecond) // the span ends once the doorbell rang, on the dispatch loop
+	}
+	if len(dispatch) != 1 {
+		t.Fatalf("%d dispatch spans, want the promoted run's only", len(dispatch))
+	}
+	s := dispatch[0]
+	want := "00-" + s.SpanContext().TraceID().String() + "-" + s.SpanContext().SpanID().String() + "-01"
+	if got.Traceparent != want || s.Parent().IsValid() {
+		t.Fatalf("run stores traceparent %q, the root dispatch span is %q (parent valid: %v)", got.Traceparent, want, s.Parent().IsValid())
+	}
+	attrs := map[attribute.Key]string{}
+	for _, a := range s.Attributes() {
+		attrs[a.Key] = a.Value.Emit()
+	}
+	for k, v := range map[attribute.Key]string{runtrace.KeyJob: "a", runtrace.KeyTrigger: "manual",
+		runtrace.KeyRunID: strconv.FormatInt(run.ID, 10), runtrace.KeyEpoch: strconv.FormatInt(epoch, 10), runtrace.KeyNode: "n1"} {
+		if attrs[k] != v {
+			t.Errorf("dispatch span %s = %q, want %q", k, attrs[k], v)
 		}
 	}
 }

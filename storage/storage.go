@@ -356,6 +356,12 @@ type PromoteParams struct {
 	// leader's config): its backfills wait until it is resumed. Nil: none
 	// is.
 	Paused func(name string) bool
+	// Traceparent, when set, is called for each run the promotion queues,
+	// inside its transaction, and its answer (a W3C traceparent, or "")
+	// is written on the run's row with the promotion, like a dispatch's
+	// (NewRun.Traceparent). A transaction retried after a transient error
+	// calls it again for the same runs.
+	Traceparent func(run jobs.Run) string
 }
 
 // DepsParams are the arguments of Store.ResolveDeps.

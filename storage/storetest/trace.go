@@ -10,6 +10,7 @@ import (
 
 var traceCases = []testCase{
 	{"Traceparent", testTraceparent},
+	{"TraceparentOfPromotion", testTraceparentOfPromotion},
 }
 
 // testTraceparent: the traceparent a dispatch writes with a run comes back
@@ -53,5 +54,53 @@ func testTraceparent(t *testing.T, s storage.Store) {
 	got, err = s.ClaimDue(ctx, dueParams("n2", retryAt, 10, func(job string) bool { return job == "a" }))
 	if err != nil || len(got) != 1 || got[0].Attempt != 2 || got[0].Traceparent != tpA {
 		t.Fatalf("ClaimDue of the retry = %+v, %v; want attempt 2 with traceparent %q", got, err, tpA)
+	}
+}
+
+// testTraceparentOfPromotion: a manual run gets the traceparent the
+// promotion's hook answers for it, written with the promotion and claimed
+// with the run; a hook answering "" leaves none.
+func testTraceparentOfPromotion(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	e := bump(t, s)
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	a, err := s.TriggerRun(ctx, storage.TriggerParams{Job: "a", At: t0, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.TriggerRun(ctx, storage.TriggerParams{Job: "b", At: t0, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := map[int64]int{}
+	defs := map[string]*jobs.Job{"a": {Name: "a", Digest: "d-a"}, "b": {Name: "b", Digest: "d-b"}}
+	promoted, err := s.PromoteScheduled(ctx, storage.PromoteParams{Epoch: e, Now: t0, Job: func(n string) *jobs.Job { return defs[n] },
+		Traceparent: func(r jobs.Run) string {
+			asked[r.ID]++
+			if r.ID == a.ID {
+				return tp
+			}
+			return ""
+		}})
+	if err != nil || len(promoted) != 2 {
+		t.Fatalf("PromoteScheduled = %+v, %v; want both runs", promoted, err)
+	}
+	if asked[a.ID] == 0 || asked[b.ID] == 0 {
+		t.Errorf("the hook was asked %v, want once or more for each of runs %d and %d", asked, a.ID, b.ID)
+	}
+	for _, r := range promoted {
+		if want := map[int64]string{a.ID: tp, b.ID: ""}[r.ID]; r.Traceparent != want {
+			t.Errorf("promoted run %d: traceparent %q, want %q", r.ID, r.Traceparent, want)
+		}
+	}
+	now := t0.Add(time.Second)
+	got, err := s.ClaimDue(ctx, dueParams("n1", now, 10, func(string) bool { return true }))
+	if err != nil || len(got) != 2 {
+		t.Fatalf("ClaimDue = %+v, %v; want both runs", got, err)
+	}
+	for _, r := range got {
+		if want := map[int64]string{a.ID: tp, b.ID: ""}[r.ID]; r.Traceparent != want {
+			t.Errorf("claimed run %d: traceparent %q, want %q", r.ID, r.Traceparent, want)
+		}
 	}
 }

@@ -143,9 +143,15 @@ func (s *Store) promote(ctx context.Context, tx *sqlx.Tx, run jobs.Run, p storag
 		run.ShardTotal = 1
 	}
 	pending := p.Dependents != nil && len(p.Dependents(run.Job)) > 0
+	if p.Traceparent != nil {
+		if tp := p.Traceparent(run); tp != "" {
+			run.Traceparent = tp
+		}
+	}
 	if _, err := tx.ExecContext(ctx, "UPDATE runs SET status = 'queued', digest = ?, max_attempts = ?, "+
-		"not_before = ?, enqueued_at = ?, params = ?, run_on_labels = ?, shard_total = ?, deps_pending = ? WHERE id = ?",
-		run.Digest, run.MaxAttempts, s.t(now), s.t(now), encodeParams(params), run.RunOnLabels, run.ShardTotal, pending, run.ID); err != nil {
+		"not_before = ?, enqueued_at = ?, params = ?, run_on_labels = ?, shard_total = ?, deps_pending = ?, traceparent = ? WHERE id = ?",
+		run.Digest, run.MaxAttempts, s.t(now), s.t(now), encodeParams(params), run.RunOnLabels, run.ShardTotal, pending,
+		traceparentArg(run.Traceparent), run.ID); err != nil {
 		return run, fmt.Errorf("queueing run %d: %w", run.ID, err)
 	}
 	return run, nil
