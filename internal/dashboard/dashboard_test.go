@@ -405,3 +405,27 @@ func TestFormBodyLimit(t *testing.T) {
 		t.Errorf("oversized form: %d", resp.StatusCode)
 	}
 }
+
+// TestRunPageTraceparent: a run dispatched by a tracing leader shows its
+// traceparent; one without shows no Trace row.
+func TestRunPageTraceparent(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, api.Auth{})
+	ctx := t.Context()
+	_, epoch, err := r.h.Store.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	runs, err := r.h.Store.Dispatch(ctx, storage.DispatchParams{Epoch: epoch, Now: at, Runs: []storage.NewRun{{Job: "backup", Digest: "d",
+		ScheduledAt: at, Trigger: jobs.TriggerSchedule, Status: jobs.StatusQueued, MaxAttempts: 1, NotBefore: at, Traceparent: tp}}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("Dispatch = %v, %v", runs, err)
+	}
+	_, body, _ := r.get(r.c, fmt.Sprintf("/runs/%d", runs[0].ID))
+	wantContains(t, "run page", body, `<dd id="traceparent"><code>`+tp+`</code>`)
+	if _, body, _ := r.get(r.c, fmt.Sprintf("/runs/%d", r.h.Succeeded)); strings.Contains(body, `id="traceparent"`) {
+		t.Errorf("a run without a traceparent shows a Trace row")
+	}
+}
