@@ -74,7 +74,6 @@ type promoteSpans struct {
 
 	mu     sync.Mutex
 	byRun  map[int64]trace.Span
-	tps    map[int64]string
 	closed bool
 }
 
@@ -84,7 +83,7 @@ func (t *term) tracePromote(ctx context.Context) *promoteSpans {
 	if t.s.opts.Tracer == nil {
 		return nil
 	}
-	return &promoteSpans{t: t, ctx: ctx, byRun: map[int64]trace.Span{}, tps: map[int64]string{}}
+	return &promoteSpans{t: t, ctx: ctx, byRun: map[int64]trace.Span{}}
 }
 
 // traceparent is storage.PromoteParams.Traceparent: it starts the run's
@@ -100,17 +99,16 @@ func (p *promoteSpans) traceparent(run jobs.Run) string {
 	if p.closed {
 		return ""
 	}
-	if tp, ok := p.tps[run.ID]; ok {
-		return tp
+	if span, ok := p.byRun[run.ID]; ok {
+		return runtrace.Traceparent(trace.ContextWithSpan(p.ctx, span))
 	}
 	t := p.t
 	sctx, span := t.s.opts.Tracer.Start(p.ctx, runtrace.SpanDispatch, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(runtrace.KeyJob.String(run.Job), runtrace.Tick(run.ScheduledAt), runtrace.KeyNode.String(t.s.opts.Node),
 			runtrace.KeyEpoch.Int64(t.epoch), runtrace.KeyTrigger.String(string(run.Trigger)),
 			runtrace.KeyStatus.String(string(jobs.StatusQueued)), runtrace.KeyRunID.Int64(run.ID)))
-	tp := runtrace.Traceparent(sctx)
-	p.byRun[run.ID], p.tps[run.ID] = span, tp
-	return tp
+	p.byRun[run.ID] = span
+	return runtrace.Traceparent(sctx)
 }
 
 // params returns the Traceparent hook for PromoteParams: nil without spans.

@@ -15,16 +15,38 @@ import (
 	"github.com/tock-sched/tock/storage"
 )
 
+// tracedRig is a scheduler rig whose scheduler traces into an in-memory
+// exporter.
+func tracedRig(t *testing.T) (*rig, *tracetest.InMemoryExporter) {
+	t.Helper()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	r := newRig(t, everyMinute)
+	r.s.opts.Tracer = tp.Tracer("test")
+	return r, exp
+}
+
+// spanTraceparent is the W3C traceparent of a sampled span.
+func spanTraceparent(s sdktrace.ReadOnlySpan) string {
+	return "00-" + s.SpanContext().TraceID().String() + "-" + s.SpanContext().SpanID().String() + "-01"
+}
+
+// spanAttrs are a span's attributes as strings.
+func spanAttrs(s sdktrace.ReadOnlySpan) map[attribute.Key]string {
+	got := map[attribute.Key]string{}
+	for _, a := range s.Attributes() {
+		got[a.Key] = a.Value.Emit()
+	}
+	return got
+}
+
 // TestDispatchSpans: with a tracer, each run the leader writes has a root
 // dispatch span naming the job, tick, epoch and node, the run's id once
 // its row exists, and the row stores that span's traceparent.
 func TestDispatchSpans(t *testing.T) {
 	t.Parallel()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
-	r := newRig(t, everyMinute)
-	r.s.opts.Tracer = tp.Tracer("test")
+	r, exp := tracedRig(t)
 	epoch := r.start()
 	r.step(2 * time.Minute) // a at 12:01 and 12:02, b at 12:02
 	r.waitQueued(3)
@@ -35,8 +57,7 @@ func TestDispatchSpans(t *testing.T) {
 			t.Errorf("span %q, want only dispatch spans", s.Name())
 			continue
 		}
-		tp := "00-" + s.SpanContext().TraceID().String() + "-" + s.SpanContext().SpanID().String() + "-01"
-		spans[tp] = s
+		spans[spanTraceparent(s)] = s
 	}
 	runs := r.runs(storage.RunFilter{})
 	if len(runs) != 3 || len(spans) != 3 {
@@ -56,10 +77,7 @@ func TestDispatchSpans(t *testing.T) {
 			runtrace.KeyEpoch: strconv.FormatInt(epoch, 10), runtrace.KeyNode: "n1", runtrace.KeyStatus: "queued",
 			runtrace.KeyRunID: strconv.FormatInt(run.ID, 10), runtrace.KeyTrigger: "schedule",
 		}
-		got := map[attribute.Key]string{}
-		for _, a := range s.Attributes() {
-			got[a.Key] = a.Value.Emit()
-		}
+		got := spanAttrs(s)
 		for k, v := range want {
 			if got[k] != v {
 				t.Errorf("run %d: dispatch span %s = %q, want %q", run.ID, k, got[k], v)
@@ -88,11 +106,7 @@ func TestDispatchWithoutTracer(t *testing.T) {
 // on the row, so the claim continues the same trace as for a scheduled run.
 func TestPromotedRunsGetDispatchSpans(t *testing.T) {
 	t.Parallel()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
-	r := newRig(t, everyMinute)
-	r.s.opts.Tracer = tp.Tracer("test")
+	r, exp := tracedRig(t)
 	epoch := r.start()
 	<-r.loaded
 	run, err := r.store.Trigger(context.Background(), "a", r.clk.Now())
@@ -129,14 +143,11 @@ func TestPromotedRunsGetDispatchSpans(t *testing.T) {
 		t.Fatalf("%d dispatch spans, want the promoted run's only", len(dispatch))
 	}
 	s := dispatch[0]
-	want := "00-" + s.SpanContext().TraceID().String() + "-" + s.SpanContext().SpanID().String() + "-01"
+	want := spanTraceparent(s)
 	if got.Traceparent != want || s.Parent().IsValid() {
 		t.Fatalf("run stores traceparent %q, the root dispatch span is %q (parent valid: %v)", got.Traceparent, want, s.Parent().IsValid())
 	}
-	attrs := map[attribute.Key]string{}
-	for _, a := range s.Attributes() {
-		attrs[a.Key] = a.Value.Emit()
-	}
+	attrs := spanAttrs(s)
 	for k, v := range map[attribute.Key]string{runtrace.KeyJob: "a", runtrace.KeyTrigger: "manual",
 		runtrace.KeyRunID: strconv.FormatInt(run.ID, 10), runtrace.KeyEpoch: strconv.FormatInt(epoch, 10), runtrace.KeyNode: "n1"} {
 		if attrs[k] != v {

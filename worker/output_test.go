@@ -90,22 +90,33 @@ func (r *rig) output(id int64) string {
 	return atts[len(atts)-1].Output
 }
 
+// startPrinting starts a pool with OutputFlush flush on a spied store and
+// a scripted job that has printed "one\n"; the job prints each further
+// line sent on lines and ends when lines is closed. live tells whether the
+// executor was given the pool's live output buffer.
+func startPrinting(t *testing.T, flush time.Duration) (r *rig, spy *outputSpy, lines chan string, run jobs.Run, live bool) {
+	t.Helper()
+	lines, saw := make(chan string), make(chan bool, 1)
+	r = newIdleRig(t, liveConfig)
+	spy = &outputSpy{Store: r.store, wrote: make(chan struct{}, 100)}
+	r.start(Options{Workers: 1, Exec: scriptExec(lines, saw), Store: spy, OutputFlush: flush})
+	run = r.dispatch("live", t0)
+	r.wait(r.started, "started")
+	live = <-saw
+	lines <- "one\n"
+	<-lines
+	return r, spy, lines, run, live
+}
+
 // TestLiveOutputFlushed: while an attempt runs, its output reaches the
 // store every OutputFlush when new bytes arrived, and only then; the final
 // output replaces it.
 func TestLiveOutputFlushed(t *testing.T) {
 	t.Parallel()
-	lines, saw := make(chan string), make(chan bool, 1)
-	r := newIdleRig(t, liveConfig)
-	spy := &outputSpy{Store: r.store, wrote: make(chan struct{}, 100)}
-	r.start(Options{Workers: 1, Exec: scriptExec(lines, saw), Store: spy, OutputFlush: time.Second})
-	run := r.dispatch("live", t0)
-	r.wait(r.started, "started")
-	if !<-saw {
+	r, spy, lines, run, live := startPrinting(t, time.Second)
+	if !live {
 		t.Fatal("the executor got no output buffer")
 	}
-	lines <- "one\n"
-	<-lines
 	<-r.clk.BlockUntil(2) // heartbeat and flusher
 	r.clk.Advance(time.Second)
 	<-spy.wrote
@@ -133,15 +144,7 @@ func TestLiveOutputFlushed(t *testing.T) {
 // bytes arrived, in its own statement.
 func TestLiveOutputWithHeartbeat(t *testing.T) {
 	t.Parallel()
-	lines, saw := make(chan string), make(chan bool, 1)
-	r := newIdleRig(t, liveConfig)
-	spy := &outputSpy{Store: r.store, wrote: make(chan struct{}, 100)}
-	r.start(Options{Workers: 1, Exec: scriptExec(lines, saw), Store: spy, OutputFlush: time.Hour})
-	run := r.dispatch("live", t0)
-	r.wait(r.started, "started")
-	<-saw
-	lines <- "one\n"
-	<-lines
+	r, spy, lines, run, _ := startPrinting(t, time.Hour)
 	<-r.clk.BlockUntil(2)
 	r.clk.Advance(5 * time.Second)
 	<-spy.wrote
@@ -162,17 +165,10 @@ func TestLiveOutputWithHeartbeat(t *testing.T) {
 // attempt ends.
 func TestLiveOutputOff(t *testing.T) {
 	t.Parallel()
-	lines, saw := make(chan string), make(chan bool, 1)
-	r := newIdleRig(t, liveConfig)
-	spy := &outputSpy{Store: r.store, wrote: make(chan struct{}, 100)}
-	r.start(Options{Workers: 1, Exec: scriptExec(lines, saw), Store: spy, OutputFlush: -1})
-	run := r.dispatch("live", t0)
-	r.wait(r.started, "started")
-	if <-saw {
+	r, spy, lines, run, live := startPrinting(t, -1)
+	if live {
 		t.Fatal("the executor got a live output buffer with live output off")
 	}
-	lines <- "one\n"
-	<-lines
 	<-r.clk.BlockUntil(1)
 	r.clk.Advance(5 * time.Second)
 	<-spy.wrote

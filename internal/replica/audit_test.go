@@ -2,8 +2,6 @@ package replica
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,15 +20,8 @@ const auditV2 = "jobs:\n" +
 // one it starts with, each changed file it applies (with the jobs added,
 // removed and changed) and each file it refuses (with the error).
 func TestConfigChangesAudited(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "tock.yaml")
-	write := func(s string) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(auditV1)
+	path := writeConfig(t, auditV1)
+	write := func(s string) { t.Helper(); writeFile(t, path, s) }
 	r := runReplica(t, path, "n1")
 
 	// rows waits until the audit trail holds n rows and returns them,

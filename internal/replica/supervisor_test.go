@@ -1,11 +1,6 @@
 package replica
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,16 +8,10 @@ import (
 // A replica that would run command jobs refuses to start without tock-exec,
 // naming the job and where it looked.
 func TestOpenNeedsSupervisorForCommandJobs(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "tock.yaml")
-	cfg := "jobs:\n  - name: nightly\n    schedule: \"0 0 * * *\"\n    command: [\"/bin/true\"]\n"
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfig(t, "jobs:\n  - name: nightly\n    schedule: \"0 0 * * *\"\n    command: [\"/bin/true\"]\n")
 	t.Setenv("TOCK_EXEC", "")
 	t.Setenv("PATH", t.TempDir())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, err := Open(context.Background(), Options{ConfigPath: path, StoreURL: "sqlite:" + filepath.Join(dir, "a.db"), NodeID: "a", Logger: log})
+	_, err := openReplica(path, "a", "a.db")
 	if err == nil || !strings.Contains(err.Error(), `job "nightly" is a command or shell job`) || !strings.Contains(err.Error(), "tock-exec") {
 		t.Fatalf("Open without tock-exec: %v", err)
 	}

@@ -1,11 +1,6 @@
 package replica
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,16 +8,8 @@ import (
 // A replica whose OTEL_* variables tock cannot use refuses to start,
 // naming the variable; with usable ones it starts tracing.
 func TestOpenTracingVariables(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "tock.yaml")
-	cfg := "jobs:\n  - name: hook\n    schedule: \"0 0 * * *\"\n    http: {url: \"http://127.0.0.1:1/\"}\n"
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	open := func(db string) (*Replica, error) {
-		return Open(context.Background(), Options{ConfigPath: path, StoreURL: "sqlite:" + filepath.Join(dir, db), NodeID: "a", Logger: log})
-	}
+	path := writeConfig(t, "jobs:\n  - name: hook\n    schedule: \"0 0 * * *\"\n    http: {url: \"http://127.0.0.1:1/\"}\n")
+	open := func(db string) (*Replica, error) { return openReplica(path, "a", db) }
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
 	t.Setenv("OTEL_TRACES_SAMPLER", "sometimes")
 	if r, err := open("a.db"); err == nil || !strings.Contains(err.Error(), "OTEL_TRACES_SAMPLER") {
