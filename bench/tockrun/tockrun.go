@@ -138,6 +138,43 @@ func RSS(pid int) (rss, peak float64, err error) {
 	return rss, peak, nil
 }
 
+// PidsByName lists the processes whose command name (/proc/PID/comm) is one
+// of names.
+func PidsByName(names ...string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil {
+			continue
+		}
+		comm := strings.TrimSpace(string(b))
+		for _, n := range names {
+			if comm == n {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// CPUTimes is the CPU time of pids together so far; processes that are gone
+// count nothing.
+func CPUTimes(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		if t, err := CPUTime(pid); err == nil {
+			sum += t
+		}
+	}
+	return sum
+}
+
 // CPUTime is the user+system CPU time of pid so far (from /proc).
 func CPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

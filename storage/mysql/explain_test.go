@@ -23,7 +23,9 @@ var plannedQueries = []struct {
 	name, key, query string
 }{
 	{"dispatch: ticks already in history", "runs_job_tick_shard",
-		"SELECT id, job, tick_key, shard FROM runs WHERE (job = 'job-0007' AND tick_key = '2030-01-01 00:00:01' AND shard = 0) OR (job = 'job-0008' AND tick_key = '2030-01-01 00:00:01' AND shard = 0)"},
+		"SELECT id, job, tick_key, shard FROM runs WHERE (tick_key = '2030-01-01 00:00:01' AND job IN ('job-0007', 'job-0008'))"},
+	{"dispatch: a job's catch-up ticks already in history", "runs_job_tick_shard",
+		"SELECT id, job, tick_key, shard FROM runs WHERE (job = 'job-0007' AND tick_key IN ('2030-01-01 00:00:01', '2030-01-01 00:00:02'))"},
 	{"reaper: shards pinned to dead nodes", "runs_status_pin",
 		"SELECT id FROM runs WHERE status = 'queued' AND pinned_node > '' AND pinned_node NOT IN (SELECT id FROM nodes WHERE heartbeat >= '2030-01-01 00:00:30') ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED"},
 	{"dispatch: active runs (forbid, replace)", "runs_job_status_id",

@@ -79,6 +79,12 @@ var _ storage.Store = (*Store)(nil)
 // ones the store depends on (parseTime, loc, clientFoundRows, time_zone)
 // cannot be overridden. It does not migrate; call Migrate.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	return open(ctx, rawURL, opts, true)
+}
+
+// open is Open; without mayReturn the store never uses INSERT … RETURNING,
+// as on MySQL, so that the tests on MariaDB cover that path too.
+func open(ctx context.Context, rawURL string, opts Options, mayReturn bool) (*Store, error) {
 	cfg, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -86,7 +92,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if cfg.DBName == "" {
 		return nil, fmt.Errorf("mysql: store URL %s names no database", redact.URL(rawURL))
 	}
-	if err := setReadCommitted(ctx, cfg); err != nil {
+	returning, err := probeServer(ctx, cfg)
+	if err != nil {
 		return nil, err
 	}
 	maxOpen := opts.MaxOpenConns
@@ -100,6 +107,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	db.SetConnMaxIdleTime(idle)
 	d := dialect
+	d.Returning = returning && mayReturn
 	d.MigrationLocker = migrationLock{name: MigrationLockName(cfg.DBName)}
 	return &Store{sqlstore.New(sqlstore.Config{Dialect: d, DB: db, Logger: opts.Logger})}, nil
 }
@@ -136,15 +144,17 @@ func openDB(ctx context.Context, cfg *mysql.Config, maxOpen int) (*sql.DB, error
 	return db, nil
 }
 
-// setReadCommitted asks for READ COMMITTED sessions, which take no gap
-// locks and so deadlock less. MySQL 8 and MariaDB 11.1+ call the variable
-// transaction_isolation, older MariaDB only tx_isolation: ask the server.
-func setReadCommitted(ctx context.Context, cfg *mysql.Config) error {
+// probeServer asks the server what the sessions need and what it can do.
+// It sets READ COMMITTED sessions, which take no gap locks and so deadlock
+// less: MySQL 8 and MariaDB 11.1+ call the variable transaction_isolation,
+// older MariaDB only tx_isolation. It reports whether the server takes
+// INSERT … RETURNING (MariaDB 10.5 and later; no MySQL).
+func probeServer(ctx context.Context, cfg *mysql.Config) (returning bool, err error) {
 	probe := cfg.Clone()
 	probe.Params = map[string]string{"time_zone": cfg.Params["time_zone"]}
 	db, err := openDB(ctx, probe, 1)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer db.Close()
 	name := "transaction_isolation"
@@ -152,12 +162,31 @@ func setReadCommitted(ctx context.Context, cfg *mysql.Config) error {
 	if err := db.QueryRowContext(ctx, "SELECT @@SESSION.transaction_isolation").Scan(&level); err != nil {
 		var me *mysql.MySQLError
 		if !errors.As(err, &me) || me.Number != errUnknownSysVar {
-			return fmt.Errorf("mysql: reading transaction isolation: %w", err)
+			return false, fmt.Errorf("mysql: reading transaction isolation: %w", err)
 		}
 		name = "tx_isolation"
 	}
 	cfg.Params[name] = "'READ-COMMITTED'"
-	return nil
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return false, fmt.Errorf("mysql: reading server version: %w", err)
+	}
+	return mariaDBReturning(version), nil
+}
+
+// mariaDBReturning reports whether a server of this VERSION() is MariaDB
+// 10.5 or later, whose INSERT takes a RETURNING clause.
+func mariaDBReturning(version string) bool {
+	if !strings.Contains(strings.ToLower(version), "mariadb") {
+		return false
+	}
+	// Some clients see the replication prefix "5.5.5-" before it.
+	version = strings.TrimPrefix(version, "5.5.5-")
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 10 || major == 10 && minor >= 5
 }
 
 // parseURL translates a mysql:// URL into a driver configuration.

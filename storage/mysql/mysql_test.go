@@ -40,6 +40,25 @@ func TestSuite(t *testing.T) {
 	storetest.RunSuite(t, func(t *testing.T) storage.Store { return open(t, mysqltest.NewDatabase(t)) })
 }
 
+// TestSuiteWithoutReturning runs the suite on a store that reads the ids
+// of the runs it inserts back with a SELECT, the path taken on MySQL,
+// which has no INSERT … RETURNING.
+func TestSuiteWithoutReturning(t *testing.T) {
+	t.Parallel()
+	storetest.RunSuite(t, func(t *testing.T) storage.Store {
+		s, err := mysql.OpenWithoutReturning(t.Context(), mysqltest.NewDatabase(t), mysql.Options{MaxOpenConns: 8})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	})
+}
+
 // TestConcurrentMigrate starts replicas together on an empty database: each
 // Migrate succeeds and each migration is applied once (GET_LOCK).
 func TestConcurrentMigrate(t *testing.T) {
@@ -275,16 +294,44 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+// TestMariaDBReturning checks which server versions are taken to have
+// INSERT … RETURNING.
+func TestMariaDBReturning(t *testing.T) {
+	for version, want := range map[string]bool{
+		"10.11.19-MariaDB-0+deb12u1": true,
+		"5.5.5-10.6.18-MariaDB":      true,
+		"10.5.0-MariaDB":             true,
+		"10.4.32-MariaDB-1:10.4.32":  false,
+		"11.4.2-MariaDB-ubu2404":     true,
+		"8.0.36":                     false,
+		"8.4.0-commercial":           false,
+		"not a version, but mariadb": false,
+	} {
+		if got := mysql.MariaDBReturning(version); got != want {
+			t.Errorf("MariaDBReturning(%q) = %v, want %v", version, got, want)
+		}
+	}
+}
+
 // TestReadCommitted checks that the session settings Open adds give READ
-// COMMITTED on this server, whichever name it gives the variable.
+// COMMITTED on this server, whichever name it gives the variable, and
+// that the probe finds RETURNING on the MariaDB the tests run against.
 func TestReadCommitted(t *testing.T) {
 	t.Parallel()
 	cfg, err := mysql.ParseURL(mysqltest.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mysql.SetReadCommitted(t.Context(), cfg); err != nil {
+	returning, err := mysql.ProbeServer(t.Context(), cfg)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var version string
+	if err := sql.OpenDB(mustConnector(t, cfg)).QueryRowContext(t.Context(), "SELECT VERSION()").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if want := mysql.MariaDBReturning(version); returning != want {
+		t.Errorf("probe says RETURNING %v on %s, want %v", returning, version, want)
 	}
 	db := sql.OpenDB(mustConnector(t, cfg))
 	defer db.Close()

@@ -175,6 +175,7 @@ var dialect = sqlstore.Dialect{
 	ForUpdate:      "",
 	UseIndex:       func(name string) string { return " INDEXED BY " + name },
 	SkipDuplicates: " ON CONFLICT DO NOTHING",
+	Returning:      true, // the bundled SQLite is 3.54
 	Upsert:         func(key string) string { return "ON CONFLICT (" + key + ") DO UPDATE SET" },
 	Inserted:       func(col string) string { return "excluded." + col },
 	Classify:       classify,

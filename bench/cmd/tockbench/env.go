@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,6 +14,8 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/tock-sched/tock/bench/tockrun"
 )
 
 func randomSuffix() string {
@@ -62,12 +65,33 @@ func (d *database) count(ctx context.Context, q string, args ...any) (int64, err
 	return n, err
 }
 
+// rowChanges is the server's count of row writes, updates and deletes so far
+// (every database and table: the benchmark's tock is the only writer).
+func (d *database) rowChanges(ctx context.Context) (int64, error) {
+	rows, err := d.DB.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write','Handler_update','Handler_delete')")
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var sum int64
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, rows.Err()
+}
+
 // ceiling measures the database's own multi-row INSERT rate into a copy of
 // tock's runs table (same columns and indexes) from conns connections for
-// d, rows per statement.
-func (d *database) ceiling(ctx context.Context, conns, rows int, dur time.Duration) (float64, error) {
+// d, rows per statement, and the CPU time the server's processes (dbPids)
+// spent per row inserted.
+func (d *database) ceiling(ctx context.Context, conns, rows int, dur time.Duration, dbPids []int) (float64, time.Duration, error) {
 	if _, err := d.DB.ExecContext(ctx, "CREATE TABLE ceiling_runs LIKE runs"); err != nil {
-		return 0, fmt.Errorf("creating ceiling_runs: %w", err)
+		return 0, 0, fmt.Errorf("creating ceiling_runs: %w", err)
 	}
 	defer d.DB.Exec("DROP TABLE IF EXISTS ceiling_runs")
 	var stmt strings.Builder
@@ -85,6 +109,7 @@ func (d *database) ceiling(ctx context.Context, conns, rows int, dur time.Durati
 	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
+	cpu0 := tockrun.CPUTimes(dbPids)
 	start := time.Now()
 	for c := 0; c < conns; c++ {
 		wg.Add(1)
@@ -108,12 +133,17 @@ func (d *database) ceiling(ctx context.Context, conns, rows int, dur time.Durati
 	}
 	wg.Wait()
 	el := time.Since(start)
+	cpu := tockrun.CPUTimes(dbPids) - cpu0
 	select {
 	case err := <-errs:
-		return 0, fmt.Errorf("multi-row insert: %w", err)
+		return 0, 0, fmt.Errorf("multi-row insert: %w", err)
 	default:
 	}
-	return float64(total.Load()) / el.Seconds(), nil
+	n := total.Load()
+	if n == 0 {
+		return 0, 0, errors.New("multi-row insert: no row inserted")
+	}
+	return float64(n) / el.Seconds(), cpu / time.Duration(n), nil
 }
 
 // redisCleanup deletes the keys of a tock cluster name.

@@ -383,10 +383,17 @@ func (r *report) write(w io.Writer) {
 	}
 	if t := r.tput; t != nil {
 		fmt.Fprintf(w, "### Throughput (distributed, %d replicas × %d workers, no-op HTTP job, history committed)\n\n", t.Replicas, t.Workers)
-		fmt.Fprintln(w, "| offered runs/s | committed runs/s | HTTP calls/s | backlog at end | start lag p50 | start lag p99 | MariaDB multi-row INSERT rows/s | tock ÷ ceiling |")
-		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|")
-		fmt.Fprintf(w, "| %d | %.0f | %.0f | %d | %s | %s | %.0f | %.2f |\n\n", t.Offered, t.Committed, t.Delivered, t.BacklogEnd,
-			t.LagP50.Round(time.Millisecond), t.LagP99.Round(time.Millisecond), t.Ceiling, t.Committed/t.Ceiling)
+		fmt.Fprintln(w, "| offered runs/s | committed runs/s | HTTP calls/s | backlog at end | start lag p50 | start lag p99 | MariaDB CPU µs/run | tock CPU µs/run (3 replicas) | row changes/run | MariaDB multi-row INSERT rows/s | its MariaDB CPU µs/row | tock ÷ ceiling |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		us := func(d time.Duration) string {
+			if d < 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(w, "| %d | %.0f | %.0f | %d | %s | %s | %s | %s | %.2f | %.0f | %s | %.2f |\n\n", t.Offered, t.Committed, t.Delivered, t.BacklogEnd,
+			t.LagP50.Round(time.Millisecond), t.LagP99.Round(time.Millisecond), us(t.DBCPUPerRun), us(t.TockCPUPerRun),
+			t.RowsPerRun, t.Ceiling, us(t.CeilingCPUPerRow), t.Committed/t.Ceiling)
 		fmt.Fprintf(w, "Measured over %s after a %s warm-up.\n\n", t.Duration, r.opts.tputWarm)
 	}
 	if len(r.scale) > 0 {

@@ -324,8 +324,16 @@ type throughput struct {
 	LagP50     time.Duration
 	LagP99     time.Duration
 	Ceiling    float64 // MariaDB multi-row INSERT rows/s, same run
-	Replicas   int
-	Workers    int
+	// Per committed run over the window: MariaDB's CPU (the mariadbd
+	// process), the replicas' CPU together, and the server's row changes
+	// (Handler_write + Handler_update + Handler_delete, every table).
+	DBCPUPerRun   time.Duration
+	TockCPUPerRun time.Duration
+	RowsPerRun    float64
+	// CeilingCPUPerRow is MariaDB's CPU per row of its own ceiling.
+	CeilingCPUPerRow time.Duration
+	Replicas         int
+	Workers          int
 }
 
 // throughputTock offers jobs runs a second (jobs jobs every second) to three
@@ -371,6 +379,16 @@ func (e *tockEnv) throughputTock(ctx context.Context, jobsN int, warm, dur time.
 		return out, err
 	}
 	h0 := e.sink.Hits.Load()
+	dbPids := tockrun.PidsByName("mariadbd", "mysqld")
+	var tockPids []int
+	for i := 0; i < d.cluster.Len(); i++ {
+		tockPids = append(tockPids, d.cluster.Replica(i).Pid())
+	}
+	db0, tock0 := tockrun.CPUTimes(dbPids), tockrun.CPUTimes(tockPids)
+	rows0, err := d.db.rowChanges(ctx)
+	if err != nil {
+		return out, err
+	}
 	start := time.Now()
 	if err := sleepUntil(ctx, t0.Add(dur)); err != nil {
 		return out, err
@@ -380,7 +398,21 @@ func (e *tockEnv) throughputTock(ctx context.Context, jobsN int, warm, dur time.
 		return out, err
 	}
 	h1 := e.sink.Hits.Load()
+	db1, tock1 := tockrun.CPUTimes(dbPids), tockrun.CPUTimes(tockPids)
+	rows1, err := d.db.rowChanges(ctx)
+	if err != nil {
+		return out, err
+	}
 	el := time.Since(start)
+	if n := f1 - f0; n > 0 {
+		out.DBCPUPerRun = (db1 - db0) / time.Duration(n)
+		out.TockCPUPerRun = (tock1 - tock0) / time.Duration(n)
+		out.RowsPerRun = float64(rows1-rows0) / float64(n)
+	}
+	if len(dbPids) == 0 {
+		e.log("  no mariadbd process found: MariaDB CPU per run not measured")
+		out.DBCPUPerRun = -1
+	}
 	out.Committed = float64(f1-f0) / el.Seconds()
 	out.Delivered = float64(h1-h0) / el.Seconds()
 	out.BacklogEnd, _ = d.db.count(ctx, "SELECT COUNT(*) FROM runs WHERE status IN ('queued','running') AND scheduled_at <= UTC_TIMESTAMP(6)")
@@ -401,18 +433,21 @@ func (e *tockEnv) throughputTock(ctx context.Context, jobsN int, warm, dur time.
 	}
 	rows.Close()
 	out.LagP50, out.LagP99 = stats.Quantile(lags, 0.5), stats.Quantile(lags, 0.99)
-	e.log("  throughput: offered %d/s, committed %.0f/s, delivered %.0f/s, backlog %d, start lag p50 %s p99 %s",
-		jobsN, out.Committed, out.Delivered, out.BacklogEnd, out.LagP50, out.LagP99)
+	e.log("  throughput: offered %d/s, committed %.0f/s, delivered %.0f/s, backlog %d, start lag p50 %s p99 %s; per run: MariaDB CPU %s, tock CPU %s, %.2f row changes",
+		jobsN, out.Committed, out.Delivered, out.BacklogEnd, out.LagP50, out.LagP99, out.DBCPUPerRun, out.TockCPUPerRun, out.RowsPerRun)
 	// Stop tock before measuring the database's own ceiling.
 	if d.cluster != nil {
 		_ = d.cluster.Close()
 		d.cluster = nil
 	}
-	out.Ceiling, err = d.db.ceiling(ctx, 8, 500, 10*time.Second)
+	out.Ceiling, out.CeilingCPUPerRow, err = d.db.ceiling(ctx, 8, 500, 10*time.Second, dbPids)
 	if err != nil {
 		return out, err
 	}
-	e.log("  MariaDB multi-row INSERT ceiling: %.0f rows/s", out.Ceiling)
+	if len(dbPids) == 0 {
+		out.CeilingCPUPerRow = -1
+	}
+	e.log("  MariaDB multi-row INSERT ceiling: %.0f rows/s, MariaDB CPU %s per row", out.Ceiling, out.CeilingCPUPerRow)
 	return out, nil
 }
 

@@ -81,6 +81,11 @@ type Dialect struct {
 	// SkipDuplicates is appended to an INSERT so that rows a unique key
 	// already holds are skipped silently, e.g. " ON CONFLICT DO NOTHING".
 	SkipDuplicates string
+	// Returning says that an INSERT … SkipDuplicates may end in RETURNING
+	// and then answers the rows it wrote (MariaDB 10.5+, SQLite 3.35+; not
+	// MySQL): Dispatch reads the ids of the runs it inserted from the
+	// INSERT instead of a SELECT of their keys. Optional.
+	Returning bool
 	// Upsert returns the clause that turns an INSERT into an update of the
 	// row holding the same key column, up to and including the keyword
 	// before the assignments: "ON CONFLICT (key) DO UPDATE SET" or
