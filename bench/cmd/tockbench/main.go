@@ -91,7 +91,7 @@ func main() {
 	flag.IntVar(&o.tputJobs, "throughput-jobs", 10000, "throughput: jobs firing every second (the offered runs/s)")
 	flag.DurationVar(&o.tputWarm, "throughput-warmup", 15*time.Second, "throughput: warm-up before measuring")
 	flag.DurationVar(&o.tputDur, "throughput-duration", 60*time.Second, "throughput: measured time")
-	flag.StringVar(&scaleSizes, "scale", "100k,1m", "schedule scale: job counts")
+	flag.StringVar(&scaleSizes, "scale", "1k,100k,1m", "schedule scale: job counts")
 	flag.DurationVar(&o.scaleFor, "scale-measure", 30*time.Second, "schedule scale: CPU measured over this long")
 	flag.IntVar(&o.rounds, "failovers", 10, "failover: kill -9 rounds and SIGTERM rounds (each)")
 	flag.StringVar(&foSizes, "failover-sizes", "1k,100k", "failoverscale: job counts (20 every second, the rest spread over an hour)")
