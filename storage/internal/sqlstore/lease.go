@@ -23,7 +23,7 @@ func (s *Store) txNow(ctx context.Context, tx *sqlx.Tx) (time.Time, error) {
 	return t.T.UTC(), nil
 }
 
-// leaseRow is the lease columns of the leader row.
+// leaseRow is the lease row (table leader_lease, migration 00014).
 type leaseRow struct {
 	Node    string `db:"lease_node"`
 	Token   string `db:"lease_token"`
@@ -31,14 +31,15 @@ type leaseRow struct {
 	Until   dbTime `db:"lease_until"`
 }
 
-const selectLease = "SELECT lease_node, lease_token, lease_backend, lease_until FROM leader WHERE id = 1"
+const selectLease = "SELECT lease_node, lease_token, lease_backend, lease_until FROM leader_lease WHERE id = 1"
 
 func (r leaseRow) row(now time.Time) storage.LeaseRow {
 	return storage.LeaseRow{Node: r.Node, Token: r.Token, Backend: r.Backend, Until: r.Until.T, Now: now}
 }
 
 // ClaimLease takes or extends the lease row in one transaction, with the
-// leader row locked, by the store's clock.
+// lease row locked, by the store's clock. The lease row is not the leader
+// row: a renewal does not wait for the dispatches fenced on the epoch.
 func (s *Store) ClaimLease(ctx context.Context, c storage.LeaseClaim) (storage.LeaseRow, error) {
 	if c.Token == "" || c.TTL <= 0 {
 		return storage.LeaseRow{}, errors.New("sqlstore: ClaimLease needs a token and a positive TTL")
@@ -60,7 +61,7 @@ func (s *Store) ClaimLease(ctx context.Context, c storage.LeaseClaim) (storage.L
 		}
 		until := now.Add(c.TTL).Truncate(time.Microsecond)
 		if _, err := tx.ExecContext(ctx,
-			"UPDATE leader SET lease_node = ?, lease_token = ?, lease_backend = ?, lease_until = ? WHERE id = 1",
+			"UPDATE leader_lease SET lease_node = ?, lease_token = ?, lease_backend = ?, lease_until = ? WHERE id = 1",
 			text(c.Node), c.Token, c.Backend, s.t(until)); err != nil {
 			return err
 		}
@@ -77,7 +78,7 @@ func (s *Store) ReleaseLease(ctx context.Context, token string) error {
 	}
 	return s.write(ctx, "releasing the lease row", func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			"UPDATE leader SET lease_token = '', lease_until = NULL WHERE id = 1 AND lease_token = ?", token)
+			"UPDATE leader_lease SET lease_token = '', lease_until = NULL WHERE id = 1 AND lease_token = ?", token)
 		return err
 	})
 }
