@@ -213,6 +213,10 @@ func run(ctx context.Context, o options) error {
 				}
 				add := func(f stats.Fire) {
 					sink.Track(nil)
+					// Each peer starts with an empty pool: the sink's ends
+					// of the last peer's connections are in this process
+					// too, and two 10k pools would pass its file limit.
+					client.CloseIdleConnections()
 					if fair {
 						rep.fire = append(rep.fire, f)
 					} else {
@@ -468,8 +472,16 @@ func peerTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 4 * peerIdlePerHost
 	t.MaxIdleConnsPerHost = peerIdlePerHost
+	// Both ends of every connection are in this process (the sink is
+	// in-process): 8,000 connections are 16,000 descriptors, under the
+	// 20,000 files a process may open here. A peer's burst beyond it waits
+	// for a connection, as tock's replicas would at their own limit.
+	t.MaxConnsPerHost = peerMaxConns
 	return t
 }
+
+// peerMaxConns caps the peers' connections to the sink (see peerTransport).
+const peerMaxConns = 8000
 
 // peerIdlePerHost is the peers' idle pool per host: the embedded tock's
 // --workers.
