@@ -23,8 +23,13 @@ import (
 )
 
 func open(t *testing.T, url string) *mysql.Store {
+	return openWith(t, mysql.Open, url)
+}
+
+// openWith opens a store on url with opener and closes it after the test.
+func openWith(t *testing.T, opener func(context.Context, string, mysql.Options) (*mysql.Store, error), url string) *mysql.Store {
 	t.Helper()
-	s, err := mysql.Open(t.Context(), url, mysql.Options{MaxOpenConns: 8})
+	s, err := opener(t.Context(), url, mysql.Options{MaxOpenConns: 8})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -47,16 +52,7 @@ func TestSuite(t *testing.T) {
 func TestSuiteWithoutReturning(t *testing.T) {
 	t.Parallel()
 	storetest.RunSuite(t, func(t *testing.T) storage.Store {
-		s, err := mysql.OpenWithoutReturning(t.Context(), mysqltest.NewDatabase(t), mysql.Options{MaxOpenConns: 8})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-		return s
+		return openWith(t, mysql.OpenWithoutReturning, mysqltest.NewDatabase(t))
 	})
 }
 
