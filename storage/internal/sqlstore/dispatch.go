@@ -213,88 +213,88 @@ func (s *Store) tickIDs(ctx context.Context, tx *sqlx.Tx, rows []*newRow) (map[t
 	ids := make(map[tickKey]int64, len(rows))
 	err := chunks(len(rows), chunkRows, func(lo, hi int) error {
 		q, args := s.tickLookup(rows[lo:hi])
-		var found []struct {
-			ID    int64  `db:"id"`
-			Job   string `db:"job"`
-			Tick  dbTime `db:"tick_key"`
-			Shard int    `db:"shard"`
-		}
+		var found []tickRow
 		if err := tx.SelectContext(ctx, &found, q, args...); err != nil {
 			return err
 		}
-		for _, f := range found {
-			ids[tickKey{f.Job, f.Tick.T.UnixMicro(), f.Shard}] = f.ID
-		}
+		collectIDs(ids, found)
 		return nil
 	})
 	return ids, err
 }
 
-// tickLookup is the SELECT of tickIDs for one chunk of rows.
-func (s *Store) tickLookup(rows []*newRow) (string, []any) {
-	byTick := map[int64][]*newRow{}
-	byJob := map[string][]*newRow{}
-	var ticks []int64
-	var jobNames []string
+// tickRowCols are the columns of a tickRow.
+const tickRowCols = "id, job, tick_key, shard"
+
+// tickRow is a stored row's id and unique key (I1).
+type tickRow struct {
+	ID    int64  `db:"id"`
+	Job   string `db:"job"`
+	Tick  dbTime `db:"tick_key"`
+	Shard int    `db:"shard"`
+}
+
+// collectIDs adds the rows' ids to ids by key.
+func collectIDs(ids map[tickKey]int64, rows []tickRow) {
 	for _, r := range rows {
-		at := r.ScheduledAt.UnixMicro()
-		if _, ok := byTick[at]; !ok {
-			ticks = append(ticks, at)
-		}
-		byTick[at] = append(byTick[at], r)
-		if _, ok := byJob[r.Job]; !ok {
-			jobNames = append(jobNames, r.Job)
-		}
-		byJob[r.Job] = append(byJob[r.Job], r)
+		ids[tickKey{r.Job, r.Tick.T.UnixMicro(), r.Shard}] = r.ID
+	}
+}
+
+// keyColumn is one column of the unique key (job, tick_key) as tickLookup
+// uses it: its name, a comparable value of a row's, and the bound argument.
+type keyColumn struct {
+	name     string
+	key, arg func(*newRow) any
+}
+
+// tickLookup is the SELECT of tickIDs for one chunk of rows: an OR of
+// (tick_key = ? AND job IN (…)) per tick, or of (job = ? AND tick_key IN
+// (…)) per job, whichever has fewer terms.
+func (s *Store) tickLookup(rows []*newRow) (string, []any) {
+	tick := keyColumn{"tick_key", func(r *newRow) any { return r.ScheduledAt.UnixMicro() }, func(r *newRow) any { return s.t(r.ScheduledAt) }}
+	job := keyColumn{"job", func(r *newRow) any { return r.Job }, func(r *newRow) any { return r.Job }}
+	outer, inner := tick, job
+	groups := groupRows(rows, tick.key)
+	if byJob := groupRows(rows, job.key); len(byJob) < len(groups) {
+		outer, inner, groups = job, tick, byJob
 	}
 	var b strings.Builder
-	args := make([]any, 0, len(rows)+min(len(ticks), len(jobNames)))
-	b.WriteString("SELECT id, job, tick_key, shard FROM runs WHERE ")
-	list := func(n int) {
-		b.WriteString(" IN (")
-		b.WriteString(strings.TrimSuffix(strings.Repeat("?, ", n), ", "))
-		b.WriteString("))")
-	}
-	if len(ticks) <= len(jobNames) {
-		for i, at := range ticks {
-			if i > 0 {
-				b.WriteString(" OR ")
-			}
-			group := byTick[at]
-			b.WriteString("(tick_key = ? AND job")
-			args = append(args, s.t(group[0].ScheduledAt))
-			seen := make(map[string]bool, len(group))
-			n := 0
-			for _, r := range group {
-				if !seen[r.Job] {
-					seen[r.Job] = true
-					args = append(args, r.Job)
-					n++
-				}
-			}
-			list(n)
-		}
-		return b.String(), args
-	}
-	for i, name := range jobNames {
+	args := make([]any, 0, len(rows)+len(groups))
+	b.WriteString("SELECT " + tickRowCols + " FROM runs WHERE ")
+	for i, group := range groups {
 		if i > 0 {
 			b.WriteString(" OR ")
 		}
-		group := byJob[name]
-		b.WriteString("(job = ? AND tick_key")
-		args = append(args, name)
-		seen := make(map[int64]bool, len(group))
-		n := 0
-		for _, r := range group {
-			if at := r.ScheduledAt.UnixMicro(); !seen[at] {
-				seen[at] = true
-				args = append(args, s.t(r.ScheduledAt))
-				n++
+		b.WriteString("(" + outer.name + " = ? AND " + inner.name + " IN (")
+		args = append(args, outer.arg(group[0]))
+		for j, in := range groupRows(group, inner.key) {
+			if j > 0 {
+				b.WriteString(", ")
 			}
+			b.WriteString("?")
+			args = append(args, inner.arg(in[0]))
 		}
-		list(n)
+		b.WriteString("))")
 	}
 	return b.String(), args
+}
+
+// groupRows groups rows by key(r), the groups in order of first appearance.
+func groupRows(rows []*newRow, key func(*newRow) any) [][]*newRow {
+	at := map[any]int{}
+	var groups [][]*newRow
+	for _, r := range rows {
+		k := key(r)
+		i, ok := at[k]
+		if !ok {
+			i = len(groups)
+			at[k] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], r)
+	}
+	return groups
 }
 
 // applyPolicies rewrites queued rows by their job's concurrency policy and
@@ -473,18 +473,11 @@ func (s *Store) insertPass(ctx context.Context, tx *sqlx.Tx, rows []*newRow, now
 			}
 			return nil
 		}
-		var got []struct {
-			ID    int64  `db:"id"`
-			Job   string `db:"job"`
-			Tick  dbTime `db:"tick_key"`
-			Shard int    `db:"shard"`
-		}
-		if err := tx.SelectContext(ctx, &got, q+" RETURNING id, job, tick_key, shard", args...); err != nil {
+		var got []tickRow
+		if err := tx.SelectContext(ctx, &got, q+" RETURNING "+tickRowCols, args...); err != nil {
 			return fmt.Errorf("inserting runs: %w", err)
 		}
-		for _, g := range got {
-			ids[tickKey{g.Job, g.Tick.T.UnixMicro(), g.Shard}] = g.ID
-		}
+		collectIDs(ids, got)
 		return nil
 	})
 	if err != nil {
